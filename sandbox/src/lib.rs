@@ -1,0 +1,9 @@
+//! Development tools for zis-operator. Nothing here ships in the operator: the operator crate
+//! never depends on this one (only its tests do).
+//!
+//! - [`zis`]: a local ZIS Connections API server that behaves like the vendor documents it, with
+//!   an admin API (`/_fake/`) and fault injection for tests.
+//! - [`kube`]: an in-memory Kubernetes API server that real kubectl and kube-rs accept.
+
+pub mod kube;
+pub mod zis;

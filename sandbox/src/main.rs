@@ -1,0 +1,38 @@
+//! `zis-sandbox`: the local servers used to develop, test and demonstrate zis-operator.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "zis-sandbox",
+    version,
+    about = "Local development servers for zis-operator (never for production)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a local ZIS Connections API server (a test double of Zendesk's).
+    Zis(zis_sandbox::zis::ZisArgs),
+    /// Run an in-memory Kubernetes API server that kubectl and kube-rs accept.
+    Kube(zis_sandbox::kube::KubeArgs),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Zis(args) => zis_sandbox::zis::run(args).await,
+        Command::Kube(args) => zis_sandbox::kube::run(args).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("zis-sandbox: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! zis-operator: keeps Zendesk Integration Services (ZIS) bearer-token connections in sync with
+//! `ZisBearerConnection` objects and the Kubernetes Secrets that hold their tokens.
+//!
+//! Module map (dependencies point one way: `controller` uses `zis` and `resource`; `zis` knows
+//! nothing of Kubernetes):
+//! - [`secret`]: the redacted string type every token travels in.
+//! - [`zis`]: the typed ZIS Connections API client (HTTP, pacing, error classification).
+
+pub mod secret;
+pub mod zis;

@@ -1,0 +1,20 @@
+//! The ZIS Connections API client.
+//!
+//! A small typed surface over `/api/services/zis/integrations/{integration}/connections/`:
+//! create, get, update, delete bearer-token connections and list every connection of an
+//! integration. Errors arrive already classified ([`ZisError`]) so callers never look at HTTP
+//! status codes. All clones of one [`ZisClient`] share one pacer (token bucket) for the account.
+//!
+//! This module knows nothing of Kubernetes.
+
+mod client;
+mod error;
+mod pacing;
+mod types;
+
+pub use client::{ClientConfig, IntegrationClient, ZisClient};
+pub use error::{ConfigError, ZisError};
+pub use pacing::PacingConfig;
+pub use types::{
+    BearerConnection, BearerTokenUpdate, ConnectionList, ConnectionSummary, NewBearerConnection,
+};
