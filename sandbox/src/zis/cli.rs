@@ -11,7 +11,7 @@ use super::auth::Scope;
 use super::validation::is_valid_integration_key;
 use super::{AccessTokenConfig, FakeZis, FakeZisConfig};
 
-const LONG_ABOUT: &str = "\
+const AFTER_HELP: &str = "\
 Runs a local ZIS Connections API server: a test double of Zendesk Integration Services that \
 serves the bearer_token, api_key and basic_auth connection endpoints and the paginated \
 connections/all list under /api/services/zis/integrations/{integration}/connections/, with the \
@@ -31,7 +31,7 @@ Example:
 
 /// Command-line arguments of `zis-sandbox zis`.
 #[derive(clap::Args)]
-#[command(long_about = LONG_ABOUT)]
+#[command(after_help = AFTER_HELP)]
 pub struct ZisArgs {
     /// Address to listen on; port 0 picks a free port (the ready line shows the one chosen).
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
@@ -50,8 +50,9 @@ pub struct ZisArgs {
     /// Richer access token (repeatable): `INTEGRATION:SCOPES[:TTL_SECONDS]=TOKEN`, SCOPES being
     /// `read`, `write` or `read,write`; e.g. `my_integration:read:1800=abc` is a read-only token
     /// expiring 30 minutes after start. The integration is registered if not given otherwise.
-    #[arg(long = "scoped-token", value_name = "SPEC", value_parser = parse_scoped_token)]
-    pub scoped_tokens: Vec<AccessTokenConfig>,
+    // Parsed in `into_config`, not by clap, whose errors would repeat the token.
+    #[arg(long = "scoped-token", value_name = "SPEC")]
+    pub scoped_tokens: Vec<String>,
 
     /// Whether PATCH may change a connection's allowed_domain; with `false` a PATCH with a
     /// different allowed_domain gets 400 AllowedDomainImmutable.
@@ -86,7 +87,7 @@ impl fmt::Debug for ZisArgs {
             .field("listen", &self.listen)
             .field("integrations", &self.integrations)
             .field("access_tokens", &self.access_tokens.len())
-            .field("scoped_tokens", &self.scoped_tokens)
+            .field("scoped_tokens", &self.scoped_tokens.len())
             .field("patch_allowed_domain", &self.patch_allowed_domain)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("latency_ms", &self.latency_ms)
@@ -105,6 +106,8 @@ pub enum ArgsError {
     IntegrationKey(String),
     #[error("an access token is empty")]
     EmptyToken,
+    #[error("invalid --scoped-token: {0}")]
+    ScopedToken(String),
     #[error("{0}")]
     Settings(String),
 }
@@ -174,7 +177,12 @@ impl ZisArgs {
                 None => config.extra_integrations.push(integration),
             }
         }
-        config.access_tokens = self.scoped_tokens;
+        config.access_tokens = self
+            .scoped_tokens
+            .iter()
+            .map(|spec| parse_scoped_token(spec))
+            .collect::<Result<_, _>>()
+            .map_err(ArgsError::ScopedToken)?;
         config.patch_allowed_domain = self.patch_allowed_domain;
         config.rate_limit_per_minute = Some(self.rate_limit_per_minute).filter(|n| *n > 0);
         config.latency_ms = self.latency_ms;
