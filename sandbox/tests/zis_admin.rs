@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
-use zis_sandbox::zis::{FakeZis, FakeZisConfig};
+use zis_sandbox::zis::{FakeZis, FakeZisConfig, FakeZisOptions};
 
 const TOKEN: &str = "admin-test-token";
 
@@ -351,11 +351,20 @@ async fn random_drops_happen_after_the_request_took_effect() {
 
 #[tokio::test]
 async fn random_server_errors_answer_5xx_without_effect() {
-    let fake = Fake::start(FakeZisConfig {
-        error_rate: 1.0,
-        ..FakeZisConfig::new("my_integration", TOKEN)
-    })
-    .await;
+    let server = FakeZis::start_with(
+        FakeZisConfig::new("my_integration", TOKEN),
+        FakeZisOptions {
+            error_rate: 1.0,
+            ..FakeZisOptions::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let fake = Fake {
+        server,
+        http: Client::new(),
+    };
     for _ in 0..5 {
         let response = fake.create("never").await.unwrap();
         assert!(response.status().is_server_error(), "{}", response.status());

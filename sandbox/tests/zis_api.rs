@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
-use zis_sandbox::zis::{AccessTokenConfig, FakeZis, FakeZisConfig, Scope};
+use zis_sandbox::zis::{AccessTokenConfig, FakeZis, FakeZisConfig, FakeZisOptions, Scope};
 
 const TOKEN: &str = "api-test-token";
 const OTHER_TOKEN: &str = "other-integration-token";
@@ -17,7 +17,11 @@ struct Fake {
 
 impl Fake {
     async fn start(config: FakeZisConfig) -> Fake {
-        let server = FakeZis::start(config, "127.0.0.1:0".parse().unwrap())
+        Fake::start_with(config, FakeZisOptions::default()).await
+    }
+
+    async fn start_with(config: FakeZisConfig, options: FakeZisOptions) -> Fake {
+        let server = FakeZis::start_with(config, options, "127.0.0.1:0".parse().unwrap())
             .await
             .expect("fake starts");
         Fake {
@@ -27,11 +31,15 @@ impl Fake {
     }
 
     async fn default() -> Fake {
-        Fake::start(FakeZisConfig {
+        let config = FakeZisConfig {
             integrations: vec![
                 ("my_integration".into(), TOKEN.into()),
                 ("other_integration".into(), OTHER_TOKEN.into()),
             ],
+            patch_allowed_domain: true,
+            rate_limit_per_minute: None,
+        };
+        let options = FakeZisOptions {
             access_tokens: vec![
                 AccessTokenConfig {
                     integration: "my_integration".into(),
@@ -46,9 +54,9 @@ impl Fake {
                     ttl: Some(Duration::ZERO),
                 },
             ],
-            ..FakeZisConfig::default()
-        })
-        .await
+            ..FakeZisOptions::default()
+        };
+        Fake::start_with(config, options).await
     }
 
     fn url(&self, path: &str) -> String {

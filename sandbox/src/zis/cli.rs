@@ -9,7 +9,7 @@ use clap::ArgAction;
 
 use super::auth::Scope;
 use super::validation::is_valid_integration_key;
-use super::{AccessTokenConfig, FakeZis, FakeZisConfig};
+use super::{AccessTokenConfig, FakeZis, FakeZisConfig, FakeZisOptions};
 
 const AFTER_HELP: &str = "\
 Runs a local ZIS Connections API server: a test double of Zendesk Integration Services that \
@@ -152,7 +152,7 @@ fn parse_scoped_token(spec: &str) -> Result<AccessTokenConfig, String> {
 
 impl ZisArgs {
     /// Checks the flags and turns them into the server's configuration.
-    pub fn into_config(self) -> Result<FakeZisConfig, ArgsError> {
+    pub fn into_config(self) -> Result<(FakeZisConfig, FakeZisOptions), ArgsError> {
         if self.access_tokens.len() > self.integrations.len() {
             return Err(ArgsError::TooManyTokens {
                 tokens: self.access_tokens.len(),
@@ -171,13 +171,14 @@ impl ZisArgs {
         }
         let mut tokens = self.access_tokens.into_iter();
         let mut config = FakeZisConfig::default();
+        let mut options = FakeZisOptions::default();
         for integration in self.integrations {
             match tokens.next() {
                 Some(token) => config.integrations.push((integration, token)),
-                None => config.extra_integrations.push(integration),
+                None => options.extra_integrations.push(integration),
             }
         }
-        config.access_tokens = self
+        options.access_tokens = self
             .scoped_tokens
             .iter()
             .map(|spec| parse_scoped_token(spec))
@@ -185,11 +186,11 @@ impl ZisArgs {
             .map_err(ArgsError::ScopedToken)?;
         config.patch_allowed_domain = self.patch_allowed_domain;
         config.rate_limit_per_minute = Some(self.rate_limit_per_minute).filter(|n| *n > 0);
-        config.latency_ms = self.latency_ms;
-        config.error_rate = self.error_rate;
-        config.drop_rate = self.drop_rate;
-        config.settings().map_err(ArgsError::Settings)?;
-        Ok(config)
+        options.latency_ms = self.latency_ms;
+        options.error_rate = self.error_rate;
+        options.drop_rate = self.drop_rate;
+        super::startup(&config, &options).map_err(ArgsError::Settings)?;
+        Ok((config, options))
     }
 }
 
@@ -209,12 +210,17 @@ fn init_logging() {
 pub async fn run(args: ZisArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     init_logging();
     let listen = args.listen;
-    let config = args.into_config()?;
+    let (config, options) = args.into_config()?;
     // Handlers are installed before the ready line, so a signal sent right after it is caught.
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let integrations = config.integration_keys();
-    let server = FakeZis::start(config, listen).await?;
+    let integrations: Vec<String> = config
+        .integrations
+        .iter()
+        .map(|(key, _)| key.clone())
+        .chain(options.extra_integrations.iter().cloned())
+        .collect();
+    let server = FakeZis::start_with(config, options, listen).await?;
     {
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "zis fake listening on {}", server.url())?;
@@ -241,7 +247,7 @@ mod tests {
         args: ZisArgs,
     }
 
-    fn parse(args: &[&str]) -> Result<FakeZisConfig, String> {
+    fn parse(args: &[&str]) -> Result<(FakeZisConfig, FakeZisOptions), String> {
         let cli = Cli::try_parse_from(std::iter::once("zis").chain(args.iter().copied()))
             .map_err(|e| e.to_string())?;
         cli.args.into_config().map_err(|e| e.to_string())
@@ -249,7 +255,7 @@ mod tests {
 
     #[test]
     fn the_nth_token_belongs_to_the_nth_integration() {
-        let config = parse(&[
+        let (config, options) = parse(&[
             "--integration",
             "one",
             "--access-token",
@@ -266,7 +272,7 @@ mod tests {
             config.integrations,
             vec![("one".into(), "t1".into()), ("two".into(), "t2".into())]
         );
-        assert_eq!(config.extra_integrations, vec!["three".to_owned()]);
+        assert_eq!(options.extra_integrations, vec!["three".to_owned()]);
         assert!(config.patch_allowed_domain);
         assert_eq!(config.rate_limit_per_minute, None);
     }
@@ -280,7 +286,7 @@ mod tests {
 
     #[test]
     fn switches_are_read_from_flags() {
-        let config = parse(&[
+        let (config, options) = parse(&[
             "--patch-allowed-domain",
             "false",
             "--rate-limit-per-minute",
@@ -293,8 +299,8 @@ mod tests {
         .unwrap();
         assert!(!config.patch_allowed_domain);
         assert_eq!(config.rate_limit_per_minute, Some(600));
-        assert_eq!(config.latency_ms, 5);
-        assert_eq!(config.drop_rate, 0.5);
+        assert_eq!(options.latency_ms, 5);
+        assert_eq!(options.drop_rate, 0.5);
     }
 
     #[test]
