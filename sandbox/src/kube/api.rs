@@ -49,7 +49,10 @@ pub struct Call {
 
 impl Call {
     pub fn param(&self, key: &str) -> Option<&str> {
-        self.query.get(key).map(String::as_str).filter(|v| !v.is_empty())
+        self.query
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     pub fn flag(&self, key: &str) -> bool {
@@ -76,7 +79,6 @@ impl Call {
         }
     }
 
-
     /// Namespace of the addressed object ("" for cluster-scoped).
     pub fn ns(&self) -> &str {
         self.namespace.as_deref().unwrap_or("")
@@ -100,6 +102,11 @@ impl Call {
         if self.body.is_empty() {
             return Err(ApiError::bad_request("the request body is empty"));
         }
+        if self.content_type().contains("protobuf") {
+            return Err(ApiError::unsupported_media_type(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
+            ));
+        }
         match serde_json::from_slice(&self.body) {
             Ok(value) => Ok(value),
             Err(json_error) => serde_yaml::from_slice::<Value>(&self.body).map_err(|_| {
@@ -116,7 +123,10 @@ pub fn json_response(code: u16, value: &Value, warnings: &[String]) -> Response 
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
     let mut response = (status, value.to_string()).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     for warning in warnings {
         let text = format!("299 - {}", serde_json::Value::String(warning.clone()));
         if let Ok(value) = HeaderValue::from_str(&text) {
@@ -141,9 +151,12 @@ pub async fn dispatch(
         Route::Health => Ok((StatusCode::OK, "ok").into_response()),
         Route::CoreVersions => Ok(json_response(200, &discovery::core_versions(&api), &[])),
         Route::Groups => Ok(json_response(200, &discovery::groups(&api), &[])),
-        Route::Group { group } => discovery::group(&api, &group).map(|v| json_response(200, &v, &[])),
-        Route::GroupVersion { group, version } => discovery::resources(&api, &group, &version)
-            .map(|v| json_response(200, &v, &[])),
+        Route::Group { group } => {
+            discovery::group(&api, &group).map(|v| json_response(200, &v, &[]))
+        }
+        Route::GroupVersion { group, version } => {
+            discovery::resources(&api, &group, &version).map(|v| json_response(200, &v, &[]))
+        }
         Route::OpenApiRoot => Ok(json_response(200, &openapi::root(&api), &[])),
         Route::OpenApiGroupVersion { group, version } => {
             openapi::group_version(&api, &group, &version).map(|v| json_response(200, &v, &[]))
@@ -177,7 +190,8 @@ async fn resource(
             return Err(ApiError::no_route());
         }
     }
-    let watch = path.legacy_watch || matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
+    let watch =
+        path.legacy_watch || matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
     let call = Call {
         method,
         rt,
@@ -213,8 +227,9 @@ async fn resource(
 /// Builds a streaming JSON response (watch).
 pub fn stream_response(body: Body) -> Response {
     let mut response = Response::new(body);
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }

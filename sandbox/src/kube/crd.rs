@@ -22,7 +22,10 @@ fn cause(field: &str, reason: &str, message: String) -> Cause {
 pub fn default_and_validate(crd: &mut Value) -> Vec<Cause> {
     let mut causes = Vec::new();
     let spec = &mut crd["spec"];
-    let kind = spec["names"]["kind"].as_str().unwrap_or_default().to_string();
+    let kind = spec["names"]["kind"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     if spec["names"]["singular"].as_str().is_none_or(str::is_empty) && !kind.is_empty() {
         spec["names"]["singular"] = json!(kind.to_lowercase());
     }
@@ -33,9 +36,16 @@ pub fn default_and_validate(crd: &mut Value) -> Vec<Cause> {
         spec["conversion"] = json!({"strategy": "None"});
     }
     let group = spec["group"].as_str().unwrap_or_default().to_string();
-    let plural = spec["names"]["plural"].as_str().unwrap_or_default().to_string();
+    let plural = spec["names"]["plural"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     if group.is_empty() {
-        causes.push(cause("spec.group", "FieldValueRequired", "Required value".into()));
+        causes.push(cause(
+            "spec.group",
+            "FieldValueRequired",
+            "Required value".into(),
+        ));
     } else if !group.contains('.') {
         causes.push(cause(
             "spec.group",
@@ -44,7 +54,11 @@ pub fn default_and_validate(crd: &mut Value) -> Vec<Cause> {
         ));
     }
     if plural.is_empty() {
-        causes.push(cause("spec.names.plural", "FieldValueRequired", "Required value".into()));
+        causes.push(cause(
+            "spec.names.plural",
+            "FieldValueRequired",
+            "Required value".into(),
+        ));
     } else if plural != plural.to_lowercase() {
         causes.push(cause(
             "spec.names.plural",
@@ -53,7 +67,11 @@ pub fn default_and_validate(crd: &mut Value) -> Vec<Cause> {
         ));
     }
     if kind.is_empty() {
-        causes.push(cause("spec.names.kind", "FieldValueRequired", "Required value".into()));
+        causes.push(cause(
+            "spec.names.kind",
+            "FieldValueRequired",
+            "Required value".into(),
+        ));
     }
     let name = crd["metadata"]["name"].as_str().unwrap_or_default();
     if !plural.is_empty() && !group.is_empty() && name != format!("{plural}.{group}") {
@@ -70,15 +88,27 @@ pub fn default_and_validate(crd: &mut Value) -> Vec<Cause> {
             "FieldValueNotSupported",
             format!(
                 "Unsupported value: {}: supported values: \"Cluster\", \"Namespaced\"",
-                other.map(|s| format!("\"{s}\"")).unwrap_or_else(|| "\"\"".into())
+                other
+                    .map(|s| format!("\"{s}\""))
+                    .unwrap_or_else(|| "\"\"".into())
             ),
         )),
     }
-    let versions = crd["spec"]["versions"].as_array().cloned().unwrap_or_default();
+    let versions = crd["spec"]["versions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     if versions.is_empty() {
-        causes.push(cause("spec.versions", "FieldValueInvalid", "Invalid value: []: must have exactly one version marked as storage version".into()));
+        causes.push(cause(
+            "spec.versions",
+            "FieldValueInvalid",
+            "Invalid value: []: must have exactly one version marked as storage version".into(),
+        ));
     } else {
-        let storage = versions.iter().filter(|v| v["storage"].as_bool() == Some(true)).count();
+        let storage = versions
+            .iter()
+            .filter(|v| v["storage"].as_bool() == Some(true))
+            .count();
         if storage != 1 {
             causes.push(cause(
                 "spec.versions",
@@ -88,7 +118,11 @@ pub fn default_and_validate(crd: &mut Value) -> Vec<Cause> {
         }
         for (i, version) in versions.iter().enumerate() {
             if version["name"].as_str().is_none_or(str::is_empty) {
-                causes.push(cause(&format!("spec.versions[{i}].name"), "FieldValueRequired", "Required value".into()));
+                causes.push(cause(
+                    &format!("spec.versions[{i}].name"),
+                    "FieldValueRequired",
+                    "Required value".into(),
+                ));
             }
             if version["schema"]["openAPIV3Schema"].is_null() {
                 causes.push(cause(
@@ -107,7 +141,11 @@ pub fn set_status(crd: &mut Value, old: Option<&Value>) {
     let names = crd["spec"]["names"].clone();
     let mut stored: Vec<String> = old
         .and_then(|o| o["status"]["storedVersions"].as_array())
-        .map(|v| v.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .map(|v| {
+            v.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     for version in crd["spec"]["versions"].as_array().into_iter().flatten() {
         if version["storage"].as_bool() == Some(true)
@@ -117,11 +155,16 @@ pub fn set_status(crd: &mut Value, old: Option<&Value>) {
             stored.push(name.to_string());
         }
     }
-    let previous_conditions = old.map(|o| o["status"]["conditions"].clone()).unwrap_or(Value::Null);
+    let previous_conditions = old
+        .map(|o| o["status"]["conditions"].clone())
+        .unwrap_or(Value::Null);
     let since = |kind: &str| -> String {
         previous_conditions
             .as_array()
-            .and_then(|c| c.iter().find(|c| c["type"] == kind && c["status"] == "True"))
+            .and_then(|c| {
+                c.iter()
+                    .find(|c| c["type"] == kind && c["status"] == "True")
+            })
             .and_then(|c| c["lastTransitionTime"].as_str())
             .map(str::to_string)
             .unwrap_or_else(now)
@@ -159,7 +202,13 @@ pub fn add_cleanup_finalizer(crd: &mut Value) {
 /// (group, plural) of the resource a CRD defines.
 pub fn storage_key(crd: &Value) -> (String, String) {
     (
-        crd["spec"]["group"].as_str().unwrap_or_default().to_string(),
-        crd["spec"]["names"]["plural"].as_str().unwrap_or_default().to_string(),
+        crd["spec"]["group"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        crd["spec"]["names"]["plural"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
     )
 }

@@ -118,7 +118,10 @@ fn finish_namespace(state: &mut State, namespace: &str) {
     }
     if finalizers(&ns).is_empty() {
         remove_object(state, &ns_key, "", namespace);
-    } else if ns["spec"]["finalizers"].as_array().is_some_and(|f| !f.is_empty()) {
+    } else if ns["spec"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty())
+    {
         let mut emptied = ns;
         emptied["spec"]["finalizers"] = json!([]);
         state.put(&ns_key, "", namespace, emptied, EventType::Modified);
@@ -164,7 +167,9 @@ fn options(call: &Call) -> Result<DeleteOptions, ApiError> {
         || body["dryRun"]
             .as_array()
             .is_some_and(|d| d.iter().any(|v| v == "All"));
-    if let Some(policy) = body["propagationPolicy"].as_str().or(call.param("propagationPolicy"))
+    if let Some(policy) = body["propagationPolicy"]
+        .as_str()
+        .or(call.param("propagationPolicy"))
         && !matches!(policy, "Orphan" | "Background" | "Foreground")
     {
         return Err(ApiError::bad_request(format!(
@@ -199,7 +204,9 @@ fn removed_response(call: &Call, object: &Value) -> Value {
 
 pub fn delete(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
     if call.subresource.is_some() {
-        return Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource"));
+        return Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        ));
     }
     let name = call.name.clone().unwrap_or_default();
     let opts = options(call)?;
@@ -249,8 +256,11 @@ pub fn delete_collection(api: &Arc<Api>, call: &Call) -> Result<Response, ApiErr
     let opts = options(call)?;
     let labels = LabelSelector::parse(call.param("labelSelector").unwrap_or_default())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let fields = FieldSelector::parse(call.param("fieldSelector").unwrap_or_default(), &call.rt.kind)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let fields = FieldSelector::parse(
+        call.param("fieldSelector").unwrap_or_default(),
+        &call.rt.kind,
+    )
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let key = call.rt.storage_key();
     let (items, rv) = {
         let mut state = api.store.lock();
@@ -271,5 +281,9 @@ pub fn delete_collection(api: &Arc<Api>, call: &Call) -> Result<Response, ApiErr
         (items, state.current_rv())
     };
     api.store.notify(rv);
-    Ok(json_response(200, &read::list_body(&call.rt, items, rv, None), &[]))
+    Ok(json_response(
+        200,
+        &read::list_body(&call.rt, items, rv, None),
+        &[],
+    ))
 }

@@ -88,8 +88,14 @@ impl ApiError {
     /// A path that names no served resource.
     pub fn no_route() -> ApiError {
         ApiError {
-            details: Some(json!({"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]})),
-            ..ApiError::plain(404, "NotFound", "the server could not find the requested resource")
+            details: Some(
+                json!({"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]}),
+            ),
+            ..ApiError::plain(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            )
         }
     }
 
@@ -99,7 +105,11 @@ impl ApiError {
             ..ApiError::plain(
                 409,
                 "AlreadyExists",
-                format!("{} \"{}\" already exists", subject.qualified(), subject.name),
+                format!(
+                    "{} \"{}\" already exists",
+                    subject.qualified(),
+                    subject.name
+                ),
             )
         }
     }
@@ -157,7 +167,11 @@ impl ApiError {
             ..ApiError::plain(
                 422,
                 "Invalid",
-                format!("{} \"{}\" is invalid: {joined}", subject.qualified(), subject.name),
+                format!(
+                    "{} \"{}\" is invalid: {joined}",
+                    subject.qualified(),
+                    subject.name
+                ),
             )
         }
     }
@@ -177,7 +191,11 @@ impl ApiError {
             ..ApiError::plain(
                 403,
                 "Forbidden",
-                format!("{} \"{}\" is forbidden: {why}", subject.qualified(), subject.name),
+                format!(
+                    "{} \"{}\" is forbidden: {why}",
+                    subject.qualified(),
+                    subject.name
+                ),
             )
         }
     }
@@ -189,7 +207,6 @@ impl ApiError {
     pub fn unsupported_media_type(message: impl Into<String>) -> ApiError {
         ApiError::plain(415, "UnsupportedMediaType", message)
     }
-
 
     /// The `410 Gone` of a resourceVersion older than the kept history.
     pub fn expired(message: impl Into<String>) -> ApiError {

@@ -71,9 +71,7 @@ impl KubeSandbox {
             stopping: stop.subscribe(),
         });
         seed(&api);
-        let app = axum::Router::new()
-            .fallback(api::dispatch)
-            .with_state(api);
+        let app = axum::Router::new().fallback(api::dispatch).with_state(api);
         let task = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stopped.wait_for(|stop| *stop).await;

@@ -47,7 +47,9 @@ pub fn meta_str<'a>(object: &'a Value, field: &str) -> &'a str {
 /// Makes sure `object` is a JSON object with a `metadata` object.
 pub fn ensure_shape(object: &mut Value) -> Result<(), ApiError> {
     let Some(map) = object.as_object_mut() else {
-        return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON object",
+        ));
     };
     match map.get("metadata") {
         None | Some(Value::Null) => {
@@ -87,7 +89,9 @@ fn is_dns_label(name: &str) -> bool {
     let bytes = name.as_bytes();
     !name.is_empty()
         && name.len() <= 63
-        && bytes.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && bytes
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && bytes[0] != b'-'
         && bytes[bytes.len() - 1] != b'-'
 }
@@ -103,7 +107,9 @@ fn is_qualified_name(key: &str) -> bool {
     };
     let name_ok = !name.is_empty()
         && name.len() <= 63
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.ends_with(|c: char| c.is_ascii_alphanumeric());
     name_ok && prefix.is_none_or(is_dns_subdomain)
@@ -112,7 +118,9 @@ fn is_qualified_name(key: &str) -> bool {
 fn is_label_value(value: &str) -> bool {
     value.is_empty()
         || (value.len() <= 63
-            && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
             && value.starts_with(|c: char| c.is_ascii_alphanumeric())
             && value.ends_with(|c: char| c.is_ascii_alphanumeric()))
 }
@@ -130,7 +138,10 @@ pub fn validate_metadata(rt: &ResourceType, object: &Value) -> Vec<Cause> {
                 "Invalid value: \"{name}\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
             ),
         });
-    } else if !namespace_like && !is_dns_subdomain(name) && !(rt.plural == "events" && !name.is_empty()) {
+    } else if !namespace_like
+        && !is_dns_subdomain(name)
+        && (rt.plural != "events" || name.is_empty())
+    {
         causes.push(Cause {
             reason: "FieldValueInvalid".into(),
             field: "metadata.name".into(),
@@ -153,7 +164,7 @@ pub fn validate_metadata(rt: &ResourceType, object: &Value) -> Vec<Cause> {
                 Some(v) if is_label_value(v) => {}
                 _ => causes.push(Cause {
                     reason: "FieldValueInvalid".into(),
-                    field: format!("metadata.labels"),
+                    field: "metadata.labels".to_string(),
                     message: format!("Invalid value: {value}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"),
                 }),
             }
@@ -293,7 +304,11 @@ pub fn normalize_builtin(rt: &ResourceType, object: &mut Value) -> Result<(), Ap
                     }
                 }
             }
-            if causes.is_empty() { Ok(()) } else { Err(invalid(rt, &name, &causes)) }
+            if causes.is_empty() {
+                Ok(())
+            } else {
+                Err(invalid(rt, &name, &causes))
+            }
         }
         "Namespace" => {
             object["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
@@ -315,14 +330,18 @@ pub fn normalize_builtin(rt: &ResourceType, object: &mut Value) -> Result<(), Ap
 fn valid_data_key(key: &str) -> bool {
     !key.is_empty()
         && key.len() <= 253
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn data_key_cause(field: &str, key: &str) -> Cause {
     Cause {
         reason: "FieldValueInvalid".into(),
         field: format!("{field}[{key}]"),
-        message: format!("Invalid value: \"{key}\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"),
+        message: format!(
+            "Invalid value: \"{key}\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"
+        ),
     }
 }
 
@@ -330,7 +349,9 @@ fn data_key_cause(field: &str, key: &str) -> Cause {
 /// `data` values must be base64.
 fn normalize_secret(rt: &ResourceType, name: &str, object: &mut Value) -> Result<(), ApiError> {
     let mut causes = Vec::new();
-    if let Some(Value::Object(string_data)) = object.as_object_mut().and_then(|m| m.remove("stringData")) {
+    if let Some(Value::Object(string_data)) =
+        object.as_object_mut().and_then(|m| m.remove("stringData"))
+    {
         for (key, value) in string_data {
             let Some(text) = value.as_str() else {
                 causes.push(type_cause(&format!("stringData[{key}]"), "string"));
@@ -423,7 +444,12 @@ pub fn keep_immutable_metadata(rt: &ResourceType, old: &Value, new: &mut Value) 
 pub fn finalizers(object: &Value) -> Vec<String> {
     object["metadata"]["finalizers"]
         .as_array()
-        .map(|items| items.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|f| f.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 

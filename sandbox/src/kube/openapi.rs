@@ -18,7 +18,10 @@ use super::resources::ResourceType;
 pub fn root(api: &Api) -> Value {
     let group_versions: BTreeSet<(String, String)> = {
         let state = api.store.lock();
-        state.types().map(|t| (t.group.clone(), t.version.clone())).collect()
+        state
+            .types()
+            .map(|t| (t.group.clone(), t.version.clone()))
+            .collect()
     };
     let mut paths = Map::new();
     for (group, version) in group_versions {
@@ -67,7 +70,13 @@ fn gvk(rt: &ResourceType) -> Value {
     json!({"group": rt.group, "version": rt.version, "kind": rt.kind})
 }
 
-fn operation(rt: &ResourceType, action: &str, id: &str, params: Vec<Value>, body: Option<Value>) -> Value {
+fn operation(
+    rt: &ResourceType,
+    action: &str,
+    id: &str,
+    params: Vec<Value>,
+    body: Option<Value>,
+) -> Value {
     let reference = json!({"$ref": format!("#/components/schemas/{}", component_name(rt))});
     let mut op = json!({
         "operationId": id,
@@ -88,9 +97,21 @@ fn operation(rt: &ResourceType, action: &str, id: &str, params: Vec<Value>, body
 
 fn write_params() -> Vec<Value> {
     vec![
-        param("dryRun", "query", "When present, indicates that modifications should not be persisted."),
-        param("fieldManager", "query", "fieldManager is a name associated with the actor or entity that is making these changes."),
-        param("fieldValidation", "query", "fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields: Ignore, Warn (default) or Strict."),
+        param(
+            "dryRun",
+            "query",
+            "When present, indicates that modifications should not be persisted.",
+        ),
+        param(
+            "fieldManager",
+            "query",
+            "fieldManager is a name associated with the actor or entity that is making these changes.",
+        ),
+        param(
+            "fieldValidation",
+            "query",
+            "fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields: Ignore, Warn (default) or Strict.",
+        ),
     ]
 }
 
@@ -98,7 +119,11 @@ fn paths_for(rt: &ResourceType, paths: &mut Map<String, Value>) {
     let (collection, item) = if rt.namespaced {
         (
             format!("{}/namespaces/{{namespace}}/{}", rt.prefix(), rt.plural),
-            format!("{}/namespaces/{{namespace}}/{}/{{name}}", rt.prefix(), rt.plural),
+            format!(
+                "{}/namespaces/{{namespace}}/{}/{{name}}",
+                rt.prefix(),
+                rt.plural
+            ),
         )
     } else {
         (
@@ -109,7 +134,8 @@ fn paths_for(rt: &ResourceType, paths: &mut Map<String, Value>) {
     let scope = if rt.namespaced { "Namespaced" } else { "" };
     let kind = &rt.kind;
     let reference = json!({"$ref": format!("#/components/schemas/{}", component_name(rt))});
-    let object_body = json!({"content": {"application/json": {"schema": reference}}, "required": true});
+    let object_body =
+        json!({"content": {"application/json": {"schema": reference}}, "required": true});
     let patch_schema = json!({"schema": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}});
     let mut patch_content = Map::new();
     for media in [
@@ -121,16 +147,52 @@ fn paths_for(rt: &ResourceType, paths: &mut Map<String, Value>) {
     }
     let patch_body = json!({"content": patch_content, "required": true});
     let mut patch_params = write_params();
-    patch_params.push(param("force", "query", "Force is going to \"force\" Apply requests."));
+    patch_params.push(param(
+        "force",
+        "query",
+        "Force is going to \"force\" Apply requests.",
+    ));
     let list_params = vec![
-        param("labelSelector", "query", "A selector to restrict the list of returned objects by their labels."),
-        param("fieldSelector", "query", "A selector to restrict the list of returned objects by their fields."),
-        param("limit", "query", "limit is a maximum number of responses to return for a list call."),
-        param("continue", "query", "The continue option should be set when retrieving more results from the server."),
-        param("resourceVersion", "query", "resourceVersion sets a constraint on what resource versions a request may be served from."),
-        param("watch", "query", "Watch for changes to the described resources."),
-        param("allowWatchBookmarks", "query", "allowWatchBookmarks requests watch events with type \"BOOKMARK\"."),
-        param("timeoutSeconds", "query", "Timeout for the list/watch call."),
+        param(
+            "labelSelector",
+            "query",
+            "A selector to restrict the list of returned objects by their labels.",
+        ),
+        param(
+            "fieldSelector",
+            "query",
+            "A selector to restrict the list of returned objects by their fields.",
+        ),
+        param(
+            "limit",
+            "query",
+            "limit is a maximum number of responses to return for a list call.",
+        ),
+        param(
+            "continue",
+            "query",
+            "The continue option should be set when retrieving more results from the server.",
+        ),
+        param(
+            "resourceVersion",
+            "query",
+            "resourceVersion sets a constraint on what resource versions a request may be served from.",
+        ),
+        param(
+            "watch",
+            "query",
+            "Watch for changes to the described resources.",
+        ),
+        param(
+            "allowWatchBookmarks",
+            "query",
+            "allowWatchBookmarks requests watch events with type \"BOOKMARK\".",
+        ),
+        param(
+            "timeoutSeconds",
+            "query",
+            "Timeout for the list/watch call.",
+        ),
     ];
     paths.insert(
         collection,
@@ -182,10 +244,9 @@ pub fn group_version(api: &Api, group: &str, version: &str) -> Result<Value, Api
     );
     for rt in &types {
         paths_for(rt, &mut paths);
-        let mut schema = rt
-            .schema
-            .clone()
-            .unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
+        let mut schema = rt.schema.clone().unwrap_or_else(
+            || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+        );
         if let Some(map) = schema.as_object_mut() {
             map.insert("x-kubernetes-group-version-kind".into(), json!([gvk(rt)]));
         }

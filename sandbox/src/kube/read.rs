@@ -67,8 +67,8 @@ fn encode_continue(position: &(String, String)) -> String {
 
 fn decode_continue(token: &str) -> Result<(String, String), ApiError> {
     let invalid = || ApiError::bad_request("continue key is not valid: illegal base64 data");
-    let bytes = serde_json::from_value::<k8s_openapi::ByteString>(json!(token))
-        .map_err(|_| invalid())?;
+    let bytes =
+        serde_json::from_value::<k8s_openapi::ByteString>(json!(token)).map_err(|_| invalid())?;
     let (ns, name): (String, String) = serde_json::from_slice(&bytes.0).map_err(|_| invalid())?;
     Ok((ns, name))
 }
@@ -76,8 +76,11 @@ fn decode_continue(token: &str) -> Result<(String, String), ApiError> {
 pub fn list(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
     let labels = LabelSelector::parse(call.param("labelSelector").unwrap_or_default())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let fields = FieldSelector::parse(call.param("fieldSelector").unwrap_or_default(), &call.rt.kind)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let fields = FieldSelector::parse(
+        call.param("fieldSelector").unwrap_or_default(),
+        &call.rt.kind,
+    )
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let limit = match call.param("limit") {
         Some(text) => text
             .parse::<i64>()
@@ -117,5 +120,9 @@ pub fn list(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
         );
         return Ok(json_response(200, &table, &[]));
     }
-    Ok(json_response(200, &list_body(&call.rt, items, rv, next), &[]))
+    Ok(json_response(
+        200,
+        &list_body(&call.rt, items, rv, next),
+        &[],
+    ))
 }

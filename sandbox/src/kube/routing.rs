@@ -10,15 +10,23 @@ pub enum Route {
     /// `/api`
     CoreVersions,
     /// `/api/v1`, `/apis/{group}/{version}`
-    GroupVersion { group: String, version: String },
+    GroupVersion {
+        group: String,
+        version: String,
+    },
     /// `/apis`
     Groups,
     /// `/apis/{group}`
-    Group { group: String },
+    Group {
+        group: String,
+    },
     /// `/openapi/v3`
     OpenApiRoot,
     /// `/openapi/v3/{api/v1 | apis/group/version}`
-    OpenApiGroupVersion { group: String, version: String },
+    OpenApiGroupVersion {
+        group: String,
+        version: String,
+    },
     Resource(ResourcePath),
     Unknown,
 }
@@ -138,9 +146,12 @@ mod tests {
         };
         assert!(r.legacy_watch);
         assert_eq!(r.plural, "configmaps");
-        assert_eq!(parse("/apis/example.com/v1"), Route::GroupVersion {
-            group: "example.com".into(),
-            version: "v1".into()
-        });
+        assert_eq!(
+            parse("/apis/example.com/v1"),
+            Route::GroupVersion {
+                group: "example.com".into(),
+                version: "v1".into()
+            }
+        );
     }
 }

@@ -67,7 +67,11 @@ fn parse_set(rest: &str, whole: &str) -> Result<Vec<String>, SelectorError> {
     let inner = rest
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| SelectorError(format!("unable to parse requirement: found '{whole}', expected: '('")))?;
+        .ok_or_else(|| {
+            SelectorError(format!(
+                "unable to parse requirement: found '{whole}', expected: '('"
+            ))
+        })?;
     Ok(inner
         .split(',')
         .map(|v| v.trim().to_string())
@@ -79,15 +83,28 @@ impl LabelSelector {
     pub fn parse(text: &str) -> Result<LabelSelector, SelectorError> {
         let mut requirements = Vec::new();
         for part in split_requirements(text) {
-            let invalid = || SelectorError(format!("unable to parse requirement: invalid label key \"{part}\""));
+            let invalid = || {
+                SelectorError(format!(
+                    "unable to parse requirement: invalid label key \"{part}\""
+                ))
+            };
             let requirement = if let Some(key) = part.strip_prefix('!') {
                 (key.trim().to_string(), LabelOp::NotExists)
             } else if let Some((key, value)) = part.split_once("!=") {
-                (key.trim().to_string(), LabelOp::NotEquals(value.trim().to_string()))
+                (
+                    key.trim().to_string(),
+                    LabelOp::NotEquals(value.trim().to_string()),
+                )
             } else if let Some((key, value)) = part.split_once("==") {
-                (key.trim().to_string(), LabelOp::Equals(value.trim().to_string()))
+                (
+                    key.trim().to_string(),
+                    LabelOp::Equals(value.trim().to_string()),
+                )
             } else if let Some((key, value)) = part.split_once('=') {
-                (key.trim().to_string(), LabelOp::Equals(value.trim().to_string()))
+                (
+                    key.trim().to_string(),
+                    LabelOp::Equals(value.trim().to_string()),
+                )
             } else if let Some((key, value)) = part.split_once('>') {
                 let n = value.trim().parse().map_err(|_| invalid())?;
                 (key.trim().to_string(), LabelOp::GreaterThan(n))
@@ -95,7 +112,10 @@ impl LabelSelector {
                 let n = value.trim().parse().map_err(|_| invalid())?;
                 (key.trim().to_string(), LabelOp::LessThan(n))
             } else if let Some((key, rest)) = part.split_once(" notin ") {
-                (key.trim().to_string(), LabelOp::NotIn(parse_set(rest, &part)?))
+                (
+                    key.trim().to_string(),
+                    LabelOp::NotIn(parse_set(rest, &part)?),
+                )
             } else if let Some((key, rest)) = part.split_once(" in ") {
                 (key.trim().to_string(), LabelOp::In(parse_set(rest, &part)?))
             } else {
@@ -186,9 +206,7 @@ impl FieldSelector {
                 && field != "metadata.namespace"
                 && !extra_fields(kind).contains(&field)
             {
-                return Err(SelectorError(format!(
-                    "field label not supported: {field}"
-                )));
+                return Err(SelectorError(format!("field label not supported: {field}")));
             }
             terms.push((field.to_string(), negated, value.trim().to_string()));
         }
@@ -214,7 +232,6 @@ impl FieldSelector {
             (actual == *wanted) != *negated
         })
     }
-
 }
 
 #[cfg(test)]

@@ -98,7 +98,9 @@ impl Store {
     /// Locks the state. A panic while holding the lock cannot leave the maps half-written in a
     /// way later requests could not handle, so a poisoned lock is used as is.
     pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Tells watchers that the history grew (call after releasing the lock).
@@ -252,7 +254,10 @@ impl State {
 
     /// Recomputes the CRD-defined types from the stored CRDs.
     pub fn refresh_custom_types(&mut self) {
-        let key = ("apiextensions.k8s.io".to_string(), "customresourcedefinitions".to_string());
+        let key = (
+            "apiextensions.k8s.io".to_string(),
+            "customresourcedefinitions".to_string(),
+        );
         let mut types = Vec::new();
         if let Some(crds) = self.objects.get(&key) {
             for crd in crds.values() {
@@ -264,5 +269,4 @@ impl State {
             self.types_generation += 1;
         }
     }
-
 }

@@ -118,13 +118,17 @@ fn expired_line(message: String) -> Bytes {
 pub fn watch(api: Arc<Api>, call: Call) -> Result<Response, ApiError> {
     let labels = LabelSelector::parse(call.param("labelSelector").unwrap_or_default())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let fields = FieldSelector::parse(call.param("fieldSelector").unwrap_or_default(), &call.rt.kind)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let fields = FieldSelector::parse(
+        call.param("fieldSelector").unwrap_or_default(),
+        &call.rt.kind,
+    )
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let from = match call.param("resourceVersion") {
         None | Some("0") => None,
-        Some(text) => Some(text.parse::<u64>().map_err(|_| {
-            ApiError::bad_request(format!("invalid resource version: {text}"))
-        })?),
+        Some(text) => Some(
+            text.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {text}")))?,
+        ),
     };
     let timeout = call
         .param("timeoutSeconds")
@@ -145,11 +149,23 @@ pub fn watch(api: Arc<Api>, call: Call) -> Result<Response, ApiError> {
         labels,
         fields,
         table: call.wants_table(),
-        include_object: call.param("includeObject").unwrap_or("Metadata").to_string(),
+        include_object: call
+            .param("includeObject")
+            .unwrap_or("Metadata")
+            .to_string(),
     };
     let explicit_initial = call.param("sendInitialEvents") == Some("true");
     let (sender, receiver) = mpsc::channel::<Bytes>(64);
-    tokio::spawn(run(api, filter, from, send_initial, explicit_initial && bookmarks, timeout, bookmarks, sender));
+    tokio::spawn(run(
+        api,
+        filter,
+        from,
+        send_initial,
+        explicit_initial && bookmarks,
+        timeout,
+        bookmarks,
+        sender,
+    ));
     let stream = futures::stream::unfold(receiver, |mut receiver| async move {
         receiver
             .recv()

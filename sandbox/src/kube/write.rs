@@ -67,11 +67,15 @@ pub fn create_in(state: &mut State, call: &Call, mut object: Value) -> Result<Wr
     if meta_str(&object, "name").is_empty() {
         let generate = meta_str(&object, "generateName").to_string();
         if generate.is_empty() {
-            return Err(objects::invalid(rt, "", &[Cause {
-                reason: "FieldValueRequired".into(),
-                field: "metadata.name".into(),
-                message: "Required value: name or generateName is required".into(),
-            }]));
+            return Err(objects::invalid(
+                rt,
+                "",
+                &[Cause {
+                    reason: "FieldValueRequired".into(),
+                    field: "metadata.name".into(),
+                    message: "Required value: name or generateName is required".into(),
+                }],
+            ));
         }
         object["metadata"]["name"] = json!(format!("{generate}{}", objects::name_suffix()));
     }
@@ -154,11 +158,15 @@ pub fn update_in(
     let requested_rv = meta_str(&new, "resourceVersion").to_string();
     if requested_rv.is_empty() {
         if require_rv {
-            return Err(objects::invalid(rt, &name, &[Cause {
-                reason: "FieldValueInvalid".into(),
-                field: "metadata.resourceVersion".into(),
-                message: "Invalid value: 0x0: must be specified for an update".into(),
-            }]));
+            return Err(objects::invalid(
+                rt,
+                &name,
+                &[Cause {
+                    reason: "FieldValueInvalid".into(),
+                    field: "metadata.resourceVersion".into(),
+                    message: "Invalid value: 0x0: must be specified for an update".into(),
+                }],
+            ));
         }
     } else if requested_rv != meta_str(current, "resourceVersion") {
         return Err(ApiError::stale(&call.subject(&name)));
@@ -217,13 +225,17 @@ pub fn update_in(
             .filter(|f| !old.contains(f))
             .collect();
         if !added.is_empty() {
-            return Err(objects::invalid(rt, &name, &[Cause {
-                reason: "FieldValueForbidden".into(),
-                field: "metadata.finalizers".into(),
-                message: format!(
-                    "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {added:?}"
-                ),
-            }]));
+            return Err(objects::invalid(
+                rt,
+                &name,
+                &[Cause {
+                    reason: "FieldValueForbidden".into(),
+                    field: "metadata.finalizers".into(),
+                    message: format!(
+                        "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {added:?}"
+                    ),
+                }],
+            ));
         }
     }
     objects::normalize_builtin(rt, &mut result)?;
@@ -290,7 +302,10 @@ pub fn update(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
     let (written, code) = {
         let mut state = api.store.lock();
         match state.get(&key, call.ns(), &name).cloned() {
-            Some(current) => (update_in(&mut state, call, &current, body, call.rt.custom)?, 200),
+            Some(current) => (
+                update_in(&mut state, call, &current, body, call.rt.custom)?,
+                200,
+            ),
             None if call.rt.create_on_update && call.subresource.is_none() => {
                 (create_in(&mut state, call, body)?, 201)
             }
@@ -360,7 +375,9 @@ pub fn patch(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
             if let Some(force) = call.param("force")
                 && !matches!(force, "true" | "false")
             {
-                return Err(ApiError::bad_request(format!("invalid force value: {force}")));
+                return Err(ApiError::bad_request(format!(
+                    "invalid force value: {force}"
+                )));
             }
             let mut applied = body;
             objects::check_type_meta(&call.rt, &mut applied)?;
@@ -374,8 +391,13 @@ pub fn patch(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
             )
             .map_err(patch_error)?;
             match current {
-                Some(current) => (update_in(&mut state, call, &current, applied_result, false)?, 200),
-                None if call.subresource.is_none() => (create_in(&mut state, call, applied_result)?, 201),
+                Some(current) => (
+                    update_in(&mut state, call, &current, applied_result, false)?,
+                    200,
+                ),
+                None if call.subresource.is_none() => {
+                    (create_in(&mut state, call, applied_result)?, 201)
+                }
                 None => return Err(ApiError::not_found(&call.subject(&name))),
             }
         } else {
@@ -387,7 +409,9 @@ pub fn patch(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
                 _ => patch::strategic_merge_patch(&mut patched, &body).map_err(patch_error)?,
             }
             if !patched.is_object() {
-                return Err(ApiError::bad_request("the patched object is not a JSON object"));
+                return Err(ApiError::bad_request(
+                    "the patched object is not a JSON object",
+                ));
             }
             (update_in(&mut state, call, &current, patched, false)?, 200)
         }
