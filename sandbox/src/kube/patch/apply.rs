@@ -69,18 +69,13 @@ impl Entry {
         Value::Object(m)
     }
 
-    /// How conflict messages name this manager.
+    /// How conflict messages name this manager (from its identifier, which has no time).
     fn describe(&self) -> String {
         let mut out = format!("{:?}", self.manager);
         if let Some(s) = &self.subresource {
             out.push_str(&format!(" with subresource {s:?}"));
         }
         out.push_str(&format!(" using {}", self.api_version));
-        if self.operation == "Update"
-            && let Some(t) = &self.time
-        {
-            out.push_str(&format!(" at {t}"));
-        }
         out
     }
 }
