@@ -769,13 +769,22 @@ fn validate_list_types(value: &Value, schema: &Value, path: &str, errors: &mut V
         }
         Value::Array(items) => {
             let list_type = schema.get("x-kubernetes-list-type").and_then(Value::as_str);
+            let not_object = items.iter().position(|i| !i.is_object() && !i.is_null());
+            if let (Some("map"), Some(i)) = (list_type, not_object) {
+                invalid(
+                    errors,
+                    &index_path(path, i),
+                    &items[i],
+                    "must be an object for an array of list-type map".to_string(),
+                );
+                return;
+            }
             let mut seen: Vec<Value> = Vec::new();
             for (i, item) in items.iter().enumerate() {
                 let identity = match list_type {
                     Some("set") => Some(item.clone()),
-                    Some("map") if item.is_object() => {
-                        list_map_keys(schema).map(|keys| list_map_key(item, &keys))
-                    }
+                    // A null item has no key values, like an item without its key fields.
+                    Some("map") => list_map_keys(schema).map(|keys| list_map_key(item, &keys)),
                     _ => None,
                 };
                 if let Some(identity) = identity {

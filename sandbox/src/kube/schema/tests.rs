@@ -451,3 +451,16 @@ fn embedded_resources_keep_their_type_meta_and_must_have_it() {
         ]
     );
 }
+
+#[test]
+fn a_scalar_in_a_list_map_is_both_mistyped_and_not_an_object() {
+    let out = check(json!({"integration": "a", "ports": [{"name": "x"}, 1]}));
+    let messages: Vec<&str> = out.errors.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        vec![
+            "Invalid value: \"integer\": spec.ports[1] in body must be of type object: \"integer\"",
+            "Invalid value: 1: must be an object for an array of list-type map",
+        ]
+    );
+}
