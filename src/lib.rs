@@ -5,6 +5,12 @@
 //! nothing of Kubernetes):
 //! - [`secret`]: the redacted string type every token travels in.
 //! - [`zis`]: the typed ZIS Connections API client (HTTP, pacing, error classification).
+//! - [`resource`]: the `ZisBearerConnection` custom resource and its CRD.
+//! - [`cli`]: command-line flags and environment variables.
+//! - [`runtime`]: process setup of `zis-operator run`.
 
+pub mod cli;
+pub mod resource;
+pub mod runtime;
 pub mod secret;
 pub mod zis;
