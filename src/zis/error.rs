@@ -49,4 +49,6 @@ pub enum ConfigError {
     InvalidSubdomain { subdomain: String },
     #[error("could not build the http client: {0}")]
     Http(String),
+    #[error("invalid pacing: {reason}")]
+    InvalidPacing { reason: String },
 }

@@ -8,9 +8,12 @@
 //! This module knows nothing of Kubernetes.
 
 mod client;
+mod endpoint;
 mod error;
 mod pacing;
+mod response;
 mod types;
+mod wire;
 
 pub use client::{ClientConfig, IntegrationClient, ZisClient};
 pub use error::{ConfigError, ZisError};
