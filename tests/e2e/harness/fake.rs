@@ -184,6 +184,29 @@ impl FakeAdmin {
         .await;
     }
 
+    /// Like [`FakeAdmin::fault`], with a `Retry-After: <seconds>` header on each failure.
+    pub async fn fault_with_retry_after(
+        &self,
+        method: &str,
+        path_contains: &str,
+        status: u16,
+        count: u32,
+        retry_after: u64,
+    ) {
+        self.call(
+            reqwest::Method::POST,
+            "faults",
+            Some(json!({
+                "method": method,
+                "path_contains": path_contains,
+                "status": status,
+                "count": count,
+                "retry_after": retry_after,
+            })),
+        )
+        .await;
+    }
+
     pub async fn add_access_token(&self, integration: &str, token: &str, scopes: &[&str]) {
         self.call(
             reqwest::Method::POST,
