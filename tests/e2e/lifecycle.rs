@@ -224,3 +224,37 @@ async fn renaming_a_connection_removes_the_old_remote_and_creates_the_new_one() 
     assert_eq!(env.admin.bearer_connections().await.len(), 1);
     check_condition(&object, "Ready", "True", "Synced").unwrap_or_else(|e| panic!("{e}"));
 }
+
+#[tokio::test]
+async fn a_new_generation_reads_progressing_not_ready_until_it_is_synced() {
+    let mut env = Setup::new("progressing").start().await;
+    env.put_token("gen-token", &random_token("conn-token"))
+        .await;
+    env.create_ok("gen-conn", env.spec("gen-token")).await;
+    env.wait_ready("gen-conn").await;
+    // Slow answers keep the new generation in flight long enough to observe.
+    env.admin.settings(json!({"latency_ms": 3000})).await;
+
+    env.patch_spec_ok("gen-conn", json!({"allowedDomain": "next.example.com"}))
+        .await;
+
+    let object = env
+        .eventually(
+            "Ready=Unknown and Reconciling=True, reason Progressing, for generation 2",
+            std::time::Duration::from_millis(2500),
+            async |env| {
+                let object = env.get_ok("gen-conn").await;
+                check_condition(&object, "Ready", "Unknown", "Progressing")?;
+                check_condition(&object, "Reconciling", "True", "Progressing")?;
+                Ok(object)
+            },
+        )
+        .await;
+    assert_eq!(object["metadata"]["generation"], 2);
+    env.admin.settings(json!({"latency_ms": 0})).await;
+    let synced = env.wait_ready("gen-conn").await;
+    assert_eq!(
+        synced["status"]["remote"]["allowedDomain"],
+        "next.example.com"
+    );
+}

@@ -35,7 +35,7 @@ pub const INTEGRATION: &str = "e2e-app";
 
 const POLL: Duration = Duration::from_millis(100);
 /// How long a scenario waits for the operator to converge when nothing slows it down on purpose.
-pub const CONVERGE: Duration = Duration::from_secs(15);
+pub const CONVERGE: Duration = Duration::from_secs(20);
 
 pub fn api_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, VERSION, KIND), PLURAL)
