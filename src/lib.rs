@@ -5,6 +5,14 @@
 //! nothing of Kubernetes):
 //! - [`secret`]: the redacted string type every token travels in.
 //! - [`zis`]: the typed ZIS Connections API client (HTTP, pacing, error classification).
+//! - [`resource`]: the `ZisBearerConnection` custom resource and its CRD.
+//! - [`controller`]: the reconcile loop (dereference, validate, plan, act, report).
+//! - [`cli`]: command-line flags and environment variables.
+//! - [`runtime`]: process setup of `zis-operator run`.
 
+pub mod cli;
+pub mod controller;
+pub mod resource;
+pub mod runtime;
 pub mod secret;
 pub mod zis;

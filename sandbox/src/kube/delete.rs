@@ -1,0 +1,289 @@
+//! DELETE: graceful deletion with finalizers (deletionTimestamp set, object kept until its
+//! finalizers are empty), cascading cleanup of a deleted Namespace's objects and of a deleted
+//! CRD's objects, delete preconditions and deletecollection.
+
+use std::sync::Arc;
+
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::api::{Api, Call, json_response};
+use super::crd;
+use super::error::ApiError;
+use super::objects::{self, finalizers, is_deleting, now};
+use super::read::{self, render};
+use super::selectors::{FieldSelector, LabelSelector};
+use super::store::{EventType, State};
+
+pub const CRD_KEY: (&str, &str) = ("apiextensions.k8s.io", "customresourcedefinitions");
+pub const NAMESPACE_KEY: (&str, &str) = ("", "namespaces");
+
+fn key(pair: (&str, &str)) -> (String, String) {
+    (pair.0.to_string(), pair.1.to_string())
+}
+
+/// What a delete did.
+pub enum Deletion {
+    /// Finalizers (or cleanup) keep the object; it now has a deletionTimestamp.
+    Marked(Value),
+    /// The object is gone.
+    Removed(Value),
+}
+
+/// Marks or removes one object, with the cascades of Namespaces and CRDs. `dry_run` computes
+/// the answer without writing.
+pub fn delete_in(
+    state: &mut State,
+    key: &(String, String),
+    namespace: &str,
+    name: &str,
+    dry_run: bool,
+) -> Option<Deletion> {
+    let current = state.get(key, namespace, name)?.clone();
+    let is_namespace = *key == self::key(NAMESPACE_KEY);
+    let is_crd = *key == self::key(CRD_KEY);
+    if finalizers(&current).is_empty() && !is_namespace {
+        if dry_run {
+            return Some(Deletion::Removed(current));
+        }
+        return remove_object(state, key, namespace, name).map(Deletion::Removed);
+    }
+    if is_deleting(&current) {
+        return Some(Deletion::Marked(current));
+    }
+    let mut marked = current;
+    marked["metadata"]["deletionTimestamp"] = json!(now());
+    marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+    if is_namespace {
+        marked["status"]["phase"] = json!("Terminating");
+    }
+    if is_crd {
+        crd::set_status(&mut marked, state.get(key, namespace, name));
+    }
+    if dry_run {
+        return Some(Deletion::Marked(marked));
+    }
+    let stored = state.put(key, namespace, name, marked, EventType::Modified);
+    if is_namespace {
+        for (object_key, object_name) in state.objects_in_namespace(name) {
+            delete_in(state, &object_key, name, &object_name, false);
+        }
+        finish_namespace(state, name);
+    }
+    if is_crd {
+        let resource = crd::storage_key(&stored);
+        let names: Vec<(String, String)> = state
+            .list(&resource, None, None)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for (ns, object_name) in names {
+            delete_in(state, &resource, &ns, &object_name, false);
+        }
+        finish_crd(state, &resource);
+    }
+    match state.get(key, namespace, name) {
+        Some(object) => Some(Deletion::Marked(object.clone())),
+        None => Some(Deletion::Removed(stored)),
+    }
+}
+
+/// Removes an object for good and lets a terminating Namespace or CRD finish.
+pub fn remove_object(
+    state: &mut State,
+    key: &(String, String),
+    namespace: &str,
+    name: &str,
+) -> Option<Value> {
+    let removed = state.remove(key, namespace, name)?;
+    if *key == self::key(CRD_KEY) {
+        state.refresh_custom_types();
+    }
+    if !namespace.is_empty() {
+        finish_namespace(state, namespace);
+    }
+    if !key.0.is_empty() && *key != self::key(CRD_KEY) {
+        finish_crd(state, key);
+    }
+    Some(removed)
+}
+
+/// A terminating namespace goes once it is empty (and has no finalizers of its own).
+fn finish_namespace(state: &mut State, namespace: &str) {
+    let ns_key = key(NAMESPACE_KEY);
+    let Some(ns) = state.get(&ns_key, "", namespace).cloned() else {
+        return;
+    };
+    if !is_deleting(&ns) || state.namespace_has_objects(namespace) {
+        return;
+    }
+    if finalizers(&ns).is_empty() {
+        remove_object(state, &ns_key, "", namespace);
+    } else if ns["spec"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty())
+    {
+        let mut emptied = ns;
+        emptied["spec"]["finalizers"] = json!([]);
+        state.put(&ns_key, "", namespace, emptied, EventType::Modified);
+    }
+}
+
+/// A terminating CRD drops its cleanup finalizer once its objects are gone.
+fn finish_crd(state: &mut State, resource: &(String, String)) {
+    let crd_key = key(CRD_KEY);
+    let crd_name = format!("{}.{}", resource.1, resource.0);
+    let Some(definition) = state.get(&crd_key, "", &crd_name).cloned() else {
+        return;
+    };
+    if !is_deleting(&definition) || state.list(resource, None, None).next().is_some() {
+        return;
+    }
+    let mut cleaned = definition;
+    if let Some(list) = cleaned["metadata"]["finalizers"].as_array_mut() {
+        list.retain(|f| f != crd::CLEANUP_FINALIZER);
+    }
+    if finalizers(&cleaned).is_empty() {
+        state.put(&crd_key, "", &crd_name, cleaned, EventType::Modified);
+        remove_object(state, &crd_key, "", &crd_name);
+    } else {
+        state.put(&crd_key, "", &crd_name, cleaned, EventType::Modified);
+    }
+}
+
+/// Options of a delete request (body `DeleteOptions` and query parameters).
+struct DeleteOptions {
+    uid: Option<String>,
+    resource_version: Option<String>,
+    dry_run: bool,
+}
+
+fn options(call: &Call) -> Result<DeleteOptions, ApiError> {
+    let body: Value = if call.body.is_empty() {
+        Value::Null
+    } else {
+        call.body_value()?
+    };
+    let dry_run = call.dry_run()
+        || body["dryRun"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|v| v == "All"));
+    if let Some(policy) = body["propagationPolicy"]
+        .as_str()
+        .or(call.param("propagationPolicy"))
+        && !matches!(policy, "Orphan" | "Background" | "Foreground")
+    {
+        return Err(ApiError::bad_request(format!(
+            "propagationPolicy: Unsupported value: \"{policy}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
+        )));
+    }
+    Ok(DeleteOptions {
+        uid: body["preconditions"]["uid"].as_str().map(str::to_string),
+        resource_version: body["preconditions"]["resourceVersion"]
+            .as_str()
+            .map(str::to_string),
+        dry_run,
+    })
+}
+
+/// The answer of a finished delete: the object for custom resources, Namespaces and CRDs (as
+/// the real server returns them), a Success Status for other built-in kinds.
+fn removed_response(call: &Call, object: &Value) -> Value {
+    if call.rt.custom || call.rt.kind == "Namespace" || call.rt.kind == "CustomResourceDefinition" {
+        return render(&call.rt, object.clone());
+    }
+    let mut details = json!({
+        "name": objects::meta_str(object, "name"),
+        "kind": call.rt.plural,
+        "uid": objects::meta_str(object, "uid"),
+    });
+    if !call.rt.group.is_empty() {
+        details["group"] = json!(call.rt.group);
+    }
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
+}
+
+pub fn delete(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
+    if call.subresource.is_some() {
+        return Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        ));
+    }
+    let name = call.name.clone().unwrap_or_default();
+    let opts = options(call)?;
+    let key = call.rt.storage_key();
+    let (outcome, rv) = {
+        let mut state = api.store.lock();
+        let current = state
+            .get(&key, call.ns(), &name)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&call.subject(&name)))?;
+        if let Some(uid) = &opts.uid
+            && uid != objects::meta_str(&current, "uid")
+        {
+            return Err(ApiError::conflict(
+                &call.subject(&name),
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    objects::meta_str(&current, "uid")
+                ),
+            ));
+        }
+        if let Some(rv) = &opts.resource_version
+            && rv != objects::meta_str(&current, "resourceVersion")
+        {
+            return Err(ApiError::conflict(
+                &call.subject(&name),
+                &format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                    objects::meta_str(&current, "resourceVersion")
+                ),
+            ));
+        }
+        let outcome = delete_in(&mut state, &key, call.ns(), &name, opts.dry_run)
+            .ok_or_else(|| ApiError::not_found(&call.subject(&name)))?;
+        (outcome, state.current_rv())
+    };
+    api.store.notify(rv);
+    let body = match outcome {
+        Deletion::Marked(object) => render(&call.rt, object),
+        Deletion::Removed(object) => removed_response(call, &object),
+    };
+    Ok(json_response(200, &body, &[]))
+}
+
+/// DELETE on a collection: deletes every selected object and returns them as a list.
+pub fn delete_collection(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
+    let opts = options(call)?;
+    let labels = LabelSelector::parse(call.param("labelSelector").unwrap_or_default())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let fields = FieldSelector::parse(
+        call.param("fieldSelector").unwrap_or_default(),
+        &call.rt.kind,
+    )
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let key = call.rt.storage_key();
+    let (items, rv) = {
+        let mut state = api.store.lock();
+        let targets: Vec<(String, String)> = state
+            .list(&key, call.namespace.as_deref(), None)
+            .filter(|(_, object)| labels.matches(object) && fields.matches(object))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut items = Vec::new();
+        for (ns, name) in targets {
+            match delete_in(&mut state, &key, &ns, &name, opts.dry_run) {
+                Some(Deletion::Marked(object) | Deletion::Removed(object)) => {
+                    items.push(render(&call.rt, object))
+                }
+                None => {}
+            }
+        }
+        (items, state.current_rv())
+    };
+    api.store.notify(rv);
+    Ok(json_response(
+        200,
+        &read::list_body(&call.rt, items, rv, None),
+        &[],
+    ))
+}

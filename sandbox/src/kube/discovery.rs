@@ -1,0 +1,145 @@
+//! Discovery documents in the legacy (non-aggregated) form: `/version`, `/api`, `/api/v1`,
+//! `/apis`, `/apis/{group}` and `/apis/{group}/{version}`. kubectl asks for aggregated
+//! discovery first and falls back to these when the response is plain `application/json`.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::api::Api;
+use super::error::ApiError;
+use super::resources::{ResourceType, sort_versions};
+
+pub fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": "33",
+        "gitVersion": "v1.33.0-zis-sandbox",
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z",
+        "goVersion": "go1.24.0",
+        "compiler": "gc",
+        "platform": "linux/amd64"
+    })
+}
+
+pub fn core_versions(api: &Api) -> Value {
+    json!({
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": api.addr.to_string()}]
+    })
+}
+
+/// Group name -> versions in preference order (named groups only).
+fn group_versions(api: &Api) -> BTreeMap<String, Vec<String>> {
+    let state = api.store.lock();
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for rt in state.types().filter(|t| !t.group.is_empty()) {
+        let versions = groups.entry(rt.group.clone()).or_default();
+        if !versions.contains(&rt.version) {
+            versions.push(rt.version.clone());
+        }
+    }
+    for versions in groups.values_mut() {
+        sort_versions(versions);
+    }
+    groups
+}
+
+fn group_body(group: &str, versions: &[String]) -> Value {
+    let entries: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
+        .collect();
+    let preferred = entries.first().cloned().unwrap_or(Value::Null);
+    json!({"name": group, "versions": entries, "preferredVersion": preferred})
+}
+
+pub fn groups(api: &Api) -> Value {
+    let groups: Vec<Value> = group_versions(api)
+        .iter()
+        .map(|(group, versions)| group_body(group, versions))
+        .collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+pub fn group(api: &Api, group: &str) -> Result<Value, ApiError> {
+    let groups = group_versions(api);
+    let versions = groups.get(group).ok_or_else(ApiError::no_route)?;
+    let mut body = group_body(group, versions);
+    body["kind"] = json!("APIGroup");
+    body["apiVersion"] = json!("v1");
+    Ok(body)
+}
+
+const VERBS: [&str; 8] = [
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+fn resource_entries(rt: &ResourceType) -> Vec<Value> {
+    let mut main = json!({
+        "name": rt.plural,
+        "singularName": rt.singular,
+        "namespaced": rt.namespaced,
+        "kind": rt.kind,
+        "verbs": VERBS,
+    });
+    if !rt.short_names.is_empty() {
+        main["shortNames"] = json!(rt.short_names);
+    }
+    if !rt.categories.is_empty() {
+        main["categories"] = json!(rt.categories);
+    }
+    let mut entries = vec![main];
+    if rt.status_subresource {
+        entries.push(json!({
+            "name": format!("{}/status", rt.plural),
+            "singularName": "",
+            "namespaced": rt.namespaced,
+            "kind": rt.kind,
+            "verbs": ["get", "patch", "update"],
+        }));
+    }
+    if rt.kind == "Namespace" && rt.group.is_empty() {
+        entries.push(json!({
+            "name": "namespaces/finalize",
+            "singularName": "",
+            "namespaced": false,
+            "kind": "Namespace",
+            "verbs": ["update"],
+        }));
+    }
+    entries
+}
+
+pub fn resources(api: &Api, group: &str, version: &str) -> Result<Value, ApiError> {
+    let state = api.store.lock();
+    let types: Vec<&ResourceType> = state
+        .types()
+        .filter(|t| t.group == group && t.version == version)
+        .collect();
+    if types.is_empty() {
+        return Err(ApiError::no_route());
+    }
+    let group_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    let resources: Vec<Value> = types.into_iter().flat_map(resource_entries).collect();
+    Ok(json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": resources
+    }))
+}

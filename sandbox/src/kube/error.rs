@@ -1,0 +1,249 @@
+//! API errors shaped like the real API server's `Status` objects (kind Status, apiVersion v1,
+//! status Failure, message, reason, details, code), so kubectl and kube-rs report them as they
+//! would against a real cluster.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// A failed API request; converts into a `Status` response.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub code: u16,
+    pub reason: &'static str,
+    pub message: String,
+    /// `details` of the Status (name, group, kind, causes), when the real server sends them.
+    pub details: Option<Value>,
+}
+
+/// Names the object an error is about, as `details` does: `kind` is the resource (plural)
+/// for NotFound/AlreadyExists/Conflict and the Kind for Invalid, like the real server.
+#[derive(Debug, Clone, Default)]
+pub struct Subject {
+    pub group: String,
+    pub kind: String,
+    pub name: String,
+}
+
+impl Subject {
+    pub fn new(group: &str, kind: &str, name: &str) -> Subject {
+        Subject {
+            group: group.to_string(),
+            kind: kind.to_string(),
+            name: name.to_string(),
+        }
+    }
+
+    /// `plural.group` (or `plural` for the core group), as used in messages.
+    fn qualified(&self) -> String {
+        if self.group.is_empty() {
+            self.kind.clone()
+        } else {
+            format!("{}.{}", self.kind, self.group)
+        }
+    }
+
+    fn details(&self) -> Value {
+        let mut details = json!({"kind": self.kind});
+        if !self.name.is_empty() {
+            details["name"] = json!(self.name);
+        }
+        if !self.group.is_empty() {
+            details["group"] = json!(self.group);
+        }
+        details
+    }
+}
+
+/// One `StatusCause` of an Invalid error.
+#[derive(Debug, Clone)]
+pub struct Cause {
+    pub reason: String,
+    pub message: String,
+    pub field: String,
+}
+
+impl ApiError {
+    fn plain(code: u16, reason: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    pub fn not_found(subject: &Subject) -> ApiError {
+        ApiError {
+            details: Some(subject.details()),
+            ..ApiError::plain(
+                404,
+                "NotFound",
+                format!("{} \"{}\" not found", subject.qualified(), subject.name),
+            )
+        }
+    }
+
+    /// A path that names no served resource.
+    pub fn no_route() -> ApiError {
+        ApiError {
+            details: Some(
+                json!({"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]}),
+            ),
+            ..ApiError::plain(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            )
+        }
+    }
+
+    pub fn already_exists(subject: &Subject) -> ApiError {
+        ApiError {
+            details: Some(subject.details()),
+            ..ApiError::plain(
+                409,
+                "AlreadyExists",
+                format!(
+                    "{} \"{}\" already exists",
+                    subject.qualified(),
+                    subject.name
+                ),
+            )
+        }
+    }
+
+    /// Stale resourceVersion or failed precondition.
+    pub fn conflict(subject: &Subject, why: &str) -> ApiError {
+        ApiError {
+            details: Some(subject.details()),
+            ..ApiError::plain(
+                409,
+                "Conflict",
+                format!(
+                    "Operation cannot be fulfilled on {} \"{}\": {why}",
+                    subject.qualified(),
+                    subject.name
+                ),
+            )
+        }
+    }
+
+    /// The optimistic-concurrency conflict of an update with a stale resourceVersion.
+    pub fn stale(subject: &Subject) -> ApiError {
+        ApiError::conflict(
+            subject,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        )
+    }
+
+    /// 422 Invalid; `subject.kind` is the Kind here (as the real server's details are).
+    pub fn invalid(subject: &Subject, causes: &[Cause]) -> ApiError {
+        let summaries: Vec<String> = causes
+            .iter()
+            .map(|c| {
+                if c.field.is_empty() {
+                    c.message.clone()
+                } else {
+                    format!("{}: {}", c.field, c.message)
+                }
+            })
+            .collect();
+        let joined = if summaries.len() == 1 {
+            summaries[0].clone()
+        } else {
+            format!("[{}]", summaries.join(", "))
+        };
+        let mut details = subject.details();
+        details["causes"] = Value::Array(
+            causes
+                .iter()
+                .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+                .collect(),
+        );
+        ApiError {
+            details: Some(details),
+            ..ApiError::plain(
+                422,
+                "Invalid",
+                format!(
+                    "{} \"{}\" is invalid: {joined}",
+                    subject.qualified(),
+                    subject.name
+                ),
+            )
+        }
+    }
+
+    /// 422 without a field (e.g. a failed JSON patch `test`).
+    pub fn unprocessable(message: impl Into<String>) -> ApiError {
+        ApiError::plain(422, "Invalid", message)
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::plain(400, "BadRequest", message)
+    }
+
+    pub fn forbidden(subject: &Subject, why: &str) -> ApiError {
+        ApiError {
+            details: Some(subject.details()),
+            ..ApiError::plain(
+                403,
+                "Forbidden",
+                format!(
+                    "{} \"{}\" is forbidden: {why}",
+                    subject.qualified(),
+                    subject.name
+                ),
+            )
+        }
+    }
+
+    pub fn method_not_allowed(message: impl Into<String>) -> ApiError {
+        ApiError::plain(405, "MethodNotAllowed", message)
+    }
+
+    pub fn unsupported_media_type(message: impl Into<String>) -> ApiError {
+        ApiError::plain(415, "UnsupportedMediaType", message)
+    }
+
+    /// The `410 Gone` of a resourceVersion older than the kept history.
+    pub fn expired(message: impl Into<String>) -> ApiError {
+        ApiError::plain(410, "Expired", message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::plain(500, "InternalError", message)
+    }
+
+    /// The `Status` object of this error.
+    pub fn status(&self) -> Value {
+        let mut status = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        });
+        if let Some(details) = &self.details {
+            status["details"] = details.clone();
+        }
+        status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = self.status().to_string();
+        let mut response = (code, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}

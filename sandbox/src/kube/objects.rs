@@ -1,0 +1,458 @@
+//! Object lifecycle rules shared by the write verbs: server-set metadata (uid,
+//! creationTimestamp, generation), type and name checks, the status subresource split,
+//! schema validation of custom resources and the built-in kinds' normalisation (Secret
+//! `stringData`, Namespace labels and phase).
+
+use serde_json::{Map, Value, json};
+
+use super::api::FieldValidation;
+use super::error::{ApiError, Cause, Subject};
+use super::resources::ResourceType;
+use super::schema;
+
+/// The current time as the API server writes it (RFC 3339, seconds, UTC).
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A random (version 4) UUID.
+pub fn new_uid() -> String {
+    let bytes: [u8; 16] = rand::random();
+    let mut b = bytes;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// A random suffix for `generateName` (5 characters, as the real server uses).
+pub fn name_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    (0..5)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+pub fn meta_str<'a>(object: &'a Value, field: &str) -> &'a str {
+    object["metadata"][field].as_str().unwrap_or_default()
+}
+
+/// Makes sure `object` is a JSON object with a `metadata` object.
+pub fn ensure_shape(object: &mut Value) -> Result<(), ApiError> {
+    let Some(map) = object.as_object_mut() else {
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON object",
+        ));
+    };
+    match map.get("metadata") {
+        None | Some(Value::Null) => {
+            map.insert("metadata".into(), Value::Object(Map::new()));
+        }
+        Some(Value::Object(_)) => {}
+        Some(_) => return Err(ApiError::bad_request("metadata must be an object")),
+    }
+    Ok(())
+}
+
+/// Checks apiVersion/kind against the addressed resource and fills them in when absent.
+pub fn check_type_meta(rt: &ResourceType, object: &mut Value) -> Result<(), ApiError> {
+    ensure_shape(object)?;
+    let expected_version = rt.api_version();
+    if let Some(api_version) = object["apiVersion"].as_str().filter(|v| !v.is_empty())
+        && api_version != expected_version
+    {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({expected_version})"
+        )));
+    }
+    if let Some(kind) = object["kind"].as_str().filter(|v| !v.is_empty())
+        && kind != rt.kind
+    {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({kind}) does not match the expected kind ({})",
+            rt.kind
+        )));
+    }
+    object["apiVersion"] = json!(expected_version);
+    object["kind"] = json!(rt.kind);
+    Ok(())
+}
+
+fn is_dns_label(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !name.is_empty()
+        && name.len() <= 63
+        && bytes
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
+}
+
+fn is_dns_subdomain(name: &str) -> bool {
+    name.len() <= 253 && name.split('.').all(is_dns_label)
+}
+
+fn is_qualified_name(key: &str) -> bool {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    let name_ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    name_ok && prefix.is_none_or(is_dns_subdomain)
+}
+
+fn is_label_value(value: &str) -> bool {
+    value.is_empty()
+        || (value.len() <= 63
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && value.ends_with(|c: char| c.is_ascii_alphanumeric()))
+}
+
+/// Validates object metadata the way the real server's generic checks do.
+pub fn validate_metadata(rt: &ResourceType, object: &Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    let name = meta_str(object, "name");
+    let namespace_like = rt.plural == "namespaces" && rt.group.is_empty();
+    if namespace_like && !is_dns_label(name) {
+        causes.push(Cause {
+            reason: "FieldValueInvalid".into(),
+            field: "metadata.name".into(),
+            message: format!(
+                "Invalid value: \"{name}\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+            ),
+        });
+    } else if !namespace_like
+        && !is_dns_subdomain(name)
+        && (rt.plural != "events" || name.is_empty())
+    {
+        causes.push(Cause {
+            reason: "FieldValueInvalid".into(),
+            field: "metadata.name".into(),
+            message: format!(
+                "Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+            ),
+        });
+    }
+    let metadata = &object["metadata"];
+    if let Some(labels) = metadata["labels"].as_object() {
+        for (key, value) in labels {
+            if !is_qualified_name(key) {
+                causes.push(Cause {
+                    reason: "FieldValueInvalid".into(),
+                    field: "metadata.labels".into(),
+                    message: format!("Invalid value: \"{key}\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"),
+                });
+            }
+            match value.as_str() {
+                Some(v) if is_label_value(v) => {}
+                _ => causes.push(Cause {
+                    reason: "FieldValueInvalid".into(),
+                    field: "metadata.labels".to_string(),
+                    message: format!("Invalid value: {value}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"),
+                }),
+            }
+        }
+    } else if !metadata["labels"].is_null() {
+        causes.push(type_cause("metadata.labels", "object"));
+    }
+    if let Some(annotations) = metadata["annotations"].as_object() {
+        for (key, value) in annotations {
+            if !is_qualified_name(key) {
+                causes.push(Cause {
+                    reason: "FieldValueInvalid".into(),
+                    field: "metadata.annotations".into(),
+                    message: format!("Invalid value: \"{key}\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"),
+                });
+            }
+            if !value.is_string() {
+                causes.push(type_cause(&format!("metadata.annotations.{key}"), "string"));
+            }
+        }
+    } else if !metadata["annotations"].is_null() {
+        causes.push(type_cause("metadata.annotations", "object"));
+    }
+    if let Some(finalizers) = metadata["finalizers"].as_array() {
+        for (i, finalizer) in finalizers.iter().enumerate() {
+            match finalizer.as_str() {
+                Some(f) if is_qualified_name(f) => {}
+                _ => causes.push(Cause {
+                    reason: "FieldValueInvalid".into(),
+                    field: format!("metadata.finalizers[{i}]"),
+                    message: format!("Invalid value: {finalizer}: a qualified name must consist of alphanumeric characters, '-', '_' or '.'"),
+                }),
+            }
+        }
+    } else if !metadata["finalizers"].is_null() {
+        causes.push(type_cause("metadata.finalizers", "array"));
+    }
+    causes
+}
+
+fn type_cause(field: &str, wanted: &str) -> Cause {
+    Cause {
+        reason: "FieldValueTypeInvalid".into(),
+        field: field.into(),
+        message: format!("Invalid value: must be of type {wanted}"),
+    }
+}
+
+/// The Invalid error about an object (details name the Kind, like the real server).
+pub fn invalid(rt: &ResourceType, name: &str, causes: &[Cause]) -> ApiError {
+    ApiError::invalid(&Subject::new(&rt.group, &rt.kind, name), causes)
+}
+
+/// Prunes, defaults and validates a custom resource against its schema. Returns warnings for
+/// pruned fields (fieldValidation=Warn); Strict turns them into 400.
+pub fn check_schema(
+    rt: &ResourceType,
+    object: &mut Value,
+    old: Option<&Value>,
+    validation: FieldValidation,
+) -> Result<Vec<String>, ApiError> {
+    let Some(schema) = &rt.schema else {
+        return Ok(Vec::new());
+    };
+    let outcome = schema::prune_default_validate(schema, object, old);
+    let name = meta_str(object, "name").to_string();
+    if !outcome.pruned_fields.is_empty() && validation == FieldValidation::Strict {
+        let fields: Vec<String> = outcome
+            .pruned_fields
+            .iter()
+            .map(|f| format!("unknown field \"{}\"", f.trim_start_matches('.')))
+            .collect();
+        return Err(ApiError::bad_request(format!(
+            "strict decoding error: {}",
+            fields.join(", ")
+        )));
+    }
+    if !outcome.errors.is_empty() {
+        let causes: Vec<Cause> = outcome
+            .errors
+            .iter()
+            .map(|e| Cause {
+                reason: e.reason.clone(),
+                message: e.message.clone(),
+                field: e.field.clone(),
+            })
+            .collect();
+        return Err(invalid(rt, &name, &causes));
+    }
+    Ok(match validation {
+        FieldValidation::Warn => outcome
+            .pruned_fields
+            .iter()
+            .map(|f| format!("unknown field \"{}\"", f.trim_start_matches('.')))
+            .collect(),
+        _ => Vec::new(),
+    })
+}
+
+/// Whether `metadata.generation` must increase from `old` to `new`: any change outside
+/// metadata (and outside status where status is a subresource or for CRDs).
+pub fn generation_changes(rt: &ResourceType, old: &Value, new: &Value) -> bool {
+    let strip = |v: &Value| -> Value {
+        let mut v = v.clone();
+        if let Some(map) = v.as_object_mut() {
+            map.remove("metadata");
+            map.remove("apiVersion");
+            map.remove("kind");
+            if rt.status_subresource {
+                map.remove("status");
+            }
+        }
+        v
+    };
+    strip(old) != strip(new)
+}
+
+/// Kind-specific normalisation of built-in objects on every write.
+pub fn normalize_builtin(rt: &ResourceType, object: &mut Value) -> Result<(), ApiError> {
+    if !rt.group.is_empty() {
+        return Ok(());
+    }
+    let name = meta_str(object, "name").to_string();
+    match rt.kind.as_str() {
+        "Secret" => normalize_secret(rt, &name, object),
+        "ConfigMap" => {
+            let mut causes = Vec::new();
+            for field in ["data", "binaryData"] {
+                if let Some(map) = object[field].as_object() {
+                    for (key, value) in map {
+                        if !valid_data_key(key) {
+                            causes.push(data_key_cause(field, key));
+                        }
+                        if !value.is_string() {
+                            causes.push(type_cause(&format!("{field}[{key}]"), "string"));
+                        }
+                    }
+                }
+            }
+            if causes.is_empty() {
+                Ok(())
+            } else {
+                Err(invalid(rt, &name, &causes))
+            }
+        }
+        "Namespace" => {
+            object["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
+            if object["spec"]["finalizers"].is_null() {
+                object["spec"]["finalizers"] = json!(["kubernetes"]);
+            }
+            let phase = if object["metadata"]["deletionTimestamp"].is_string() {
+                "Terminating"
+            } else {
+                "Active"
+            };
+            object["status"]["phase"] = json!(phase);
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn valid_data_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 253
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn data_key_cause(field: &str, key: &str) -> Cause {
+    Cause {
+        reason: "FieldValueInvalid".into(),
+        field: format!("{field}[{key}]"),
+        message: format!(
+            "Invalid value: \"{key}\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"
+        ),
+    }
+}
+
+/// Secrets: `stringData` is merged into base64 `data` and dropped; `type` defaults to Opaque;
+/// `data` values must be base64.
+fn normalize_secret(rt: &ResourceType, name: &str, object: &mut Value) -> Result<(), ApiError> {
+    let mut causes = Vec::new();
+    if let Some(Value::Object(string_data)) =
+        object.as_object_mut().and_then(|m| m.remove("stringData"))
+    {
+        for (key, value) in string_data {
+            let Some(text) = value.as_str() else {
+                causes.push(type_cause(&format!("stringData[{key}]"), "string"));
+                continue;
+            };
+            let encoded = serde_json::to_value(k8s_openapi::ByteString(text.as_bytes().to_vec()))
+                .map_err(|e| ApiError::internal(format!("encoding secret data: {e}")))?;
+            object["data"][key] = encoded;
+        }
+    }
+    if let Some(data) = object["data"].as_object() {
+        for (key, value) in data {
+            if !valid_data_key(key) {
+                causes.push(data_key_cause("data", key));
+            }
+            if serde_json::from_value::<k8s_openapi::ByteString>(value.clone()).is_err() {
+                causes.push(Cause {
+                    reason: "FieldValueInvalid".into(),
+                    field: format!("data[{key}]"),
+                    message: "Invalid value: illegal base64 data".into(),
+                });
+            }
+        }
+    }
+    if object["type"].as_str().is_none_or(str::is_empty) {
+        object["type"] = json!("Opaque");
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid(rt, name, &causes))
+    }
+}
+
+/// Removes server-owned fields a client must not set on create.
+pub fn reset_for_create(rt: &ResourceType, object: &mut Value) {
+    if let Some(metadata) = object["metadata"].as_object_mut() {
+        for field in [
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "selfLink",
+        ] {
+            metadata.remove(field);
+        }
+        metadata.insert("uid".into(), json!(new_uid()));
+        metadata.insert("creationTimestamp".into(), json!(now()));
+        if rt.has_generation {
+            metadata.insert("generation".into(), json!(1));
+        }
+    }
+    if rt.status_subresource
+        && let Some(map) = object.as_object_mut()
+    {
+        map.remove("status");
+    }
+}
+
+/// Copies the fields no update may change from the stored object.
+pub fn keep_immutable_metadata(rt: &ResourceType, old: &Value, new: &mut Value) {
+    for field in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+        "name",
+        "namespace",
+    ] {
+        match old["metadata"].get(field) {
+            Some(value) if !value.is_null() => new["metadata"][field] = value.clone(),
+            _ => {
+                if let Some(metadata) = new["metadata"].as_object_mut() {
+                    metadata.remove(field);
+                }
+            }
+        }
+    }
+    if let Some(metadata) = new["metadata"].as_object_mut() {
+        metadata.remove("selfLink");
+        if !rt.has_generation {
+            metadata.remove("generation");
+        }
+    }
+}
+
+pub fn finalizers(object: &Value) -> Vec<String> {
+    object["metadata"]["finalizers"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|f| f.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn is_deleting(object: &Value) -> bool {
+    object["metadata"]["deletionTimestamp"].is_string()
+}

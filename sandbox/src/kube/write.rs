@@ -1,0 +1,450 @@
+//! POST (create), PUT (update) and PATCH (merge, JSON, strategic merge, server-side apply),
+//! on the main resource and on `/status`, with the real server's preconditions and
+//! subresource rules.
+
+use std::sync::Arc;
+
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::api::{Api, Call, json_response};
+use super::crd;
+use super::delete::{CRD_KEY, remove_object};
+use super::error::{ApiError, Cause, Subject};
+use super::objects::{self, finalizers, is_deleting, meta_str};
+use super::patch::{self, PatchError};
+use super::read::render;
+use super::resources::ResourceType;
+use super::store::{EventType, State};
+
+/// The result of a write.
+pub struct Written {
+    pub object: Value,
+    pub warnings: Vec<String>,
+}
+
+fn is_crd(rt: &ResourceType) -> bool {
+    rt.group == CRD_KEY.0 && rt.plural == CRD_KEY.1
+}
+
+/// Creating in a namespace needs it to exist and not be terminating.
+fn require_namespace(state: &State, rt: &ResourceType, namespace: &str) -> Result<(), ApiError> {
+    if !rt.namespaced {
+        return Ok(());
+    }
+    let ns = state
+        .get(&(String::new(), "namespaces".into()), "", namespace)
+        .ok_or_else(|| ApiError::not_found(&Subject::new("", "namespaces", namespace)))?;
+    if is_deleting(ns) {
+        return Err(ApiError::forbidden(
+            &Subject::new(&rt.group, &rt.plural, ""),
+            &format!(
+                "unable to create new content in namespace {namespace} because it is being terminated"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Creates `object` under `call`'s resource and namespace.
+/// `manager` is the field manager of a non-apply write (apply results carry their own
+/// managedFields).
+pub fn create_in(
+    state: &mut State,
+    call: &Call,
+    mut object: Value,
+    manager: Option<&str>,
+) -> Result<Written, ApiError> {
+    let rt = &call.rt;
+    objects::check_type_meta(rt, &mut object)?;
+    let path_ns = call.ns().to_string();
+    if rt.namespaced {
+        match meta_str(&object, "namespace") {
+            "" => object["metadata"]["namespace"] = json!(path_ns),
+            ns if ns != path_ns => {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            _ => {}
+        }
+    } else if let Some(metadata) = object["metadata"].as_object_mut() {
+        metadata.remove("namespace");
+    }
+    if meta_str(&object, "name").is_empty() {
+        let generate = meta_str(&object, "generateName").to_string();
+        if generate.is_empty() {
+            return Err(objects::invalid(
+                rt,
+                "",
+                &[Cause {
+                    reason: "FieldValueRequired".into(),
+                    field: "metadata.name".into(),
+                    message: "Required value: name or generateName is required".into(),
+                }],
+            ));
+        }
+        object["metadata"]["name"] = json!(format!("{generate}{}", objects::name_suffix()));
+    }
+    let name = meta_str(&object, "name").to_string();
+    require_namespace(state, rt, &path_ns)?;
+    let key = rt.storage_key();
+    if rt.custom {
+        let crd_name = format!("{}.{}", rt.plural, rt.group);
+        if state
+            .get(&(CRD_KEY.0.into(), CRD_KEY.1.into()), "", &crd_name)
+            .is_some_and(is_deleting)
+        {
+            return Err(ApiError::method_not_allowed(
+                "create not allowed while custom resource definition is terminating",
+            ));
+        }
+    }
+    if state.get(&key, &path_ns, &name).is_some() {
+        return Err(ApiError::already_exists(&call.subject(&name)));
+    }
+    objects::reset_for_create(rt, &mut object);
+    if object["metadata"]["managedFields"].is_null()
+        && let Some(metadata) = object["metadata"].as_object_mut()
+    {
+        metadata.remove("managedFields");
+    }
+    objects::normalize_builtin(rt, &mut object)?;
+    let mut causes = objects::validate_metadata(rt, &object);
+    if is_crd(rt) {
+        causes.extend(crd::default_and_validate(&mut object));
+        crd::add_cleanup_finalizer(&mut object);
+    }
+    if !causes.is_empty() {
+        return Err(objects::invalid(rt, &name, &causes));
+    }
+    let warnings = objects::check_schema(rt, &mut object, None, call.field_validation())?;
+    if is_crd(rt) {
+        crd::set_status(&mut object, None);
+    }
+    if let Some(manager) = manager {
+        patch::record_update_with_schema(None, &mut object, manager, None, rt.schema.as_ref());
+    }
+    if call.dry_run() {
+        return Ok(Written { object, warnings });
+    }
+    let stored = state.put(&key, &path_ns, &name, object, EventType::Added);
+    if is_crd(rt) {
+        state.refresh_custom_types();
+    }
+    Ok(Written {
+        object: stored,
+        warnings,
+    })
+}
+
+/// Replaces `current` with `new` following the subresource, precondition, generation and
+/// finalizer rules; `require_rv` is set for PUT of custom resources.
+pub fn update_in(
+    state: &mut State,
+    call: &Call,
+    current: &Value,
+    mut new: Value,
+    require_rv: bool,
+    manager: Option<&str>,
+) -> Result<Written, ApiError> {
+    let rt = &call.rt;
+    objects::check_type_meta(rt, &mut new)?;
+    let name = call.name.clone().unwrap_or_default();
+    match meta_str(&new, "name") {
+        "" => new["metadata"]["name"] = json!(name),
+        body_name if body_name != name => {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        _ => {}
+    }
+    let body_ns = meta_str(&new, "namespace");
+    if rt.namespaced && !body_ns.is_empty() && body_ns != call.ns() {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
+    let requested_rv = meta_str(&new, "resourceVersion").to_string();
+    if requested_rv.is_empty() {
+        if require_rv {
+            return Err(objects::invalid(
+                rt,
+                &name,
+                &[Cause {
+                    reason: "FieldValueInvalid".into(),
+                    field: "metadata.resourceVersion".into(),
+                    message: "Invalid value: 0x0: must be specified for an update".into(),
+                }],
+            ));
+        }
+    } else if requested_rv != meta_str(current, "resourceVersion") {
+        return Err(ApiError::stale(&call.subject(&name)));
+    }
+
+    let mut result = match call.subresource.as_deref() {
+        Some("status") => {
+            let mut result = current.clone();
+            match new.get("status") {
+                Some(status) if !status.is_null() => result["status"] = status.clone(),
+                _ => {
+                    if let Some(map) = result.as_object_mut() {
+                        map.remove("status");
+                    }
+                }
+            }
+            if !new["metadata"]["managedFields"].is_null() {
+                result["metadata"]["managedFields"] = new["metadata"]["managedFields"].clone();
+            }
+            result
+        }
+        Some("finalize") => {
+            let mut result = current.clone();
+            result["spec"]["finalizers"] = new["spec"]["finalizers"].clone();
+            result
+        }
+        _ => {
+            if rt.status_subresource {
+                match current.get("status") {
+                    Some(status) => new["status"] = status.clone(),
+                    None => {
+                        if let Some(map) = new.as_object_mut() {
+                            map.remove("status");
+                        }
+                    }
+                }
+            }
+            new
+        }
+    };
+    objects::keep_immutable_metadata(rt, current, &mut result);
+    if result["metadata"]["managedFields"].is_null() {
+        match current["metadata"].get("managedFields") {
+            Some(fields) => result["metadata"]["managedFields"] = fields.clone(),
+            None => {
+                if let Some(metadata) = result["metadata"].as_object_mut() {
+                    metadata.remove("managedFields");
+                }
+            }
+        }
+    }
+    if is_deleting(current) {
+        let old = finalizers(current);
+        let added: Vec<String> = finalizers(&result)
+            .into_iter()
+            .filter(|f| !old.contains(f))
+            .collect();
+        if !added.is_empty() {
+            return Err(objects::invalid(
+                rt,
+                &name,
+                &[Cause {
+                    reason: "FieldValueForbidden".into(),
+                    field: "metadata.finalizers".into(),
+                    message: format!(
+                        "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {added:?}"
+                    ),
+                }],
+            ));
+        }
+    }
+    objects::normalize_builtin(rt, &mut result)?;
+    let mut causes = objects::validate_metadata(rt, &result);
+    if is_crd(rt) {
+        causes.extend(crd::default_and_validate(&mut result));
+    }
+    if !causes.is_empty() {
+        return Err(objects::invalid(rt, &name, &causes));
+    }
+    let warnings = objects::check_schema(rt, &mut result, Some(current), call.field_validation())?;
+    if is_crd(rt) && call.subresource.is_none() {
+        crd::set_status(&mut result, Some(current));
+    }
+    if let Some(manager) = manager {
+        patch::record_update_with_schema(
+            Some(current),
+            &mut result,
+            manager,
+            call.subresource.as_deref(),
+            rt.schema.as_ref(),
+        );
+    }
+    if rt.has_generation && objects::generation_changes(rt, current, &result) {
+        let generation = current["metadata"]["generation"].as_i64().unwrap_or(1);
+        result["metadata"]["generation"] = json!(generation + 1);
+    }
+    result["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
+    if result == *current {
+        // A no-op write: the real server neither bumps resourceVersion nor emits an event.
+        return Ok(Written {
+            object: result,
+            warnings,
+        });
+    }
+    if call.dry_run() {
+        return Ok(Written {
+            object: result,
+            warnings,
+        });
+    }
+    let key = rt.storage_key();
+    let ns = call.ns().to_string();
+    let stored = state.put(&key, &ns, &name, result, EventType::Modified);
+    if is_crd(rt) {
+        state.refresh_custom_types();
+    }
+    if is_deleting(&stored) && finalizers(&stored).is_empty() {
+        remove_object(state, &key, &ns, &name);
+    }
+    Ok(Written {
+        object: stored,
+        warnings,
+    })
+}
+
+fn respond(api: &Arc<Api>, call: &Call, code: u16, written: Written) -> Response {
+    let rv = api.store.lock().current_rv();
+    api.store.notify(rv);
+    json_response(code, &render(&call.rt, written.object), &written.warnings)
+}
+
+pub fn create(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
+    let body = call.body_value()?;
+    let manager = call.field_manager();
+    let written = create_in(&mut api.store.lock(), call, body, Some(&manager))?;
+    Ok(respond(api, call, 201, written))
+}
+
+pub fn update(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
+    let body = call.body_value()?;
+    let name = call.name.clone().unwrap_or_default();
+    let key = call.rt.storage_key();
+    let (written, code) = {
+        let mut state = api.store.lock();
+        match state.get(&key, call.ns(), &name).cloned() {
+            Some(current) => (
+                update_in(
+                    &mut state,
+                    call,
+                    &current,
+                    body,
+                    call.rt.custom,
+                    Some(&call.field_manager()),
+                )?,
+                200,
+            ),
+            None if call.rt.create_on_update && call.subresource.is_none() => (
+                create_in(&mut state, call, body, Some(&call.field_manager()))?,
+                201,
+            ),
+            None => return Err(ApiError::not_found(&call.subject(&name))),
+        }
+    };
+    Ok(respond(api, call, code, written))
+}
+
+fn patch_error(error: PatchError) -> ApiError {
+    match error {
+        PatchError::Malformed(message) => ApiError::bad_request(message),
+        PatchError::Unprocessable(message) => ApiError::unprocessable(message),
+        PatchError::Conflict(conflicts) => ApiError {
+            code: 409,
+            reason: "Conflict",
+            message: patch::conflict_status_message(&conflicts),
+            details: Some(json!({
+                "causes": conflicts
+                    .iter()
+                    .map(|c| {
+                        let (message, field) = c.rsplit_once(": ").unwrap_or((c.as_str(), ""));
+                        json!({"reason": "FieldManagerConflict", "message": message, "field": field})
+                    })
+                    .collect::<Vec<_>>()
+            })),
+        },
+    }
+}
+
+const APPLY: &str = "application/apply-patch+yaml";
+const MERGE: &str = "application/merge-patch+json";
+const JSON_PATCH: &str = "application/json-patch+json";
+const STRATEGIC: &str = "application/strategic-merge-patch+json";
+
+pub fn patch(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
+    let content_type = call.content_type();
+    let custom = call.rt.custom;
+    let accepted = if custom {
+        format!("{JSON_PATCH}, {MERGE}, {APPLY}")
+    } else {
+        format!("{JSON_PATCH}, {MERGE}, {STRATEGIC}, {APPLY}")
+    };
+    let supported = match content_type.as_str() {
+        APPLY | MERGE | JSON_PATCH => true,
+        STRATEGIC => !custom,
+        _ => false,
+    };
+    if !supported {
+        return Err(ApiError::unsupported_media_type(format!(
+            "the body of the request was in an unknown format - accepted media types include: {accepted}"
+        )));
+    }
+    let body = call.body_value()?;
+    let name = call.name.clone().unwrap_or_default();
+    let key = call.rt.storage_key();
+    let (written, code) = {
+        let mut state = api.store.lock();
+        let current = state.get(&key, call.ns(), &name).cloned();
+        if content_type == APPLY {
+            let manager = call.param("fieldManager").ok_or_else(|| {
+                ApiError::bad_request("PATCH: fieldManager is required for apply requests")
+            })?;
+            if let Some(force) = call.param("force")
+                && !matches!(force, "true" | "false")
+            {
+                return Err(ApiError::bad_request(format!(
+                    "invalid force value: {force}"
+                )));
+            }
+            let mut applied = body;
+            objects::check_type_meta(&call.rt, &mut applied)?;
+            let applied_result = patch::server_side_apply(
+                current.as_ref(),
+                &applied,
+                manager,
+                call.flag("force"),
+                call.subresource.as_deref(),
+                call.rt.schema.as_ref(),
+            )
+            .map_err(patch_error)?;
+            match current {
+                Some(current) => (
+                    update_in(&mut state, call, &current, applied_result, false, None)?,
+                    200,
+                ),
+                None if call.subresource.is_none() => {
+                    (create_in(&mut state, call, applied_result, None)?, 201)
+                }
+                None => return Err(ApiError::not_found(&call.subject(&name))),
+            }
+        } else {
+            let current = current.ok_or_else(|| ApiError::not_found(&call.subject(&name)))?;
+            let mut patched = current.clone();
+            match content_type.as_str() {
+                MERGE => patch::merge_patch(&mut patched, &body),
+                JSON_PATCH => patch::json_patch(&mut patched, &body).map_err(patch_error)?,
+                _ => patch::strategic_merge_patch(&mut patched, &body).map_err(patch_error)?,
+            }
+            if !patched.is_object() {
+                return Err(ApiError::bad_request(
+                    "the patched object is not a JSON object",
+                ));
+            }
+            let manager = call.field_manager();
+            (
+                update_in(&mut state, call, &current, patched, false, Some(&manager))?,
+                200,
+            )
+        }
+    };
+    Ok(respond(api, call, code, written))
+}

@@ -1,0 +1,386 @@
+//! Carries out one planned action through the ZIS client and records the result in the working
+//! copy of the status (the record of what exists remotely). Knows ZIS calls, not Kubernetes.
+
+use chrono::{SecondsFormat, Utc};
+
+use super::credentials::Credentials;
+use super::outcome::{Failure, Happened, Note};
+use super::plan::{Action, ConflictDecision, Identity, on_conflict};
+use super::validate::Target;
+use crate::resource::{AdoptionPolicy, RemoteConnection, ZisBearerConnectionStatus};
+use crate::secret::SecretString;
+use crate::zis::{
+    BearerConnection, BearerTokenUpdate, IntegrationClient, NewBearerConnection, ZisClient,
+    ZisError,
+};
+
+/// What the remote side needs: where, which token, and the token's fingerprint.
+pub struct Desired<'a> {
+    pub target: &'a Target,
+    pub token: &'a SecretString,
+    pub fingerprint: &'a str,
+    pub secret_resource_version: Option<&'a str>,
+    pub adoption: AdoptionPolicy,
+}
+
+/// How to reach ZIS.
+pub struct Remote<'a> {
+    pub zis: &'a ZisClient,
+    pub credentials: &'a Credentials,
+}
+
+impl Remote<'_> {
+    /// The calls of `integration`, with the access token that serves it.
+    pub fn integration(&self, integration: &str) -> Result<IntegrationClient, Failure> {
+        let token = self
+            .credentials
+            .for_integration(integration)
+            .map_err(|e| Failure::from_credentials(&e))?;
+        Ok(self.zis.integration(integration, token))
+    }
+}
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Done with this action; plan again.
+    Continue(Vec<Note>),
+    /// The domain could not be changed in place: the old connection was deleted and must be
+    /// created again (the next create is reported as `Recreated`).
+    Recreate(Vec<Note>),
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Reads the recorded connection for a drift check: `Ok(None)` when ZIS says it is gone.
+pub async fn observe(
+    remote: &Remote<'_>,
+    identity: &Identity,
+) -> Result<Option<BearerConnection>, Failure> {
+    let client = remote.integration(&identity.integration)?;
+    match client.get_bearer(&identity.connection_name).await {
+        Ok(connection) => Ok(Some(connection)),
+        Err(ZisError::NotFound) => Ok(None),
+        Err(error) => Err(Failure::from_zis(&format!("reading {identity}"), &error)),
+    }
+}
+
+/// Carries out `action`; `recreating` marks a create that replaces a deleted connection.
+pub async fn act(
+    action: &Action,
+    desired: &Desired<'_>,
+    record: &mut ZisBearerConnectionStatus,
+    remote: &Remote<'_>,
+    recreating: bool,
+) -> Result<Step, Failure> {
+    match action {
+        Action::Nothing => Ok(Step::Continue(Vec::new())),
+        Action::Create => create(desired, record, remote, recreating).await,
+        Action::Update { token, domain } => update(desired, record, remote, *token, *domain).await,
+        Action::RemoveOld { old, delete } => remove_old(old, *delete, record, remote).await,
+    }
+}
+
+fn record_synced(
+    record: &mut ZisBearerConnectionStatus,
+    desired: &Desired<'_>,
+    seen: Option<&BearerConnection>,
+    adopted: Option<bool>,
+) {
+    let target = desired.target;
+    record.remote = Some(RemoteConnection {
+        integration: target.integration.clone(),
+        connection_name: target.connection_name.clone(),
+        allowed_domain: target.allowed_domain.clone(),
+    });
+    record.pending_create = None;
+    if let Some(seen) = seen {
+        record.created_at = Some(seen.created_at.clone());
+        record.updated_at = Some(seen.updated_at.clone());
+    }
+    record.token_fingerprint = Some(desired.fingerprint.to_owned());
+    record.secret_resource_version = desired.secret_resource_version.map(str::to_owned);
+    record.last_sync_time = Some(now());
+    if let Some(adopted) = adopted {
+        record.adopted = Some(adopted);
+    }
+}
+
+async fn create(
+    desired: &Desired<'_>,
+    record: &mut ZisBearerConnectionStatus,
+    remote: &Remote<'_>,
+    recreating: bool,
+) -> Result<Step, Failure> {
+    let target = desired.target;
+    let identity = Identity::of_target(target);
+    let client = remote.integration(&target.integration)?;
+    let new = NewBearerConnection {
+        name: target.connection_name.clone(),
+        token: desired.token.clone(),
+        allowed_domain: target.allowed_domain.clone(),
+    };
+    match client.create_bearer(&new).await {
+        Ok(created) => {
+            record_synced(record, desired, Some(&created), Some(false));
+            let (happened, message) = if recreating {
+                (
+                    Happened::Recreated,
+                    format!(
+                        "ZIS refused to change the domain in place; deleted and created {identity} for {}",
+                        target.allowed_domain
+                    ),
+                )
+            } else {
+                (
+                    Happened::Created,
+                    format!("created {identity} for {}", target.allowed_domain),
+                )
+            };
+            Ok(Step::Continue(vec![Note { happened, message }]))
+        }
+        Err(ZisError::Conflict) => take_over(desired, record, &client, &identity).await,
+        Err(error) => Err(Failure::from_zis(&format!("creating {identity}"), &error)),
+    }
+}
+
+/// Resolves a 409 on create (see `plan::on_conflict`).
+async fn take_over(
+    desired: &Desired<'_>,
+    record: &mut ZisBearerConnectionStatus,
+    client: &IntegrationClient,
+    identity: &Identity,
+) -> Result<Step, Failure> {
+    let existing = match client.get_bearer(&identity.connection_name).await {
+        Ok(existing) => Some(existing),
+        Err(ZisError::NotFound) => None,
+        Err(error) => return Err(Failure::from_zis(&format!("reading {identity}"), &error)),
+    };
+    let ours = record
+        .pending_create
+        .as_ref()
+        .is_some_and(|pending| Identity::of_pending(pending) == *identity);
+    match on_conflict(desired.adoption, existing.is_some(), ours) {
+        ConflictDecision::OtherType => {
+            record.pending_create = None;
+            Err(Failure::stalled(
+                "NameTakenByOtherType",
+                format!(
+                    "the name {identity} is taken by a ZIS connection that is not a bearer-token connection; choose another spec.connectionName"
+                ),
+            ))
+        }
+        ConflictDecision::Refuse => {
+            record.pending_create = None;
+            Err(Failure::stalled(
+                "Conflict",
+                format!(
+                    "a bearer-token connection {identity} already exists and spec.adoptionPolicy is Never; it was left untouched"
+                ),
+            ))
+        }
+        ConflictDecision::TakeOver { adopted } => {
+            let domain_differs = existing
+                .as_ref()
+                .is_some_and(|e| e.allowed_domain != desired.target.allowed_domain);
+            let update = BearerTokenUpdate {
+                token: Some(desired.token.clone()),
+                allowed_domain: domain_differs.then(|| desired.target.allowed_domain.clone()),
+            };
+            match client
+                .update_bearer(&identity.connection_name, &update)
+                .await
+            {
+                Ok(()) => {}
+                Err(ZisError::Invalid { .. }) if domain_differs => {
+                    return replace(record, client, identity, Vec::new()).await;
+                }
+                Err(error) => {
+                    return Err(Failure::from_zis(
+                        &format!("taking over {identity}"),
+                        &error,
+                    ));
+                }
+            }
+            let seen = read_back(client, identity).await;
+            if domain_differs
+                && seen
+                    .as_ref()
+                    .is_some_and(|s| s.allowed_domain != desired.target.allowed_domain)
+            {
+                // The server answered 204 but kept the old domain: treat it as refused.
+                return replace(record, client, identity, Vec::new()).await;
+            }
+            record_synced(
+                record,
+                desired,
+                seen.as_ref().or(existing.as_ref()),
+                Some(adopted),
+            );
+            let note = if adopted {
+                Note {
+                    happened: Happened::Adopted,
+                    message: format!(
+                        "adopted the existing connection {identity}: pushed our token and domain {}",
+                        desired.target.allowed_domain
+                    ),
+                }
+            } else {
+                Note {
+                    happened: Happened::Created,
+                    message: format!(
+                        "created {identity} for {} (confirmed after an interrupted create)",
+                        desired.target.allowed_domain
+                    ),
+                }
+            };
+            Ok(Step::Continue(vec![note]))
+        }
+    }
+}
+
+/// A best-effort read after a write, for `updatedAt` and to confirm a domain change; a failed
+/// read does not undo the successful write.
+async fn read_back(client: &IntegrationClient, identity: &Identity) -> Option<BearerConnection> {
+    match client.get_bearer(&identity.connection_name).await {
+        Ok(seen) => Some(seen),
+        Err(error) => {
+            tracing::debug!(connection = %identity, %error, "read after write failed");
+            None
+        }
+    }
+}
+
+/// Deletes `identity` so that it can be created again with the new domain.
+async fn replace(
+    record: &mut ZisBearerConnectionStatus,
+    client: &IntegrationClient,
+    identity: &Identity,
+    notes: Vec<Note>,
+) -> Result<Step, Failure> {
+    match client.delete_bearer(&identity.connection_name).await {
+        Ok(()) | Err(ZisError::NotFound) => {}
+        Err(error) => {
+            return Err(Failure::from_zis(
+                &format!("deleting {identity} to change its domain"),
+                &error,
+            ));
+        }
+    }
+    record.remote = None;
+    record.token_fingerprint = None;
+    record.created_at = None;
+    record.updated_at = None;
+    Ok(Step::Recreate(notes))
+}
+
+async fn update(
+    desired: &Desired<'_>,
+    record: &mut ZisBearerConnectionStatus,
+    remote: &Remote<'_>,
+    token: bool,
+    domain: bool,
+) -> Result<Step, Failure> {
+    let target = desired.target;
+    let identity = Identity::of_target(target);
+    let client = remote.integration(&target.integration)?;
+    let update = BearerTokenUpdate {
+        token: token.then(|| desired.token.clone()),
+        allowed_domain: domain.then(|| target.allowed_domain.clone()),
+    };
+    match client.update_bearer(&target.connection_name, &update).await {
+        Ok(()) => {}
+        Err(ZisError::NotFound) => {
+            // Deleted behind our back since it was last read: create it again.
+            record.remote = None;
+            return Ok(Step::Continue(Vec::new()));
+        }
+        Err(ZisError::Invalid { .. }) if domain => {
+            return replace(record, &client, &identity, Vec::new()).await;
+        }
+        Err(error) => return Err(Failure::from_zis(&format!("updating {identity}"), &error)),
+    }
+    let seen = read_back(&client, &identity).await;
+    if domain
+        && seen
+            .as_ref()
+            .is_some_and(|s| s.allowed_domain != target.allowed_domain)
+    {
+        return replace(record, &client, &identity, Vec::new()).await;
+    }
+    record_synced(record, desired, seen.as_ref(), None);
+    let what = match (token, domain) {
+        (true, true) => format!("pushed the token and domain {}", target.allowed_domain),
+        (false, true) => format!("changed the domain to {}", target.allowed_domain),
+        _ => "pushed the current token".to_owned(),
+    };
+    Ok(Step::Continue(vec![Note {
+        happened: Happened::Updated,
+        message: format!("updated {identity}: {what}"),
+    }]))
+}
+
+async fn remove_old(
+    old: &Identity,
+    delete: bool,
+    record: &mut ZisBearerConnectionStatus,
+    remote: &Remote<'_>,
+) -> Result<Step, Failure> {
+    let note = if delete {
+        let client = remote.integration(&old.integration)?;
+        match client.delete_bearer(&old.connection_name).await {
+            Ok(()) | Err(ZisError::NotFound) => {}
+            Err(error) => {
+                return Err(Failure::from_zis(
+                    &format!("deleting the previous connection {old}"),
+                    &error,
+                ));
+            }
+        }
+        Note {
+            happened: Happened::Deleted,
+            message: format!("deleted the previous connection {old} (integration or name changed)"),
+        }
+    } else {
+        Note {
+            happened: Happened::Orphaned,
+            message: format!(
+                "left the previous connection {old} in place (deletionPolicy Orphan; integration or name changed)"
+            ),
+        }
+    };
+    if record
+        .remote
+        .as_ref()
+        .is_some_and(|r| Identity::of_remote(r) == *old)
+    {
+        record.remote = None;
+        record.token_fingerprint = None;
+        record.created_at = None;
+        record.updated_at = None;
+        record.adopted = None;
+    }
+    if record
+        .pending_create
+        .as_ref()
+        .is_some_and(|p| Identity::of_pending(p) == *old)
+    {
+        record.pending_create = None;
+    }
+    Ok(Step::Continue(vec![note]))
+}
+
+/// Deletes `identity` for cleanup (404 counts as gone).
+pub async fn delete(remote: &Remote<'_>, identity: &Identity) -> Result<(), Failure> {
+    let client = remote
+        .integration(&identity.integration)
+        .map_err(Failure::while_deleting)?;
+    match client.delete_bearer(&identity.connection_name).await {
+        Ok(()) | Err(ZisError::NotFound) => Ok(()),
+        Err(error) => {
+            Err(Failure::from_zis(&format!("deleting {identity}"), &error).while_deleting())
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! The operator's own ZIS credentials: one Secret (`--credentials-secret NAMESPACE/NAME`) whose
+//! key `access-token` serves every integration and whose key named exactly like an integration
+//! serves that integration only (and wins). An optional `fingerprint-key` keys the token
+//! fingerprints (see `fingerprint`). The Secret is watched; every change replaces the cached copy
+//! and asks for every object to be reconciled (a 401 or 403 is retried at once).
+
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+
+use crate::secret::SecretString;
+
+/// The key that serves every integration.
+pub const SHARED_KEY: &str = "access-token";
+/// The key that keys token fingerprints.
+pub const FINGERPRINT_KEY: &str = "fingerprint-key";
+
+/// What is known of the credentials Secret.
+#[derive(Debug, Clone, Default)]
+enum State {
+    /// Not read yet.
+    #[default]
+    Unknown,
+    /// The Secret does not exist.
+    Missing,
+    /// The Secret's entries (values redacted when formatted).
+    Loaded(BTreeMap<String, SecretString>),
+}
+
+/// Why no access token can be used for an integration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialsError {
+    #[error("the operator's credentials secret {secret} has not been read yet")]
+    NotLoaded { secret: String },
+    #[error("the operator's credentials secret {secret} does not exist")]
+    SecretMissing { secret: String },
+    #[error(
+        "the operator's credentials secret {secret} has neither key {integration:?} nor key \"access-token\""
+    )]
+    KeyMissing { secret: String, integration: String },
+}
+
+/// The cached credentials, shared by every reconcile.
+#[derive(Debug)]
+pub struct Credentials {
+    /// `NAMESPACE/NAME`, for messages.
+    secret: String,
+    state: RwLock<State>,
+}
+
+impl Credentials {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self {
+            secret: secret.into(),
+            state: RwLock::new(State::Unknown),
+        }
+    }
+
+    /// Replaces the cache with the Secret's entries; `None` when the Secret is gone. Values that
+    /// are not UTF-8 or are blank are ignored (they cannot be bearer tokens).
+    pub fn replace(&self, data: Option<BTreeMap<String, Vec<u8>>>) {
+        let next = match data {
+            None => State::Missing,
+            Some(data) => State::Loaded(
+                data.into_iter()
+                    .filter_map(|(key, bytes)| {
+                        let text = String::from_utf8(bytes).ok()?;
+                        let text = text.trim();
+                        (!text.is_empty()).then(|| (key, SecretString::new(text)))
+                    })
+                    .collect(),
+            ),
+        };
+        // A poisoned lock only means another thread panicked mid-write of a plain value.
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        *state = next;
+    }
+
+    /// The access token for `integration`: its own key, else `access-token`.
+    pub fn for_integration(&self, integration: &str) -> Result<SecretString, CredentialsError> {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        match &*state {
+            State::Unknown => Err(CredentialsError::NotLoaded {
+                secret: self.secret.clone(),
+            }),
+            State::Missing => Err(CredentialsError::SecretMissing {
+                secret: self.secret.clone(),
+            }),
+            State::Loaded(entries) => entries
+                .get(integration)
+                .or_else(|| entries.get(SHARED_KEY))
+                .cloned()
+                .ok_or_else(|| CredentialsError::KeyMissing {
+                    secret: self.secret.clone(),
+                    integration: integration.to_owned(),
+                }),
+        }
+    }
+
+    /// The key for token fingerprints, if the Secret sets one.
+    pub fn fingerprint_key(&self) -> Option<SecretString> {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        match &*state {
+            State::Loaded(entries) => entries.get(FINGERPRINT_KEY).cloned(),
+            State::Unknown | State::Missing => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loaded(entries: &[(&str, &str)]) -> Credentials {
+        let creds = Credentials::new("ops/zis");
+        creds.replace(Some(
+            entries
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.as_bytes().to_vec()))
+                .collect(),
+        ));
+        creds
+    }
+
+    #[test]
+    fn the_shared_access_token_serves_every_integration() {
+        let creds = loaded(&[("access-token", "shared")]);
+        assert_eq!(
+            creds.for_integration("a").map(|t| t.expose().to_owned()),
+            Ok("shared".into())
+        );
+        assert_eq!(
+            creds.for_integration("b").map(|t| t.expose().to_owned()),
+            Ok("shared".into())
+        );
+    }
+
+    #[test]
+    fn a_key_named_after_an_integration_wins_for_that_integration_only() {
+        let creds = loaded(&[("access-token", "shared"), ("billing", "own")]);
+        assert_eq!(
+            creds
+                .for_integration("billing")
+                .map(|t| t.expose().to_owned()),
+            Ok("own".into())
+        );
+        assert_eq!(
+            creds
+                .for_integration("other")
+                .map(|t| t.expose().to_owned()),
+            Ok("shared".into())
+        );
+    }
+
+    #[test]
+    fn missing_credentials_are_reported_by_cause() {
+        let creds = Credentials::new("ops/zis");
+        assert!(matches!(
+            creds.for_integration("a"),
+            Err(CredentialsError::NotLoaded { .. })
+        ));
+        creds.replace(None);
+        assert!(matches!(
+            creds.for_integration("a"),
+            Err(CredentialsError::SecretMissing { .. })
+        ));
+        let creds = loaded(&[("billing", "own"), ("access-token", "  ")]);
+        assert!(matches!(
+            creds.for_integration("a"),
+            Err(CredentialsError::KeyMissing { .. })
+        ));
+    }
+
+    #[test]
+    fn a_changed_secret_replaces_the_cached_tokens() {
+        let creds = loaded(&[("access-token", "first")]);
+        creds.replace(Some(
+            [("access-token".to_owned(), b"second".to_vec())].into(),
+        ));
+        assert_eq!(
+            creds.for_integration("a").map(|t| t.expose().to_owned()),
+            Ok("second".into())
+        );
+    }
+
+    #[test]
+    fn the_fingerprint_key_is_optional() {
+        assert!(loaded(&[("access-token", "x")]).fingerprint_key().is_none());
+        let key = loaded(&[("fingerprint-key", "k")]).fingerprint_key();
+        assert_eq!(key.map(|k| k.expose().to_owned()), Some("k".into()));
+    }
+
+    #[test]
+    fn the_cache_never_prints_a_token() {
+        let creds = loaded(&[("access-token", "very-secret-value")]);
+        assert!(!format!("{creds:?}").contains("very-secret-value"));
+    }
+}

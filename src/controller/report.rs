@@ -1,0 +1,393 @@
+//! Says what happened: computes the status (conditions `Ready`, `Reconciling`, `Stalled` with
+//! `observedGeneration`, `lastTransitionTime` kept while a condition's status is unchanged),
+//! writes it only when it changed (merge patch on `/status`), and publishes events. Never a
+//! secret in any of them.
+
+use chrono::{SecondsFormat, Utc};
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder};
+use serde_json::json;
+
+use super::outcome::{Failure, Note};
+use crate::resource::{Condition, ConditionStatus, ZisBearerConnection, ZisBearerConnectionStatus};
+
+pub const READY: &str = "Ready";
+pub const RECONCILING: &str = "Reconciling";
+pub const STALLED: &str = "Stalled";
+
+/// The overall verdict of a reconcile, from which the conditions follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The remote connection matches the spec and the token.
+    Synced { message: String },
+    /// A new generation is being worked on.
+    Progressing,
+    /// `spec.suspend` is true.
+    Suspended,
+    /// The reconcile could not finish.
+    Failed(Failure),
+}
+
+/// Sets condition `type_` in `conditions`, keeping `lastTransitionTime` when the status is the
+/// same as before.
+pub fn set_condition(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    status: ConditionStatus,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: &str,
+) {
+    let existing = conditions.iter_mut().find(|c| c.type_ == type_);
+    match existing {
+        Some(condition) => {
+            if condition.status != status {
+                condition.last_transition_time = now.to_owned();
+            }
+            condition.status = status;
+            condition.reason = reason.to_owned();
+            condition.message = message.to_owned();
+            condition.observed_generation = generation;
+        }
+        None => conditions.push(Condition {
+            type_: type_.to_owned(),
+            status,
+            reason: reason.to_owned(),
+            message: message.to_owned(),
+            last_transition_time: now.to_owned(),
+            observed_generation: generation,
+        }),
+    }
+}
+
+/// The status to write: `record` (what exists remotely) plus conditions for `verdict`.
+pub fn next_status(
+    record: &ZisBearerConnectionStatus,
+    verdict: &Verdict,
+    generation: Option<i64>,
+    now: &str,
+) -> ZisBearerConnectionStatus {
+    use ConditionStatus::{False, True, Unknown};
+    let mut status = record.clone();
+    let conditions = &mut status.conditions;
+    match verdict {
+        Verdict::Synced { message } => {
+            set_condition(conditions, READY, True, "Synced", message, generation, now);
+            set_condition(
+                conditions,
+                RECONCILING,
+                False,
+                "Synced",
+                "in sync",
+                generation,
+                now,
+            );
+            set_condition(
+                conditions, STALLED, False, "Synced", "in sync", generation, now,
+            );
+        }
+        Verdict::Progressing => {
+            let message = "working on the new generation";
+            set_condition(
+                conditions,
+                READY,
+                Unknown,
+                "Progressing",
+                message,
+                generation,
+                now,
+            );
+            set_condition(
+                conditions,
+                RECONCILING,
+                True,
+                "Progressing",
+                message,
+                generation,
+                now,
+            );
+            set_condition(
+                conditions,
+                STALLED,
+                False,
+                "Progressing",
+                message,
+                generation,
+                now,
+            );
+        }
+        Verdict::Suspended => {
+            // Ready keeps its status if the last synced state still answers the spec; a spec
+            // change made while suspended is not synced, so Ready cannot stay True for it.
+            let ready = conditions
+                .iter()
+                .find(|c| c.type_ == READY)
+                .map(|c| c.status);
+            let still_synced = ready == Some(True) && record.remote.is_some();
+            let status_value = match ready {
+                Some(True) if !still_synced => Unknown,
+                Some(value) => value,
+                None => Unknown,
+            };
+            let message = "spec.suspend is true: no remote calls are made";
+            set_condition(
+                conditions,
+                READY,
+                status_value,
+                "Suspended",
+                message,
+                generation,
+                now,
+            );
+            set_condition(
+                conditions,
+                RECONCILING,
+                False,
+                "Suspended",
+                message,
+                generation,
+                now,
+            );
+            set_condition(
+                conditions,
+                STALLED,
+                False,
+                "Suspended",
+                message,
+                generation,
+                now,
+            );
+        }
+        Verdict::Failed(failure) => {
+            let (reason, message) = (failure.reason, failure.message.as_str());
+            set_condition(conditions, READY, False, reason, message, generation, now);
+            if failure.stalled {
+                set_condition(
+                    conditions,
+                    RECONCILING,
+                    False,
+                    reason,
+                    message,
+                    generation,
+                    now,
+                );
+                set_condition(conditions, STALLED, True, reason, message, generation, now);
+            } else {
+                set_condition(
+                    conditions,
+                    RECONCILING,
+                    True,
+                    "Progressing",
+                    message,
+                    generation,
+                    now,
+                );
+                set_condition(conditions, STALLED, False, reason, message, generation, now);
+            }
+        }
+    }
+    status.observed_generation = generation;
+    status
+}
+
+/// The current time as the status writes it.
+pub fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The `Ready` condition of a status, if any.
+pub fn ready(status: &ZisBearerConnectionStatus) -> Option<&Condition> {
+    status.conditions.iter().find(|c| c.type_ == READY)
+}
+
+/// Writes `status` to object `name` (a merge patch on `/status`).
+pub async fn write_status(
+    api: &Api<ZisBearerConnection>,
+    name: &str,
+    status: &ZisBearerConnectionStatus,
+) -> Result<(), kube::Error> {
+    // Every field is sent (absent ones as null) so that a merge patch also clears them.
+    let patch = json!({ "status": status });
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
+
+/// Publishes Normal events for what happened; event failures are logged, never fatal.
+pub async fn publish_notes(recorder: &Recorder, reference: &ObjectReference, notes: &[Note]) {
+    for note in notes {
+        publish(
+            recorder,
+            reference,
+            EventType::Normal,
+            note.happened.reason(),
+            &note.message,
+        )
+        .await;
+    }
+}
+
+/// Publishes a Warning event for `failure`.
+pub async fn publish_failure(recorder: &Recorder, reference: &ObjectReference, failure: &Failure) {
+    publish(
+        recorder,
+        reference,
+        EventType::Warning,
+        failure.reason,
+        &failure.message,
+    )
+    .await;
+}
+
+async fn publish(
+    recorder: &Recorder,
+    reference: &ObjectReference,
+    type_: EventType,
+    reason: &str,
+    message: &str,
+) {
+    let event = Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(message.chars().take(1000).collect()),
+        action: "Reconcile".to_owned(),
+        secondary: None,
+    };
+    if let Err(error) = recorder.publish(&event, reference).await {
+        tracing::warn!(%error, reason, "could not publish event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::outcome::Retry;
+
+    fn condition<'a>(status: &'a ZisBearerConnectionStatus, type_: &str) -> &'a Condition {
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .expect("condition present")
+    }
+
+    fn failure(stalled: bool) -> Verdict {
+        Verdict::Failed(Failure {
+            reason: if stalled {
+                "Unauthorized"
+            } else {
+                "ZisUnavailable"
+            },
+            message: "m".into(),
+            stalled,
+            retry: if stalled { Retry::Slow } else { Retry::Backoff },
+        })
+    }
+
+    fn synced() -> Verdict {
+        Verdict::Synced {
+            message: "ok".into(),
+        }
+    }
+
+    #[test]
+    fn a_first_sync_sets_all_three_conditions_for_the_generation() {
+        let status = next_status(&Default::default(), &synced(), Some(3), "T1");
+        let ready = condition(&status, READY);
+        assert_eq!(
+            (
+                ready.status,
+                ready.reason.as_str(),
+                ready.observed_generation
+            ),
+            (ConditionStatus::True, "Synced", Some(3))
+        );
+        assert_eq!(
+            condition(&status, RECONCILING).status,
+            ConditionStatus::False
+        );
+        assert_eq!(condition(&status, STALLED).status, ConditionStatus::False);
+        assert_eq!(status.observed_generation, Some(3));
+    }
+
+    #[test]
+    fn an_unchanged_condition_keeps_its_transition_time() {
+        let first = next_status(&Default::default(), &synced(), Some(1), "T1");
+        let second = next_status(&first, &synced(), Some(1), "T2");
+        assert_eq!(condition(&second, READY).last_transition_time, "T1");
+        assert_eq!(first, second, "nothing changed, so nothing is written");
+    }
+
+    #[test]
+    fn a_changed_condition_status_gets_a_new_transition_time() {
+        let first = next_status(&Default::default(), &synced(), Some(1), "T1");
+        let second = next_status(&first, &failure(true), Some(1), "T2");
+        assert_eq!(condition(&second, READY).last_transition_time, "T2");
+        assert_eq!(condition(&second, STALLED).last_transition_time, "T2");
+        assert_eq!(condition(&second, STALLED).status, ConditionStatus::True);
+        assert_eq!(
+            condition(&second, RECONCILING).status,
+            ConditionStatus::False
+        );
+    }
+
+    #[test]
+    fn a_retrying_failure_is_reconciling_and_not_stalled() {
+        let status = next_status(&Default::default(), &failure(false), Some(1), "T1");
+        assert_eq!(condition(&status, READY).status, ConditionStatus::False);
+        assert_eq!(condition(&status, READY).reason, "ZisUnavailable");
+        assert_eq!(
+            condition(&status, RECONCILING).status,
+            ConditionStatus::True
+        );
+        assert_eq!(condition(&status, RECONCILING).reason, "Progressing");
+        assert_eq!(condition(&status, STALLED).status, ConditionStatus::False);
+    }
+
+    #[test]
+    fn a_new_generation_makes_ready_unknown_while_progressing() {
+        let first = next_status(&Default::default(), &synced(), Some(1), "T1");
+        let second = next_status(&first, &Verdict::Progressing, Some(2), "T2");
+        let ready = condition(&second, READY);
+        assert_eq!(
+            (
+                ready.status,
+                ready.reason.as_str(),
+                ready.observed_generation
+            ),
+            (ConditionStatus::Unknown, "Progressing", Some(2))
+        );
+        assert_eq!(
+            condition(&second, RECONCILING).status,
+            ConditionStatus::True
+        );
+    }
+
+    #[test]
+    fn suspending_keeps_the_ready_status_with_reason_suspended() {
+        let record = ZisBearerConnectionStatus {
+            remote: Some(crate::resource::RemoteConnection {
+                integration: "i".into(),
+                connection_name: "c".into(),
+                allowed_domain: "d".into(),
+            }),
+            ..Default::default()
+        };
+        let first = next_status(&record, &synced(), Some(1), "T1");
+        let second = next_status(&first, &Verdict::Suspended, Some(2), "T2");
+        let ready = condition(&second, READY);
+        assert_eq!(
+            (ready.status, ready.reason.as_str()),
+            (ConditionStatus::True, "Suspended")
+        );
+        assert_eq!(ready.last_transition_time, "T1");
+        let never_synced = next_status(&Default::default(), &Verdict::Suspended, Some(1), "T1");
+        assert_eq!(
+            condition(&never_synced, READY).status,
+            ConditionStatus::Unknown
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! Process setup for `zis-operator run`: logging to stderr, the tokio runtime, the Kubernetes
+//! and ZIS clients, the watches (objects, token Secrets metadata-only, the credentials Secret)
+//! and the controller.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt, stream};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{ListParams, PartialObjectMeta};
+use kube::runtime::controller::Config as ControllerConfig;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::{Api, ResourceExt};
+use tracing::{error, info, warn};
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{LogFormat, RunArgs, SecretRef};
+use crate::controller::credentials::Credentials;
+use crate::controller::{self, Context, Settings};
+use crate::resource::ZisBearerConnection;
+use crate::zis::{ClientConfig, ConfigError, ZisClient};
+
+/// How long startup waits for the first read of the credentials Secret.
+const CREDENTIALS_WAIT: Duration = Duration::from_secs(10);
+
+/// Why the operator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("invalid zendesk configuration: {0}")]
+    Zis(#[from] ConfigError),
+    #[error("cannot reach kubernetes: {0}")]
+    Kube(#[from] kube::Error),
+    #[error(
+        "the ZisBearerConnection CRD (zisbearerconnections.zis-operator.dev) is not installed; install it with `kubectl apply -f crds/zisbearerconnections.yaml` (or `zis-operator crd | kubectl apply -f -`)"
+    )]
+    CrdMissing,
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+    #[error("neither --zendesk-url nor --subdomain was given")]
+    NoZendesk,
+}
+
+/// Runs the operator until SIGINT or SIGTERM.
+pub fn main(args: RunArgs) -> ExitCode {
+    init_logging(args.log_format);
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(RunError::from)
+        .and_then(|runtime| runtime.block_on(run(args)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            error!(%error, "zis-operator stopped");
+            eprintln!("zis-operator: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn zis_config(args: &RunArgs) -> Result<ClientConfig, RunError> {
+    let mut config = match (&args.zendesk_url, &args.subdomain) {
+        (Some(url), _) => ClientConfig::for_url(url, args.allow_http),
+        (None, Some(subdomain)) => ClientConfig::for_subdomain(subdomain)?,
+        (None, None) => return Err(RunError::NoZendesk),
+    };
+    config.pacing.requests_per_minute = args.requests_per_minute;
+    Ok(config)
+}
+
+async fn run(args: RunArgs) -> Result<(), RunError> {
+    let zis = ZisClient::new(zis_config(&args)?)?;
+    let client = kube::Client::try_default().await?;
+    let objects: Api<ZisBearerConnection> = match &args.namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
+    check_crd(&objects).await?;
+
+    let credentials = Arc::new(Credentials::new(args.credentials_secret.to_string()));
+    let (credentials_changed, credentials_triggers) = futures::channel::mpsc::unbounded::<()>();
+    let (first_read_tx, first_read) = tokio::sync::oneshot::channel();
+    tokio::spawn(watch_credentials(
+        client.clone(),
+        args.credentials_secret.clone(),
+        credentials.clone(),
+        credentials_changed,
+        first_read_tx,
+    ));
+    if tokio::time::timeout(CREDENTIALS_WAIT, first_read)
+        .await
+        .is_err()
+    {
+        warn!(secret = %args.credentials_secret, "credentials secret not read yet; starting anyway");
+    }
+
+    let controller = Controller::new(objects, watcher::Config::default().any_semantic());
+    let store = controller.store();
+    let (peers, peer_triggers) = futures::channel::mpsc::unbounded();
+    // `Api<PartialObjectMeta<_>>` asks for metadata only (`as=PartialObjectMetadata`): the
+    // operator never receives, let alone caches, the data of every Secret it can see.
+    let secrets: Api<PartialObjectMeta<Secret>> = match &args.namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
+    let secret_store = store.clone();
+    let secret_triggers = watcher(secrets, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .touched_objects()
+        .filter_map(|event| async move {
+            match event {
+                Ok(meta) => Some(meta),
+                Err(error) => {
+                    warn!(%error, "secret watch failed; retrying");
+                    None
+                }
+            }
+        })
+        .flat_map(move |meta| stream::iter(controller::objects_using_secret(&secret_store, &meta)));
+
+    let reporter = Reporter {
+        controller: "zis-operator".into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let recorder = Recorder::new(client.clone(), reporter);
+    let ctx = Arc::new(Context::new(
+        client,
+        zis,
+        credentials,
+        recorder,
+        store,
+        Settings {
+            resync: args.resync_interval,
+        },
+        peers,
+    ));
+    info!(
+        namespace = args.namespace.as_deref().unwrap_or("<all>"),
+        resync = ?args.resync_interval,
+        concurrency = args.concurrency,
+        "zis-operator started"
+    );
+    controller
+        .with_config(ControllerConfig::default().concurrency(args.concurrency))
+        .reconcile_on(stream::select(secret_triggers, peer_triggers))
+        .reconcile_all_on(credentials_triggers)
+        .shutdown_on_signal()
+        .run(controller::reconcile, controller::error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "reconcile did not finish");
+            }
+        })
+        .await;
+    info!("zis-operator stopped");
+    Ok(())
+}
+
+/// Fails with [`RunError::CrdMissing`] when the API server does not serve the resource.
+async fn check_crd(objects: &Api<ZisBearerConnection>) -> Result<(), RunError> {
+    match objects.list_metadata(&ListParams::default().limit(1)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Err(RunError::CrdMissing),
+        Err(error) => Err(RunError::Kube(error)),
+    }
+}
+
+/// Keeps `credentials` equal to the Secret's data and signals every change.
+async fn watch_credentials(
+    client: kube::Client,
+    secret: SecretRef,
+    credentials: Arc<Credentials>,
+    changed: futures::channel::mpsc::UnboundedSender<()>,
+    first_read: tokio::sync::oneshot::Sender<()>,
+) {
+    let api: Api<Secret> = Api::namespaced(client, &secret.namespace);
+    let config = watcher::Config::default().fields(&format!("metadata.name={}", secret.name));
+    let mut first_read = Some(first_read);
+    let mut staged: Option<Secret> = None;
+    let events = watcher(api, config).default_backoff();
+    futures::pin_mut!(events);
+    loop {
+        let event = match events.try_next().await {
+            Ok(Some(event)) => event,
+            Ok(None) => return,
+            Err(error) => {
+                warn!(%error, secret = %secret, "credentials secret watch failed; retrying");
+                continue;
+            }
+        };
+        let update = match event {
+            watcher::Event::Init => {
+                staged = None;
+                None
+            }
+            watcher::Event::InitApply(object) => {
+                if object.name_any() == secret.name {
+                    staged = Some(object);
+                }
+                None
+            }
+            watcher::Event::InitDone => Some(staged.take()),
+            watcher::Event::Apply(object) if object.name_any() == secret.name => Some(Some(object)),
+            watcher::Event::Delete(object) if object.name_any() == secret.name => Some(None),
+            watcher::Event::Apply(_) | watcher::Event::Delete(_) => None,
+        };
+        if let Some(update) = update {
+            let present = update.is_some();
+            credentials.replace(update.map(|object| {
+                object
+                    .data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(key, value)| (key, value.0))
+                    .collect()
+            }));
+            info!(secret = %secret, present, "credentials secret read");
+            if let Some(first) = first_read.take() {
+                // Nobody waiting any more is fine: startup went on without it.
+                let _ = first.send(());
+            }
+            // A closed channel means the controller is shutting down.
+            let _ = changed.unbounded_send(());
+        }
+    }
+}
