@@ -3,7 +3,9 @@
 //!
 //! - [`zis`]: a local ZIS Connections API server that behaves like the vendor documents it, with
 //!   an admin API (`/_fake/`) and fault injection for tests.
+//! - [`demo`]: the quick start: both servers plus the real operator binary, one lifecycle.
 //! - [`kube`]: an in-memory Kubernetes API server that real kubectl and kube-rs accept.
 
+pub mod demo;
 pub mod kube;
 pub mod zis;

@@ -19,6 +19,9 @@ enum Command {
     Zis(zis_sandbox::zis::ZisArgs),
     /// Run an in-memory Kubernetes API server that kubectl and kube-rs accept.
     Kube(zis_sandbox::kube::KubeArgs),
+    /// Show the operator's whole lifecycle locally: Kubernetes sandbox, local ZIS and the real
+    /// zis-operator binary, with no cluster and no Zendesk account.
+    Demo(zis_sandbox::demo::DemoArgs),
 }
 
 #[tokio::main]
@@ -27,6 +30,7 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Zis(args) => zis_sandbox::zis::run(args).await,
         Command::Kube(args) => zis_sandbox::kube::run(args).await,
+        Command::Demo(args) => zis_sandbox::demo::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
