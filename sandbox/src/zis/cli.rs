@@ -1,0 +1,320 @@
+//! The command line of `zis-sandbox zis`: flags, their checks, and the run until SIGINT/SIGTERM.
+
+use std::fmt;
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::ArgAction;
+
+use super::auth::Scope;
+use super::validation::is_valid_integration_key;
+use super::{AccessTokenConfig, FakeZis, FakeZisConfig, FakeZisOptions};
+
+const AFTER_HELP: &str = "\
+Runs a local ZIS Connections API server: a test double of Zendesk Integration Services that \
+serves the bearer_token, api_key and basic_auth connection endpoints and the paginated \
+connections/all list under /api/services/zis/integrations/{integration}/connections/, with the \
+vendor's statuses, bodies and error codes.
+
+Once ready it prints exactly one line, `zis fake listening on http://HOST:PORT`, on stdout and \
+serves until SIGINT or SIGTERM, then exits 0. Logs go to stderr (RUST_LOG sets the level, default \
+info; per-request lines at debug); no secret is ever logged.
+
+Everything under /_fake/ is a TEST FACILITY that the real ZIS never serves: it shows the true \
+secrets, seeds and changes connections, reads request counters, changes the switches below at \
+run time (/_fake/settings), injects faults (/_fake/faults), adds access tokens and resets. \
+Never expose this server beyond your machine.
+
+Example:
+  zis-sandbox zis --listen 127.0.0.1:0 --integration my_integration --access-token s3cret";
+
+/// Command-line arguments of `zis-sandbox zis`.
+#[derive(clap::Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct ZisArgs {
+    /// Address to listen on; port 0 picks a free port (the ready line shows the one chosen).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Integration key the server knows (repeatable): up to 64 of lowercase a-z, 0-9, '-', '_'.
+    /// Requests naming any other integration get 400 InvalidIntegration (404 on show/delete).
+    #[arg(long = "integration", value_name = "NAME")]
+    pub integrations: Vec<String>,
+
+    /// Access token (repeatable): the n-th --access-token belongs to the n-th --integration,
+    /// with scopes `read write` and no expiry. Integrations may outnumber tokens, not the reverse.
+    #[arg(long = "access-token", value_name = "TOKEN")]
+    pub access_tokens: Vec<String>,
+
+    /// Richer access token (repeatable): `INTEGRATION:SCOPES[:TTL_SECONDS]=TOKEN`, SCOPES being
+    /// `read`, `write` or `read,write`; e.g. `my_integration:read:1800=abc` is a read-only token
+    /// expiring 30 minutes after start. The integration is registered if not given otherwise.
+    // Parsed in `into_config`, not by clap, whose errors would repeat the token.
+    #[arg(long = "scoped-token", value_name = "SPEC")]
+    pub scoped_tokens: Vec<String>,
+
+    /// Whether PATCH may change a connection's allowed_domain; with `false` a PATCH with a
+    /// different allowed_domain gets 400 AllowedDomainImmutable.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set)]
+    pub patch_allowed_domain: bool,
+
+    /// Requests per minute for the whole account (sliding one-minute window) before 429
+    /// TooManyRequests with Retry-After; 0 means unlimited. While set, every API answer carries
+    /// X-Rate-Limit and X-Rate-Limit-Remaining.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub rate_limit_per_minute: u32,
+
+    /// Milliseconds added to every API answer, after the request took effect (a slow network).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub latency_ms: u64,
+
+    /// Probability (0 to 1) that an API request is answered 500, 502, 503 or 504 without taking
+    /// effect.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub error_rate: f64,
+
+    /// Probability (0 to 1) that the connection is closed without an answer after the request
+    /// took effect.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub drop_rate: f64,
+}
+
+// Access tokens are secrets: Debug shows how many, never which.
+impl fmt::Debug for ZisArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ZisArgs")
+            .field("listen", &self.listen)
+            .field("integrations", &self.integrations)
+            .field("access_tokens", &self.access_tokens.len())
+            .field("scoped_tokens", &self.scoped_tokens.len())
+            .field("patch_allowed_domain", &self.patch_allowed_domain)
+            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("latency_ms", &self.latency_ms)
+            .field("error_rate", &self.error_rate)
+            .field("drop_rate", &self.drop_rate)
+            .finish()
+    }
+}
+
+/// A command line that cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ArgsError {
+    #[error("--access-token is given {tokens} times but --integration only {integrations} times")]
+    TooManyTokens { tokens: usize, integrations: usize },
+    #[error("invalid integration key {0:?}: up to 64 of lowercase a-z, 0-9, '-' and '_'")]
+    IntegrationKey(String),
+    #[error("an access token is empty")]
+    EmptyToken,
+    #[error("invalid --scoped-token: {0}")]
+    ScopedToken(String),
+    #[error("{0}")]
+    Settings(String),
+}
+
+/// Parses `INTEGRATION:SCOPES[:TTL_SECONDS]=TOKEN`; messages never repeat the token.
+fn parse_scoped_token(spec: &str) -> Result<AccessTokenConfig, String> {
+    let form = "expected INTEGRATION:SCOPES[:TTL_SECONDS]=TOKEN";
+    let (head, token) = spec.split_once('=').ok_or(form)?;
+    if token.is_empty() {
+        return Err("the token after '=' is empty".into());
+    }
+    let mut parts = head.split(':');
+    let integration = parts.next().unwrap_or_default();
+    if !is_valid_integration_key(integration) {
+        return Err(format!("invalid integration key {integration:?}"));
+    }
+    let scopes = parts
+        .next()
+        .ok_or(form)?
+        .split([',', '+', ' '])
+        .filter(|s| !s.is_empty())
+        .map(|s| Scope::parse(s).ok_or_else(|| format!("unknown scope {s:?} (read, write)")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ttl = match parts.next() {
+        None => None,
+        Some(seconds) => {
+            Some(Duration::from_secs(seconds.parse().map_err(|_| {
+                format!("TTL_SECONDS {seconds:?} is not a number")
+            })?))
+        }
+    };
+    if parts.next().is_some() {
+        return Err(form.into());
+    }
+    Ok(AccessTokenConfig {
+        integration: integration.to_owned(),
+        token: token.to_owned(),
+        scopes,
+        ttl,
+    })
+}
+
+impl ZisArgs {
+    /// Checks the flags and turns them into the server's configuration.
+    pub fn into_config(self) -> Result<(FakeZisConfig, FakeZisOptions), ArgsError> {
+        if self.access_tokens.len() > self.integrations.len() {
+            return Err(ArgsError::TooManyTokens {
+                tokens: self.access_tokens.len(),
+                integrations: self.integrations.len(),
+            });
+        }
+        if let Some(bad) = self
+            .integrations
+            .iter()
+            .find(|k| !is_valid_integration_key(k))
+        {
+            return Err(ArgsError::IntegrationKey(bad.clone()));
+        }
+        if self.access_tokens.iter().any(String::is_empty) {
+            return Err(ArgsError::EmptyToken);
+        }
+        let mut tokens = self.access_tokens.into_iter();
+        let mut config = FakeZisConfig::default();
+        let mut options = FakeZisOptions::default();
+        for integration in self.integrations {
+            match tokens.next() {
+                Some(token) => config.integrations.push((integration, token)),
+                None => options.extra_integrations.push(integration),
+            }
+        }
+        options.access_tokens = self
+            .scoped_tokens
+            .iter()
+            .map(|spec| parse_scoped_token(spec))
+            .collect::<Result<_, _>>()
+            .map_err(ArgsError::ScopedToken)?;
+        config.patch_allowed_domain = self.patch_allowed_domain;
+        config.rate_limit_per_minute = Some(self.rate_limit_per_minute).filter(|n| *n > 0);
+        options.latency_ms = self.latency_ms;
+        options.error_rate = self.error_rate;
+        options.drop_rate = self.drop_rate;
+        super::startup(&config, &options).map_err(ArgsError::Settings)?;
+        Ok((config, options))
+    }
+}
+
+/// Logs to stderr; RUST_LOG overrides the default level (info).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Fails only when a subscriber is already installed, which is fine.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(filter)
+        .try_init();
+}
+
+/// Runs `zis-sandbox zis` until SIGINT or SIGTERM.
+pub async fn run(args: ZisArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    init_logging();
+    let listen = args.listen;
+    let (config, options) = args.into_config()?;
+    // Handlers are installed before the ready line, so a signal sent right after it is caught.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let integrations: Vec<String> = config
+        .integrations
+        .iter()
+        .map(|(key, _)| key.clone())
+        .chain(options.extra_integrations.iter().cloned())
+        .collect();
+    let server = FakeZis::start_with(config, options, listen).await?;
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "zis fake listening on {}", server.url())?;
+        stdout.flush()?;
+    }
+    tracing::info!(url = %server.url(), ?integrations, "zis fake ready");
+    let signal = tokio::select! {
+        _ = interrupt.recv() => "SIGINT",
+        _ = terminate.recv() => "SIGTERM",
+    };
+    tracing::info!(signal, "shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ZisArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<(FakeZisConfig, FakeZisOptions), String> {
+        let cli = Cli::try_parse_from(std::iter::once("zis").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        cli.args.into_config().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_nth_token_belongs_to_the_nth_integration() {
+        let (config, options) = parse(&[
+            "--integration",
+            "one",
+            "--access-token",
+            "t1",
+            "--integration",
+            "two",
+            "--access-token",
+            "t2",
+            "--integration",
+            "three",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.integrations,
+            vec![("one".into(), "t1".into()), ("two".into(), "t2".into())]
+        );
+        assert_eq!(options.extra_integrations, vec!["three".to_owned()]);
+        assert!(config.patch_allowed_domain);
+        assert_eq!(config.rate_limit_per_minute, None);
+    }
+
+    #[test]
+    fn more_tokens_than_integrations_or_bad_keys_are_refused() {
+        assert!(parse(&["--access-token", "t1"]).is_err());
+        assert!(parse(&["--integration", "Bad Key"]).is_err());
+        assert!(parse(&["--error-rate", "2"]).is_err());
+    }
+
+    #[test]
+    fn switches_are_read_from_flags() {
+        let (config, options) = parse(&[
+            "--patch-allowed-domain",
+            "false",
+            "--rate-limit-per-minute",
+            "600",
+            "--latency-ms",
+            "5",
+            "--drop-rate",
+            "0.5",
+        ])
+        .unwrap();
+        assert!(!config.patch_allowed_domain);
+        assert_eq!(config.rate_limit_per_minute, Some(600));
+        assert_eq!(options.latency_ms, 5);
+        assert_eq!(options.drop_rate, 0.5);
+    }
+
+    #[test]
+    fn scoped_tokens_carry_scopes_and_lifetimes_and_errors_never_show_them() {
+        let token = parse_scoped_token("one:read:1800=abc=def").unwrap();
+        assert_eq!(token.integration, "one");
+        assert_eq!(token.token, "abc=def");
+        assert_eq!(token.scopes, vec![Scope::Read]);
+        assert_eq!(token.ttl, Some(Duration::from_secs(1800)));
+        let both = parse_scoped_token("one:read,write=abc").unwrap();
+        assert_eq!(both.scopes, vec![Scope::Read, Scope::Write]);
+        let error = parse_scoped_token("one:admin=topsecret").unwrap_err();
+        assert!(!error.contains("topsecret"));
+        assert!(parse_scoped_token("one=abc").is_err());
+        assert!(!format!("{both:?}").contains("abc"));
+    }
+}

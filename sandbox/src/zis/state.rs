@@ -1,0 +1,92 @@
+//! Everything one running fake holds, shared by all connections to it, and how it is reset.
+
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock};
+
+use super::auth::{AccessTokens, Grant};
+use super::counters::Counters;
+use super::faults::Faults;
+use super::rate_limit::RateLimiter;
+use super::settings::Settings;
+use super::store::Store;
+
+/// The shared state of a running fake.
+#[derive(Debug)]
+pub struct State {
+    pub store: Store,
+    pub tokens: AccessTokens,
+    pub rate: RateLimiter,
+    pub faults: Faults,
+    pub counters: Counters,
+    settings: RwLock<Settings>,
+    initial: Initial,
+}
+
+/// What `POST /_fake/reset` goes back to.
+struct Initial {
+    settings: Settings,
+    integrations: Vec<String>,
+    grants: HashMap<String, Grant>,
+}
+
+// The initial grants are keyed by access token: never print them.
+impl std::fmt::Debug for Initial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Initial")
+            .field("settings", &self.settings)
+            .field("integrations", &self.integrations)
+            .finish_non_exhaustive()
+    }
+}
+
+impl State {
+    pub fn new(
+        settings: Settings,
+        integrations: Vec<String>,
+        grants: HashMap<String, Grant>,
+    ) -> State {
+        let store = Store::default();
+        store.reset(&integrations);
+        let tokens = AccessTokens::default();
+        tokens.replace_all(grants.clone());
+        State {
+            store,
+            tokens,
+            rate: RateLimiter::default(),
+            faults: Faults::default(),
+            counters: Counters::default(),
+            settings: RwLock::new(settings.clone()),
+            initial: Initial {
+                settings,
+                integrations,
+                grants,
+            },
+        }
+    }
+
+    /// The current switches (a cheap copy).
+    pub fn settings(&self) -> Settings {
+        self.settings
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn set_settings(&self, settings: Settings) {
+        *self
+            .settings
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = settings;
+    }
+
+    /// Back to the state at start: no connections, the starting integrations, access tokens and
+    /// settings, zero counters, no faults, an empty rate-limit window.
+    pub fn reset(&self) {
+        self.store.reset(&self.initial.integrations);
+        self.tokens.replace_all(self.initial.grants.clone());
+        self.set_settings(self.initial.settings.clone());
+        self.counters.reset();
+        self.faults.clear();
+        self.rate.reset();
+    }
+}
