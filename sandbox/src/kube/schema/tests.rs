@@ -356,7 +356,7 @@ fn cel_rules_report_their_message_or_the_failed_rule() {
             err(
                 "spec",
                 "FieldValueInvalid",
-                "Invalid value: \"object\": failed rule: !has(self.c) || self.c.size() <= 3"
+                "Invalid value: failed rule: !has(self.c) || self.c.size() <= 3"
             ),
             err("spec.b", "FieldValueForbidden", "Forbidden: b must be x"),
         ]
@@ -367,12 +367,12 @@ fn cel_rules_report_their_message_or_the_failed_rule() {
             err(
                 "spec",
                 "FieldValueInvalid",
-                "Invalid value: \"object\": a or b must be set"
+                "Invalid value: a or b must be set"
             ),
             err(
                 "spec",
                 "FieldValueInvalid",
-                "Invalid value: \"object\": no such key: b evaluating rule: self.b == 'x'"
+                "Invalid value: \"object\": no such key: b evaluating rule: b must be x"
             ),
         ]
     );
@@ -388,12 +388,12 @@ fn transition_rules_run_only_on_update_with_an_old_value() {
             err(
                 "spec",
                 "FieldValueInvalid",
-                "Invalid value: \"object\": a is immutable, was 1"
+                "Invalid value: a is immutable, was 1"
             ),
             err(
                 "spec.id",
                 "FieldValueInvalid",
-                "Invalid value: \"string\": Value is immutable"
+                "Invalid value: \"new\": Value is immutable"
             ),
         ]
     );
@@ -410,7 +410,7 @@ fn transition_rules_correlate_list_map_items_by_key() {
         vec![err(
             "spec.items[1].v",
             "FieldValueInvalid",
-            "Invalid value: \"integer\": may not decrease"
+            "Invalid value: 4: may not decrease"
         )]
     );
 }
@@ -461,6 +461,37 @@ fn a_scalar_in_a_list_map_is_both_mistyped_and_not_an_object() {
         vec![
             "Invalid value: \"integer\": spec.ports[1] in body must be of type object: \"integer\"",
             "Invalid value: 1: must be an object for an array of list-type map",
+        ]
+    );
+}
+
+#[test]
+fn cel_errors_under_maps_use_key_paths_and_overload_errors_name_the_rule() {
+    let schema = json!({"type": "object", "properties": {"spec": {
+        "type": "object",
+        "x-kubernetes-validations": [{"rule": "self.n + 1 == 2"}],
+        "properties": {
+            "n": {"x-kubernetes-int-or-string": true},
+            "labels": {"type": "object", "additionalProperties": {
+                "type": "string",
+                "x-kubernetes-validations": [{"rule": "self.size() < 3", "message": "short values only"}]
+            }}
+        }
+    }}});
+    let mut obj = json!({"spec": {"n": "one", "labels": {"ok": "ab", "bad": "abcd"}}});
+    let errors: Vec<(String, String)> = prune_default_validate(&schema, &mut obj, None)
+        .errors
+        .into_iter()
+        .map(|e| (e.field, e.message))
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            (
+                "spec".to_string(),
+                "Invalid value: \"object\": 'no such overload': call arguments did not match a supported operator, function or macro signature for rule: self.n + 1 == 2".to_string()
+            ),
+            ("spec.labels[bad]".to_string(), "Invalid value: \"abcd\": short values only".to_string()),
         ]
     );
 }
