@@ -11,9 +11,9 @@
 //! value there; a rule that mentions `oldSelf` is a transition rule and runs only on update when
 //! an old value correlates (through object fields, map entries and `x-kubernetes-list-type: map`
 //! keys). A rule that evaluates to false gives `FieldValueInvalid` (or the rule's `reason`) at
-//! the node's path (plus `fieldPath`; map entries are `path[key]`): `Invalid value: <message>`
-//! for objects and arrays, `Invalid value: <JSON value>: <message>` for scalars, the message being
-//! `messageExpression`'s result, else `message`, else `failed rule: <rule>`. A runtime error gives
+//! the node's path (plus `fieldPath`; map entries are `path[key]`) with
+//! `Invalid value: "<schema type>": <message>`, the message being `messageExpression`'s result,
+//! else `message`, else `failed rule: <rule>`. A runtime error gives
 //! `Invalid value: "<type>": <error> evaluating rule: <message or rule>` (`no such overload` has
 //! its own wording).
 //!
@@ -161,18 +161,13 @@ fn check_rule(
         .get("reason")
         .and_then(Value::as_str)
         .unwrap_or("FieldValueInvalid");
-    // Objects and arrays are not printed; scalars are, as JSON.
-    let shown = match schema_type {
-        "object" | "array" => None,
-        _ => Some(json_text(value)),
-    };
-    let message = match (reason, shown) {
-        ("FieldValueRequired", _) => format!("Required value: {detail}"),
-        ("FieldValueForbidden", _) => format!("Forbidden: {detail}"),
-        ("FieldValueDuplicate", Some(v)) => format!("Duplicate value: {v}"),
-        ("FieldValueDuplicate", None) => "Duplicate value".to_string(),
-        (_, Some(v)) => format!("Invalid value: {v}: {detail}"),
-        (_, None) => format!("Invalid value: {detail}"),
+    // kube-apiserver 1.33 prints the schema type where the value would go (later versions print
+    // the value).
+    let message = match reason {
+        "FieldValueRequired" => format!("Required value: {detail}"),
+        "FieldValueForbidden" => format!("Forbidden: {detail}"),
+        "FieldValueDuplicate" => format!("Duplicate value: {type_text}"),
+        _ => format!("Invalid value: {type_text}: {detail}"),
     };
     errors.push(FieldError {
         field: display_path(&field),

@@ -356,7 +356,7 @@ fn cel_rules_report_their_message_or_the_failed_rule() {
             err(
                 "spec",
                 "FieldValueInvalid",
-                "Invalid value: failed rule: !has(self.c) || self.c.size() <= 3"
+                "Invalid value: \"object\": failed rule: !has(self.c) || self.c.size() <= 3"
             ),
             err("spec.b", "FieldValueForbidden", "Forbidden: b must be x"),
         ]
@@ -367,7 +367,7 @@ fn cel_rules_report_their_message_or_the_failed_rule() {
             err(
                 "spec",
                 "FieldValueInvalid",
-                "Invalid value: a or b must be set"
+                "Invalid value: \"object\": a or b must be set"
             ),
             err(
                 "spec",
@@ -388,12 +388,12 @@ fn transition_rules_run_only_on_update_with_an_old_value() {
             err(
                 "spec",
                 "FieldValueInvalid",
-                "Invalid value: a is immutable, was 1"
+                "Invalid value: \"object\": a is immutable, was 1"
             ),
             err(
                 "spec.id",
                 "FieldValueInvalid",
-                "Invalid value: \"new\": Value is immutable"
+                "Invalid value: \"string\": Value is immutable"
             ),
         ]
     );
@@ -410,7 +410,7 @@ fn transition_rules_correlate_list_map_items_by_key() {
         vec![err(
             "spec.items[1].v",
             "FieldValueInvalid",
-            "Invalid value: 4: may not decrease"
+            "Invalid value: \"integer\": may not decrease"
         )]
     );
 }
@@ -491,7 +491,7 @@ fn cel_errors_under_maps_use_key_paths_and_overload_errors_name_the_rule() {
                 "spec".to_string(),
                 "Invalid value: \"object\": 'no such overload': call arguments did not match a supported operator, function or macro signature for rule: self.n + 1 == 2".to_string()
             ),
-            ("spec.labels[bad]".to_string(), "Invalid value: \"abcd\": short values only".to_string()),
+            ("spec.labels[bad]".to_string(), "Invalid value: \"string\": short values only".to_string()),
         ]
     );
 }
