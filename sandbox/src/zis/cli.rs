@@ -9,9 +9,9 @@ use clap::ArgAction;
 
 use super::auth::Scope;
 use super::validation::is_valid_integration_key;
-use super::{AccessTokenConfig, FakeZis, FakeZisConfig};
+use super::{AccessTokenConfig, FakeZis, FakeZisConfig, FakeZisOptions};
 
-const LONG_ABOUT: &str = "\
+const AFTER_HELP: &str = "\
 Runs a local ZIS Connections API server: a test double of Zendesk Integration Services that \
 serves the bearer_token, api_key and basic_auth connection endpoints and the paginated \
 connections/all list under /api/services/zis/integrations/{integration}/connections/, with the \
@@ -31,7 +31,7 @@ Example:
 
 /// Command-line arguments of `zis-sandbox zis`.
 #[derive(clap::Args)]
-#[command(long_about = LONG_ABOUT)]
+#[command(after_help = AFTER_HELP)]
 pub struct ZisArgs {
     /// Address to listen on; port 0 picks a free port (the ready line shows the one chosen).
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
@@ -50,8 +50,9 @@ pub struct ZisArgs {
     /// Richer access token (repeatable): `INTEGRATION:SCOPES[:TTL_SECONDS]=TOKEN`, SCOPES being
     /// `read`, `write` or `read,write`; e.g. `my_integration:read:1800=abc` is a read-only token
     /// expiring 30 minutes after start. The integration is registered if not given otherwise.
-    #[arg(long = "scoped-token", value_name = "SPEC", value_parser = parse_scoped_token)]
-    pub scoped_tokens: Vec<AccessTokenConfig>,
+    // Parsed in `into_config`, not by clap, whose errors would repeat the token.
+    #[arg(long = "scoped-token", value_name = "SPEC")]
+    pub scoped_tokens: Vec<String>,
 
     /// Whether PATCH may change a connection's allowed_domain; with `false` a PATCH with a
     /// different allowed_domain gets 400 AllowedDomainImmutable.
@@ -86,7 +87,7 @@ impl fmt::Debug for ZisArgs {
             .field("listen", &self.listen)
             .field("integrations", &self.integrations)
             .field("access_tokens", &self.access_tokens.len())
-            .field("scoped_tokens", &self.scoped_tokens)
+            .field("scoped_tokens", &self.scoped_tokens.len())
             .field("patch_allowed_domain", &self.patch_allowed_domain)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("latency_ms", &self.latency_ms)
@@ -105,6 +106,8 @@ pub enum ArgsError {
     IntegrationKey(String),
     #[error("an access token is empty")]
     EmptyToken,
+    #[error("invalid --scoped-token: {0}")]
+    ScopedToken(String),
     #[error("{0}")]
     Settings(String),
 }
@@ -149,7 +152,7 @@ fn parse_scoped_token(spec: &str) -> Result<AccessTokenConfig, String> {
 
 impl ZisArgs {
     /// Checks the flags and turns them into the server's configuration.
-    pub fn into_config(self) -> Result<FakeZisConfig, ArgsError> {
+    pub fn into_config(self) -> Result<(FakeZisConfig, FakeZisOptions), ArgsError> {
         if self.access_tokens.len() > self.integrations.len() {
             return Err(ArgsError::TooManyTokens {
                 tokens: self.access_tokens.len(),
@@ -168,20 +171,26 @@ impl ZisArgs {
         }
         let mut tokens = self.access_tokens.into_iter();
         let mut config = FakeZisConfig::default();
+        let mut options = FakeZisOptions::default();
         for integration in self.integrations {
             match tokens.next() {
                 Some(token) => config.integrations.push((integration, token)),
-                None => config.extra_integrations.push(integration),
+                None => options.extra_integrations.push(integration),
             }
         }
-        config.access_tokens = self.scoped_tokens;
+        options.access_tokens = self
+            .scoped_tokens
+            .iter()
+            .map(|spec| parse_scoped_token(spec))
+            .collect::<Result<_, _>>()
+            .map_err(ArgsError::ScopedToken)?;
         config.patch_allowed_domain = self.patch_allowed_domain;
         config.rate_limit_per_minute = Some(self.rate_limit_per_minute).filter(|n| *n > 0);
-        config.latency_ms = self.latency_ms;
-        config.error_rate = self.error_rate;
-        config.drop_rate = self.drop_rate;
-        config.settings().map_err(ArgsError::Settings)?;
-        Ok(config)
+        options.latency_ms = self.latency_ms;
+        options.error_rate = self.error_rate;
+        options.drop_rate = self.drop_rate;
+        super::startup(&config, &options).map_err(ArgsError::Settings)?;
+        Ok((config, options))
     }
 }
 
@@ -201,12 +210,17 @@ fn init_logging() {
 pub async fn run(args: ZisArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     init_logging();
     let listen = args.listen;
-    let config = args.into_config()?;
+    let (config, options) = args.into_config()?;
     // Handlers are installed before the ready line, so a signal sent right after it is caught.
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let integrations = config.integration_keys();
-    let server = FakeZis::start(config, listen).await?;
+    let integrations: Vec<String> = config
+        .integrations
+        .iter()
+        .map(|(key, _)| key.clone())
+        .chain(options.extra_integrations.iter().cloned())
+        .collect();
+    let server = FakeZis::start_with(config, options, listen).await?;
     {
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "zis fake listening on {}", server.url())?;
@@ -233,7 +247,7 @@ mod tests {
         args: ZisArgs,
     }
 
-    fn parse(args: &[&str]) -> Result<FakeZisConfig, String> {
+    fn parse(args: &[&str]) -> Result<(FakeZisConfig, FakeZisOptions), String> {
         let cli = Cli::try_parse_from(std::iter::once("zis").chain(args.iter().copied()))
             .map_err(|e| e.to_string())?;
         cli.args.into_config().map_err(|e| e.to_string())
@@ -241,7 +255,7 @@ mod tests {
 
     #[test]
     fn the_nth_token_belongs_to_the_nth_integration() {
-        let config = parse(&[
+        let (config, options) = parse(&[
             "--integration",
             "one",
             "--access-token",
@@ -258,7 +272,7 @@ mod tests {
             config.integrations,
             vec![("one".into(), "t1".into()), ("two".into(), "t2".into())]
         );
-        assert_eq!(config.extra_integrations, vec!["three".to_owned()]);
+        assert_eq!(options.extra_integrations, vec!["three".to_owned()]);
         assert!(config.patch_allowed_domain);
         assert_eq!(config.rate_limit_per_minute, None);
     }
@@ -272,7 +286,7 @@ mod tests {
 
     #[test]
     fn switches_are_read_from_flags() {
-        let config = parse(&[
+        let (config, options) = parse(&[
             "--patch-allowed-domain",
             "false",
             "--rate-limit-per-minute",
@@ -285,8 +299,8 @@ mod tests {
         .unwrap();
         assert!(!config.patch_allowed_domain);
         assert_eq!(config.rate_limit_per_minute, Some(600));
-        assert_eq!(config.latency_ms, 5);
-        assert_eq!(config.drop_rate, 0.5);
+        assert_eq!(options.latency_ms, 5);
+        assert_eq!(options.drop_rate, 0.5);
     }
 
     #[test]

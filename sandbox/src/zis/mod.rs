@@ -123,8 +123,8 @@ impl fmt::Debug for AccessTokenConfig {
     }
 }
 
-/// Startup configuration of the fake. Build it with `FakeZisConfig::default()` (or
-/// [`FakeZisConfig::new`]) and struct update syntax: more fields may come.
+/// Startup configuration of the fake (the contract: exactly these three fields, so that struct
+/// literals keep compiling; more startup knobs live in [`FakeZisOptions`]).
 #[derive(Clone)]
 pub struct FakeZisConfig {
     /// (integration key, access token) pairs; each token gets scopes `read write`, no expiry.
@@ -133,16 +133,6 @@ pub struct FakeZisConfig {
     pub patch_allowed_domain: bool,
     /// Requests per minute per account before 429; `None` means unlimited.
     pub rate_limit_per_minute: Option<u32>,
-    /// Integrations known without an access token (default none).
-    pub extra_integrations: Vec<String>,
-    /// More access tokens, with scopes and lifetimes (default none).
-    pub access_tokens: Vec<AccessTokenConfig>,
-    /// Milliseconds added to every API answer (default 0).
-    pub latency_ms: u64,
-    /// Probability of a random 5xx answer (default 0).
-    pub error_rate: f64,
-    /// Probability of a dropped connection (default 0).
-    pub drop_rate: f64,
 }
 
 impl Default for FakeZisConfig {
@@ -151,11 +141,6 @@ impl Default for FakeZisConfig {
             integrations: Vec::new(),
             patch_allowed_domain: true,
             rate_limit_per_minute: None,
-            extra_integrations: Vec::new(),
-            access_tokens: Vec::new(),
-            latency_ms: 0,
-            error_rate: 0.0,
-            drop_rate: 0.0,
         }
     }
 }
@@ -168,11 +153,6 @@ impl fmt::Debug for FakeZisConfig {
             .field("integrations", &integrations)
             .field("patch_allowed_domain", &self.patch_allowed_domain)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
-            .field("extra_integrations", &self.extra_integrations)
-            .field("access_tokens", &self.access_tokens)
-            .field("latency_ms", &self.latency_ms)
-            .field("error_rate", &self.error_rate)
-            .field("drop_rate", &self.drop_rate)
             .finish()
     }
 }
@@ -185,53 +165,61 @@ impl FakeZisConfig {
             ..FakeZisConfig::default()
         }
     }
+}
 
-    /// The switches this configuration starts with.
-    pub fn settings(&self) -> Result<Settings, String> {
-        Settings {
-            patch_allowed_domain: self.patch_allowed_domain,
-            rate_limit_per_minute: self.rate_limit_per_minute,
-            latency_ms: self.latency_ms,
-            error_rate: self.error_rate,
-            drop_rate: self.drop_rate,
-        }
-        .validated()
-    }
+/// Startup knobs beyond [`FakeZisConfig`] (all can also be changed at run time through the
+/// admin API). Build with `FakeZisOptions::default()` and struct update syntax.
+#[derive(Debug, Clone, Default)]
+pub struct FakeZisOptions {
+    /// Integrations known without an access token.
+    pub extra_integrations: Vec<String>,
+    /// More access tokens, with scopes and lifetimes.
+    pub access_tokens: Vec<AccessTokenConfig>,
+    /// Milliseconds added to every API answer.
+    pub latency_ms: u64,
+    /// Probability of a random 5xx answer.
+    pub error_rate: f64,
+    /// Probability of a dropped connection.
+    pub drop_rate: f64,
+}
 
-    /// Every integration the configuration names, in order, without duplicates.
-    pub fn integration_keys(&self) -> Vec<String> {
-        let mut keys: Vec<String> = Vec::new();
-        let named = self
-            .integrations
-            .iter()
-            .map(|(k, _)| k)
-            .chain(&self.extra_integrations)
-            .chain(self.access_tokens.iter().map(|t| &t.integration));
-        for key in named {
-            if !keys.contains(key) {
-                keys.push(key.clone());
-            }
-        }
-        keys
+/// The state a fake starts with; fails when a setting is out of range.
+fn startup(config: &FakeZisConfig, options: &FakeZisOptions) -> Result<State, String> {
+    let settings = Settings {
+        patch_allowed_domain: config.patch_allowed_domain,
+        rate_limit_per_minute: config.rate_limit_per_minute,
+        latency_ms: options.latency_ms,
+        error_rate: options.error_rate,
+        drop_rate: options.drop_rate,
     }
-
-    fn grants(&self) -> HashMap<String, Grant> {
-        let mut grants: HashMap<String, Grant> = self
-            .integrations
-            .iter()
-            .map(|(integration, token)| (token.clone(), Grant::full(integration)))
-            .collect();
-        for extra in &self.access_tokens {
-            let grant = Grant {
-                integration: extra.integration.clone(),
-                scopes: extra.scopes.iter().copied().collect(),
-                expires_at: None,
-            }
-            .expiring_in(extra.ttl);
-            grants.insert(extra.token.clone(), grant);
+    .validated()?;
+    let mut integrations: Vec<String> = Vec::new();
+    let named = config
+        .integrations
+        .iter()
+        .map(|(k, _)| k)
+        .chain(&options.extra_integrations)
+        .chain(options.access_tokens.iter().map(|t| &t.integration));
+    for key in named {
+        if !integrations.contains(key) {
+            integrations.push(key.clone());
         }
-        grants
     }
+    let mut grants: HashMap<String, Grant> = config
+        .integrations
+        .iter()
+        .map(|(integration, token)| (token.clone(), Grant::full(integration)))
+        .collect();
+    for extra in &options.access_tokens {
+        let grant = Grant {
+            integration: extra.integration.clone(),
+            scopes: extra.scopes.iter().copied().collect(),
+            expires_at: None,
+        }
+        .expiring_in(extra.ttl);
+        grants.insert(extra.token.clone(), grant);
+    }
+    Ok(State::new(settings, integrations, grants))
 }
 
 /// A running fake ZIS server. Dropping it stops the server too (without waiting).
@@ -249,16 +237,21 @@ impl fmt::Debug for FakeZis {
 
 impl FakeZis {
     /// Starts serving on `listen` (use port 0 for a free port). Fails when the address cannot be
-    /// bound, or (`InvalidInput`) when a probability is outside 0..=1.
+    /// bound.
     pub async fn start(config: FakeZisConfig, listen: SocketAddr) -> std::io::Result<FakeZis> {
-        let settings = config
-            .settings()
+        FakeZis::start_with(config, FakeZisOptions::default(), listen).await
+    }
+
+    /// Like [`FakeZis::start`], with more startup knobs. Fails (`InvalidInput`) when a
+    /// probability is outside 0..=1.
+    pub async fn start_with(
+        config: FakeZisConfig,
+        options: FakeZisOptions,
+        listen: SocketAddr,
+    ) -> std::io::Result<FakeZis> {
+        let state = startup(&config, &options)
             .map_err(|message| std::io::Error::new(std::io::ErrorKind::InvalidInput, message))?;
-        let state = Arc::new(State::new(
-            settings,
-            config.integration_keys(),
-            config.grants(),
-        ));
+        let state = Arc::new(state);
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(());
