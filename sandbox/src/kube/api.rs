@@ -15,7 +15,7 @@ use super::error::{ApiError, Subject};
 use super::resources::ResourceType;
 use super::routing::{self, ResourcePath, Route};
 use super::store::Store;
-use super::{delete, discovery, openapi, read, watch, write};
+use super::{delete, discovery, openapi, proto, read, watch, write};
 
 /// Shared server state.
 pub struct Api {
@@ -79,6 +79,21 @@ impl Call {
         }
     }
 
+    /// The field manager of a non-apply write: the `fieldManager` parameter, else the user
+    /// agent's program name, as the real server derives it.
+    pub fn field_manager(&self) -> String {
+        if let Some(manager) = self.param("fieldManager") {
+            return manager.to_string();
+        }
+        self.headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|ua| ua.split('/').next())
+            .filter(|ua| !ua.is_empty())
+            .unwrap_or("unknown")
+            .to_string()
+    }
+
     /// Namespace of the addressed object ("" for cluster-scoped).
     pub fn ns(&self) -> &str {
         self.namespace.as_deref().unwrap_or("")
@@ -102,10 +117,9 @@ impl Call {
         if self.body.is_empty() {
             return Err(ApiError::bad_request("the request body is empty"));
         }
-        if self.content_type().contains("protobuf") {
-            return Err(ApiError::unsupported_media_type(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
-            ));
+        if self.content_type() == "application/vnd.kubernetes.protobuf" {
+            return proto::decode(&self.body)
+                .map_err(|e| ApiError::unsupported_media_type(e.to_string()));
         }
         match serde_json::from_slice(&self.body) {
             Ok(value) => Ok(value),

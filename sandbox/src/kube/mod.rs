@@ -14,6 +14,7 @@ mod discovery;
 mod error;
 mod objects;
 mod openapi;
+mod proto;
 mod read;
 mod resources;
 mod routing;

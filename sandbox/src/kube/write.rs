@@ -47,7 +47,14 @@ fn require_namespace(state: &State, rt: &ResourceType, namespace: &str) -> Resul
 }
 
 /// Creates `object` under `call`'s resource and namespace.
-pub fn create_in(state: &mut State, call: &Call, mut object: Value) -> Result<Written, ApiError> {
+/// `manager` is the field manager of a non-apply write (apply results carry their own
+/// managedFields).
+pub fn create_in(
+    state: &mut State,
+    call: &Call,
+    mut object: Value,
+    manager: Option<&str>,
+) -> Result<Written, ApiError> {
     let rt = &call.rt;
     objects::check_type_meta(rt, &mut object)?;
     let path_ns = call.ns().to_string();
@@ -115,6 +122,9 @@ pub fn create_in(state: &mut State, call: &Call, mut object: Value) -> Result<Wr
     if is_crd(rt) {
         crd::set_status(&mut object, None);
     }
+    if let Some(manager) = manager {
+        patch::record_update_with_schema(None, &mut object, manager, None, rt.schema.as_ref());
+    }
     if call.dry_run() {
         return Ok(Written { object, warnings });
     }
@@ -136,6 +146,7 @@ pub fn update_in(
     current: &Value,
     mut new: Value,
     require_rv: bool,
+    manager: Option<&str>,
 ) -> Result<Written, ApiError> {
     let rt = &call.rt;
     objects::check_type_meta(rt, &mut new)?;
@@ -250,6 +261,15 @@ pub fn update_in(
     if is_crd(rt) && call.subresource.is_none() {
         crd::set_status(&mut result, Some(current));
     }
+    if let Some(manager) = manager {
+        patch::record_update_with_schema(
+            Some(current),
+            &mut result,
+            manager,
+            call.subresource.as_deref(),
+            rt.schema.as_ref(),
+        );
+    }
     if rt.has_generation && objects::generation_changes(rt, current, &result) {
         let generation = current["metadata"]["generation"].as_i64().unwrap_or(1);
         result["metadata"]["generation"] = json!(generation + 1);
@@ -291,7 +311,8 @@ fn respond(api: &Arc<Api>, call: &Call, code: u16, written: Written) -> Response
 
 pub fn create(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
     let body = call.body_value()?;
-    let written = create_in(&mut api.store.lock(), call, body)?;
+    let manager = call.field_manager();
+    let written = create_in(&mut api.store.lock(), call, body, Some(&manager))?;
     Ok(respond(api, call, 201, written))
 }
 
@@ -303,12 +324,20 @@ pub fn update(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
         let mut state = api.store.lock();
         match state.get(&key, call.ns(), &name).cloned() {
             Some(current) => (
-                update_in(&mut state, call, &current, body, call.rt.custom)?,
+                update_in(
+                    &mut state,
+                    call,
+                    &current,
+                    body,
+                    call.rt.custom,
+                    Some(&call.field_manager()),
+                )?,
                 200,
             ),
-            None if call.rt.create_on_update && call.subresource.is_none() => {
-                (create_in(&mut state, call, body)?, 201)
-            }
+            None if call.rt.create_on_update && call.subresource.is_none() => (
+                create_in(&mut state, call, body, Some(&call.field_manager()))?,
+                201,
+            ),
             None => return Err(ApiError::not_found(&call.subject(&name))),
         }
     };
@@ -319,23 +348,20 @@ fn patch_error(error: PatchError) -> ApiError {
     match error {
         PatchError::Malformed(message) => ApiError::bad_request(message),
         PatchError::Unprocessable(message) => ApiError::unprocessable(message),
-        PatchError::Conflict(conflicts) => {
-            let plural = if conflicts.len() == 1 { "" } else { "s" };
-            let mut error = ApiError {
-                code: 409,
-                reason: "Conflict",
-                message: format!(
-                    "Apply failed with {} conflict{plural}: {}",
-                    conflicts.len(),
-                    conflicts.join("\n")
-                ),
-                details: None,
-            };
-            error.details = Some(json!({
-                "causes": conflicts.iter().map(|c| json!({"reason": "FieldManagerConflict", "message": c})).collect::<Vec<_>>()
-            }));
-            error
-        }
+        PatchError::Conflict(conflicts) => ApiError {
+            code: 409,
+            reason: "Conflict",
+            message: patch::conflict_status_message(&conflicts),
+            details: Some(json!({
+                "causes": conflicts
+                    .iter()
+                    .map(|c| {
+                        let (message, field) = c.rsplit_once(": ").unwrap_or((c.as_str(), ""));
+                        json!({"reason": "FieldManagerConflict", "message": message, "field": field})
+                    })
+                    .collect::<Vec<_>>()
+            })),
+        },
     }
 }
 
@@ -392,11 +418,11 @@ pub fn patch(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
             .map_err(patch_error)?;
             match current {
                 Some(current) => (
-                    update_in(&mut state, call, &current, applied_result, false)?,
+                    update_in(&mut state, call, &current, applied_result, false, None)?,
                     200,
                 ),
                 None if call.subresource.is_none() => {
-                    (create_in(&mut state, call, applied_result)?, 201)
+                    (create_in(&mut state, call, applied_result, None)?, 201)
                 }
                 None => return Err(ApiError::not_found(&call.subject(&name))),
             }
@@ -413,7 +439,11 @@ pub fn patch(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
                     "the patched object is not a JSON object",
                 ));
             }
-            (update_in(&mut state, call, &current, patched, false)?, 200)
+            let manager = call.field_manager();
+            (
+                update_in(&mut state, call, &current, patched, false, Some(&manager))?,
+                200,
+            )
         }
     };
     Ok(respond(api, call, code, written))

@@ -1,0 +1,649 @@
+//! The Kubernetes sandbox against kube-rs: typed and dynamic clients, watchers, a controller
+//! with the finalizer helper, server-side apply, optimistic concurrency and validation.
+
+mod kube_support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
+    PatchParams, PostParams, WatchEvent, WatchParams,
+};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::watcher;
+use serde_json::json;
+use zis_sandbox::kube::KubeSandbox;
+
+fn widgets_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("test.zis.dev", "v1", "Widget"),
+        "widgets",
+    )
+}
+
+async fn start() -> (KubeSandbox, kube::Client) {
+    start_with_history(zis_sandbox::kube::DEFAULT_HISTORY).await
+}
+
+async fn start_with_history(history: usize) -> (KubeSandbox, kube::Client) {
+    let sandbox = KubeSandbox::start_with_history("127.0.0.1:0".parse().expect("addr"), history)
+        .await
+        .expect("sandbox starts");
+    let client = sandbox.client().await;
+    let crds: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
+            "customresourcedefinitions",
+        ),
+    );
+    let crd: DynamicObject =
+        serde_yaml::from_str(kube_support::WIDGET_CRD).expect("crd yaml parses");
+    crds.create(&PostParams::default(), &crd)
+        .await
+        .expect("crd created");
+    (sandbox, client)
+}
+
+fn widget(name: &str, size: i64) -> DynamicObject {
+    serde_json::from_value(json!({
+        "apiVersion": "test.zis.dev/v1",
+        "kind": "Widget",
+        "metadata": {"name": name, "labels": {"app": "watched"}},
+        "spec": {"size": size}
+    }))
+    .expect("widget json")
+}
+
+fn api_error(error: kube::Error) -> kube::core::Status {
+    match error {
+        kube::Error::Api(response) => *response,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_watcher_sees_added_modified_and_deleted_in_order() {
+    let (sandbox, client) = start().await;
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &widgets_resource());
+    let mut stream = watcher(widgets.clone(), watcher::Config::default()).boxed();
+    // The initial list is empty.
+    loop {
+        match stream.try_next().await.expect("watch ok").expect("event") {
+            watcher::Event::InitDone => break,
+            watcher::Event::Init => {}
+            other => panic!("unexpected initial event {other:?}"),
+        }
+    }
+    widgets
+        .create(&PostParams::default(), &widget("w", 1))
+        .await
+        .expect("create");
+    widgets
+        .patch(
+            "w",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"size": 2}})),
+        )
+        .await
+        .expect("patch");
+    widgets
+        .delete("w", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let event = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+            .await
+            .expect("event in time")
+            .expect("watch ok")
+            .expect("stream open");
+        match event {
+            watcher::Event::Apply(o) => seen.push(format!("apply size={}", o.data["spec"]["size"])),
+            watcher::Event::Delete(o) => {
+                seen.push(format!("delete size={}", o.data["spec"]["size"]))
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(seen, ["apply size=1", "apply size=2", "delete size=2"]);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_raw_watch_reports_added_modified_deleted_and_bookmarks_with_increasing_versions() {
+    let (sandbox, client) = start().await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client, "default");
+    let list = config_maps
+        .list(&ListParams::default())
+        .await
+        .expect("list");
+    let from = list.metadata.resource_version.expect("list rv");
+    let mut cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "c"}, "data": {"a": "1"}})).expect("cm");
+    let created = config_maps
+        .create(&PostParams::default(), &cm)
+        .await
+        .expect("create");
+    cm.metadata.resource_version = created.metadata.resource_version.clone();
+    cm.data = Some([("a".to_string(), "2".to_string())].into());
+    config_maps
+        .replace("c", &PostParams::default(), &cm)
+        .await
+        .expect("replace");
+    config_maps
+        .delete("c", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let params = WatchParams::default().timeout(2);
+    let mut stream = config_maps
+        .watch(&params, &from)
+        .await
+        .expect("watch")
+        .boxed();
+    let mut kinds = Vec::new();
+    let mut versions = Vec::new();
+    while let Some(event) = stream.try_next().await.expect("event") {
+        match event {
+            WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o) => {
+                kinds.push(if kinds.is_empty() {
+                    "ADDED"
+                } else if kinds.len() == 1 {
+                    "MODIFIED"
+                } else {
+                    "DELETED"
+                });
+                versions.push(
+                    o.metadata
+                        .resource_version
+                        .expect("rv")
+                        .parse::<u64>()
+                        .expect("numeric rv"),
+                );
+            }
+            WatchEvent::Bookmark(_) => {}
+            WatchEvent::Error(e) => panic!("unexpected error {e:?}"),
+        }
+    }
+    assert_eq!(kinds, ["ADDED", "MODIFIED", "DELETED"]);
+    assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_watch_from_a_compacted_version_gets_410_and_a_watcher_recovers_by_relisting() {
+    let (sandbox, client) = start_with_history(5).await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let first = config_maps
+        .list(&ListParams::default())
+        .await
+        .expect("list");
+    let old = first.metadata.resource_version.expect("rv");
+    for i in 0..10 {
+        let cm: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": format!("c{i}")}})).expect("cm");
+        config_maps
+            .create(&PostParams::default(), &cm)
+            .await
+            .expect("create");
+    }
+    let mut stream = config_maps
+        .watch(&WatchParams::default().timeout(2), &old)
+        .await
+        .expect("watch")
+        .boxed();
+    match stream.try_next().await.expect("event").expect("one event") {
+        WatchEvent::Error(e) => {
+            assert_eq!(e.code, 410);
+            assert_eq!(e.reason, "Expired");
+        }
+        other => panic!("expected a 410 ERROR event, got {other:?}"),
+    }
+
+    // A watcher whose resume point is compacted away relists and carries on.
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &widgets_resource());
+    widgets
+        .create(&PostParams::default(), &widget("w", 1))
+        .await
+        .expect("create");
+    let config = watcher::Config::default()
+        .labels("app=watched")
+        .timeout(1)
+        .disable_bookmarks();
+    let mut stream = watcher(widgets.clone(), config).boxed();
+    loop {
+        if let watcher::Event::InitDone = stream.try_next().await.expect("ok").expect("event") {
+            break;
+        }
+    }
+    // Let the watch connection time out, then push the history past its resourceVersion.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for i in 10..20 {
+        let cm: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": format!("c{i}")}})).expect("cm");
+        config_maps
+            .create(&PostParams::default(), &cm)
+            .await
+            .expect("create");
+    }
+    widgets
+        .patch(
+            "w",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"size": 5}})),
+        )
+        .await
+        .expect("patch");
+    let mut saw_gone = false;
+    let mut relisted_size = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while relisted_size.is_none() && tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(5), stream.next()).await {
+            Ok(Some(Err(watcher::Error::WatchError(e)))) if e.code == 410 => saw_gone = true,
+            Ok(Some(Ok(watcher::Event::InitApply(o)))) if saw_gone => {
+                relisted_size = o.data["spec"]["size"].as_i64();
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    assert!(saw_gone, "the watcher met 410 Gone");
+    assert_eq!(relisted_size, Some(5), "the relist shows the current state");
+    sandbox.shutdown().await;
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ReconcileError {
+    #[error(transparent)]
+    Finalizer(#[from] Box<kube::runtime::finalizer::Error<kube::Error>>),
+}
+
+struct Context {
+    api: Api<DynamicObject>,
+    log: Mutex<Vec<String>>,
+}
+
+async fn reconcile(
+    object: Arc<DynamicObject>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let api = ctx.api.clone();
+    finalizer(&api, "test.zis.dev/cleanup", object, |event| async {
+        match event {
+            Finalizer::Apply(o) => {
+                let name = o.metadata.name.clone().unwrap_or_default();
+                let status = json!({
+                    "apiVersion": "test.zis.dev/v1", "kind": "Widget",
+                    "status": {"observedGeneration": o.metadata.generation,
+                               "conditions": [{"type": "Ready", "status": "True"}]}
+                });
+                ctx.api
+                    .patch_status(
+                        &name,
+                        &PatchParams::apply("widget-controller").force(),
+                        &Patch::Apply(&status),
+                    )
+                    .await?;
+                ctx.log.lock().expect("log").push(format!("apply {name}"));
+                Ok(Action::await_change())
+            }
+            Finalizer::Cleanup(o) => {
+                ctx.log.lock().expect("log").push(format!(
+                    "cleanup {}",
+                    o.metadata.name.clone().unwrap_or_default()
+                ));
+                Ok(Action::await_change())
+            }
+        }
+    })
+    .await
+    .map_err(|e| ReconcileError::Finalizer(Box::new(e)))
+}
+
+fn error_policy(_: Arc<DynamicObject>, _: &ReconcileError, _: Arc<Context>) -> Action {
+    Action::requeue(Duration::from_millis(200))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_with_the_finalizer_helper_completes_add_finalize_and_delete() {
+    let (sandbox, client) = start().await;
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &widgets_resource());
+    let ctx = Arc::new(Context {
+        api: widgets.clone(),
+        log: Mutex::new(Vec::new()),
+    });
+    let controller = Controller::new_with(
+        widgets.clone(),
+        watcher::Config::default(),
+        widgets_resource(),
+    )
+    .run(reconcile, error_policy, ctx.clone())
+    .for_each(|_| async {});
+    let handle = tokio::spawn(controller);
+
+    widgets
+        .create(&PostParams::default(), &widget("w", 2))
+        .await
+        .expect("create");
+    let ready = async {
+        loop {
+            let o = widgets.get("w").await.expect("get");
+            let has_finalizer = o
+                .metadata
+                .finalizers
+                .as_ref()
+                .is_some_and(|f| f.iter().any(|f| f == "test.zis.dev/cleanup"));
+            if has_finalizer && o.data["status"]["conditions"][0]["status"] == "True" {
+                return o;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let object = tokio::time::timeout(Duration::from_secs(10), ready)
+        .await
+        .expect("reconciled");
+    assert_eq!(object.data["status"]["observedGeneration"], 1);
+    assert_eq!(
+        object.data["spec"]["size"], 2,
+        "status apply left spec alone"
+    );
+    let managers: Vec<String> = object
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(
+        managers.iter().any(|m| m == "widget-controller"),
+        "{managers:?}"
+    );
+
+    widgets
+        .delete("w", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let gone = async {
+        loop {
+            if widgets.get_opt("w").await.expect("get").is_none() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), gone)
+        .await
+        .expect("deleted after cleanup");
+    let log = ctx.log.lock().expect("log").clone();
+    assert_eq!(log.first().map(String::as_str), Some("apply w"));
+    assert_eq!(log.last().map(String::as_str), Some("cleanup w"), "{log:?}");
+    handle.abort();
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stale_update_gets_409_conflict() {
+    let (sandbox, client) = start().await;
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &widgets_resource());
+    let created = widgets
+        .create(&PostParams::default(), &widget("w", 1))
+        .await
+        .expect("create");
+    let mut fresh = created.clone();
+    fresh.data["spec"]["size"] = json!(2);
+    widgets
+        .replace("w", &PostParams::default(), &fresh)
+        .await
+        .expect("first update");
+    let mut stale = created;
+    stale.data["spec"]["size"] = json!(3);
+    let error = api_error(
+        widgets
+            .replace("w", &PostParams::default(), &stale)
+            .await
+            .expect_err("stale"),
+    );
+    assert_eq!(error.code, 409);
+    assert_eq!(error.reason, "Conflict");
+    assert!(error.message.contains("the object has been modified; please apply your changes to the latest version and try again"), "{}", error.message);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_object_breaking_the_schema_is_rejected_with_422_naming_the_field() {
+    let (sandbox, client) = start().await;
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &widgets_resource());
+    let mut bad = widget("bad", 1);
+    bad.data["spec"] = json!({"size": "large", "color": "green"});
+    let error = api_error(
+        widgets
+            .create(&PostParams::default(), &bad)
+            .await
+            .expect_err("invalid"),
+    );
+    assert_eq!(error.code, 422);
+    assert_eq!(error.reason, "Invalid");
+    assert!(error.message.contains("spec.size"), "{}", error.message);
+    assert!(error.message.contains("spec.color"), "{}", error.message);
+    let mut missing = widget("missing", 1);
+    missing.data["spec"] = json!({});
+    let error = api_error(
+        widgets
+            .create(&PostParams::default(), &missing)
+            .await
+            .expect_err("invalid"),
+    );
+    assert!(
+        error.message.contains("spec.size: Required value"),
+        "{}",
+        error.message
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn status_and_spec_writes_stay_in_their_lane_and_generation_follows_spec() {
+    let (sandbox, client) = start().await;
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &widgets_resource());
+    let mut with_status = widget("w", 1);
+    with_status.data["status"] = json!({"observedGeneration": 7});
+    let created = widgets
+        .create(&PostParams::default(), &with_status)
+        .await
+        .expect("create");
+    assert!(
+        created.data.get("status").is_none(),
+        "status dropped on create"
+    );
+    assert_eq!(created.metadata.generation, Some(1));
+    let status = widgets
+        .patch_status(
+            "w",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"observedGeneration": 1}, "spec": {"size": 9}})),
+        )
+        .await
+        .expect("status patch");
+    assert_eq!(status.data["spec"]["size"], 1);
+    assert_eq!(status.metadata.generation, Some(1));
+    let labelled = widgets
+        .patch(
+            "w",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"labels": {"x": "y"}}, "status": {"observedGeneration": 5}}),
+            ),
+        )
+        .await
+        .expect("metadata patch");
+    assert_eq!(
+        labelled.metadata.generation,
+        Some(1),
+        "metadata changes keep generation"
+    );
+    assert_eq!(
+        labelled.data["status"]["observedGeneration"], 1,
+        "main writes keep status"
+    );
+    let resized = widgets
+        .patch(
+            "w",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"size": 4}})),
+        )
+        .await
+        .expect("spec patch");
+    assert_eq!(resized.metadata.generation, Some(2));
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn creates_check_names_namespaces_and_duplicates_like_the_real_server() {
+    let (sandbox, client) = start().await;
+    let widgets: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "default", &widgets_resource());
+    let mut generated = widget("", 1);
+    generated.metadata.name = None;
+    generated.metadata.generate_name = Some("gen-".into());
+    let created = widgets
+        .create(&PostParams::default(), &generated)
+        .await
+        .expect("generateName");
+    assert!(
+        created
+            .metadata
+            .name
+            .as_deref()
+            .is_some_and(|n| n.starts_with("gen-") && n.len() == 9)
+    );
+    widgets
+        .create(&PostParams::default(), &widget("dup", 1))
+        .await
+        .expect("create");
+    let error = api_error(
+        widgets
+            .create(&PostParams::default(), &widget("dup", 1))
+            .await
+            .expect_err("dup"),
+    );
+    assert_eq!((error.code, error.reason.as_str()), (409, "AlreadyExists"));
+    let elsewhere: Api<DynamicObject> =
+        Api::namespaced_with(client, "nowhere", &widgets_resource());
+    let error = api_error(
+        elsewhere
+            .create(&PostParams::default(), &widget("x", 1))
+            .await
+            .expect_err("no ns"),
+    );
+    assert_eq!(error.code, 404);
+    assert_eq!(error.message, r#"namespaces "nowhere" not found"#);
+    let error = api_error(widgets.get("absent").await.expect_err("absent"));
+    assert_eq!(error.message, r#"widgets.test.zis.dev "absent" not found"#);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn lists_select_by_labels_and_fields_and_page_with_continue() {
+    let (sandbox, client) = start().await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client, "default");
+    for i in 0..7 {
+        let cm: ConfigMap = serde_json::from_value(json!({
+            "metadata": {"name": format!("c{i}"), "labels": {"parity": if i % 2 == 0 { "even" } else { "odd" }}}
+        }))
+        .expect("cm");
+        config_maps
+            .create(&PostParams::default(), &cm)
+            .await
+            .expect("create");
+    }
+    let even = config_maps
+        .list(&ListParams::default().labels("parity=even"))
+        .await
+        .expect("list");
+    assert_eq!(even.items.len(), 4);
+    let not_even = config_maps
+        .list(&ListParams::default().labels("parity notin (even)"))
+        .await
+        .expect("list");
+    assert_eq!(not_even.items.len(), 3);
+    let named = config_maps
+        .list(&ListParams::default().fields("metadata.name=c3"))
+        .await
+        .expect("list");
+    assert_eq!(named.items.len(), 1);
+    let mut names = Vec::new();
+    let mut params = ListParams::default().limit(3);
+    loop {
+        let page = config_maps.list(&params).await.expect("page");
+        assert!(page.items.len() <= 3);
+        names.extend(page.items.into_iter().filter_map(|c| c.metadata.name));
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => break,
+        }
+    }
+    assert_eq!(names, ["c0", "c1", "c2", "c3", "c4", "c5", "c6"]);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn deleting_a_namespace_removes_its_objects_after_their_finalizers() {
+    let (sandbox, client) = start().await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "team"}})).expect("ns");
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("create ns");
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "team");
+    let held: ConfigMap = serde_json::from_value(
+        json!({"metadata": {"name": "held", "finalizers": ["test.zis.dev/hold"]}}),
+    )
+    .expect("cm");
+    config_maps
+        .create(&PostParams::default(), &held)
+        .await
+        .expect("create");
+    let free: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "free"}})).expect("cm");
+    config_maps
+        .create(&PostParams::default(), &free)
+        .await
+        .expect("create");
+
+    namespaces
+        .delete("team", &DeleteParams::default())
+        .await
+        .expect("delete ns");
+    let terminating = namespaces.get("team").await.expect("still there");
+    assert_eq!(
+        terminating.status.and_then(|s| s.phase).as_deref(),
+        Some("Terminating")
+    );
+    assert!(config_maps.get_opt("free").await.expect("get").is_none());
+    let held_now = config_maps.get("held").await.expect("held stays");
+    assert!(held_now.metadata.deletion_timestamp.is_some());
+    let error = api_error(
+        config_maps
+            .create(&PostParams::default(), &free)
+            .await
+            .expect_err("terminating"),
+    );
+    assert_eq!(error.code, 403);
+
+    config_maps
+        .patch(
+            "held",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .expect("release");
+    assert!(config_maps.get_opt("held").await.expect("get").is_none());
+    assert!(namespaces.get_opt("team").await.expect("get").is_none());
+    sandbox.shutdown().await;
+}

@@ -1,0 +1,360 @@
+//! The Kubernetes sandbox against the real `/usr/bin/kubectl`.
+
+mod kube_support;
+
+use std::io::BufRead;
+use std::time::Duration;
+
+use kube_support::{Env, kubectl, scratch_dir, widget};
+
+#[test]
+fn the_cli_writes_a_kubeconfig_announces_its_url_and_exits_cleanly_on_sigterm() {
+    let dir = scratch_dir("cli");
+    let kubeconfig = dir.join("kubeconfig");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zis-sandbox"))
+        .args(["kube", "--listen", "127.0.0.1:0", "--kubeconfig-out"])
+        .arg(&kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn zis-sandbox");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let line = lines.next().expect("a line").expect("utf8 line");
+    let url = line
+        .strip_prefix("kube sandbox listening on http://")
+        .map(|hostport| format!("http://{hostport}"))
+        .unwrap_or_else(|| panic!("unexpected announcement: {line}"));
+    let config = std::fs::read_to_string(&kubeconfig).expect("kubeconfig written");
+    assert!(config.contains(&format!("server: {url}")), "{config}");
+    assert!(config.contains("current-context: zis-sandbox"), "{config}");
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (ok, out, err) = runtime.block_on(kubectl(
+        &kubeconfig,
+        &dir,
+        &["get", "namespace", "kube-system", "-o", "name"],
+    ));
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "namespace/kube-system");
+
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let exit = child.wait().expect("child exits");
+    assert!(exit.success(), "exit status {exit:?}");
+    assert!(lines.next().is_none(), "exactly one line on stdout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_applies_a_crd_then_its_objects_and_reads_them_back() {
+    let env = Env::start("apply").await;
+    env.install_widgets().await;
+    let first = env.write("w1.yaml", &widget("w1", 3, "{app: demo}"));
+    let second = env.write("w2.yaml", &widget("w2", 4, "{app: other}"));
+    let out = env
+        .ok(&["apply", "-f", first.to_str().expect("utf8")])
+        .await;
+    assert_eq!(out.trim(), "widget.test.zis.dev/w1 created");
+    env.ok(&["apply", "-f", second.to_str().expect("utf8")])
+        .await;
+
+    let yaml = env.ok(&["get", "widget", "w1", "-o", "yaml"]).await;
+    let object: serde_json::Value = serde_yaml::from_str(&yaml).expect("yaml");
+    assert_eq!(object["spec"]["color"], "blue", "default applied: {yaml}");
+    assert_eq!(object["metadata"]["generation"], 1);
+    assert!(
+        object["metadata"]["uid"]
+            .as_str()
+            .is_some_and(|u| u.len() == 36)
+    );
+    assert!(
+        object["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+            .is_string()
+    );
+
+    let selected = env
+        .ok(&["get", "wdg", "-l", "app=demo", "-o", "name"])
+        .await;
+    assert_eq!(selected.trim(), "widget.test.zis.dev/w1");
+    let selected = env
+        .ok(&["get", "widgets", "-l", "app notin (demo)", "-o", "name"])
+        .await;
+    assert_eq!(selected.trim(), "widget.test.zis.dev/w2");
+    let by_category = env.ok(&["get", "zis", "-o", "name"]).await;
+    assert_eq!(by_category.lines().count(), 2, "{by_category}");
+
+    // Applying the same file again is a no-op; a changed file patches the object.
+    let again = env
+        .ok(&["apply", "-f", first.to_str().expect("utf8")])
+        .await;
+    assert_eq!(again.trim(), "widget.test.zis.dev/w1 unchanged");
+    env.write("w1.yaml", &widget("w1", 7, "{app: demo}"));
+    let changed = env
+        .ok(&["apply", "-f", first.to_str().expect("utf8")])
+        .await;
+    assert_eq!(changed.trim(), "widget.test.zis.dev/w1 configured");
+    let size = env
+        .ok(&[
+            "get",
+            "widget",
+            "w1",
+            "-o",
+            "jsonpath={.spec.size} {.metadata.generation}",
+        ])
+        .await;
+    assert_eq!(size, "7 2");
+    env.sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_merge_and_json_patches_change_the_object_and_a_failed_test_is_refused() {
+    let env = Env::start("patch").await;
+    env.install_widgets().await;
+    let file = env.write("w.yaml", &widget("w", 3, "{app: demo}"));
+    env.ok(&["apply", "-f", file.to_str().expect("utf8")]).await;
+    env.ok(&[
+        "patch",
+        "widget",
+        "w",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"color":"red"}}"#,
+    ])
+    .await;
+    env.ok(&[
+        "patch",
+        "widget",
+        "w",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/size","value":9}]"#,
+    ])
+    .await;
+    let spec = env
+        .ok(&[
+            "get",
+            "widget",
+            "w",
+            "-o",
+            "jsonpath={.spec.color} {.spec.size}",
+        ])
+        .await;
+    assert_eq!(spec, "red 9");
+    let (ok, _, err) = env
+        .kubectl(&[
+            "patch",
+            "widget",
+            "w",
+            "--type",
+            "json",
+            "-p",
+            r#"[{"op":"test","path":"/spec/size","value":1}]"#,
+        ])
+        .await;
+    assert!(!ok);
+    assert!(err.contains("test") || err.contains("rejected"), "{err}");
+    let (ok, _, err) = env
+        .kubectl(&[
+            "patch",
+            "widget",
+            "w",
+            "--type",
+            "strategic",
+            "-p",
+            r#"{"spec":{"size":2}}"#,
+        ])
+        .await;
+    assert!(!ok);
+    assert!(
+        err.contains("application/strategic-merge-patch+json is not supported"),
+        "{err}"
+    );
+    env.sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_wait_sees_a_condition_set_through_the_status_subresource() {
+    let env = Env::start("wait").await;
+    env.install_widgets().await;
+    let file = env.write("w.yaml", &widget("w", 3, "{app: demo}"));
+    env.ok(&["apply", "-f", file.to_str().expect("utf8")]).await;
+    let waiter = {
+        let kubeconfig = env.kubeconfig.clone();
+        let dir = env.dir.clone();
+        tokio::spawn(async move {
+            kubectl(
+                &kubeconfig,
+                &dir,
+                &["wait", "--for=condition=Ready", "widget/w", "--timeout=20s"],
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    env.ok(&[
+        "patch",
+        "widget",
+        "w",
+        "--subresource=status",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"status":{"conditions":[{"type":"Ready","status":"True"}]},"spec":{"size":99}}"#,
+    ])
+    .await;
+    let (ok, out, err) = waiter.await.expect("waiter joins");
+    assert!(ok, "{err}");
+    assert!(out.contains("condition met"), "{out}");
+    // The status write left spec alone.
+    let spec = env
+        .ok(&[
+            "get",
+            "widget",
+            "w",
+            "-o",
+            "jsonpath={.spec.size} {.metadata.generation}",
+        ])
+        .await;
+    assert_eq!(spec, "3 1");
+    env.sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_delete_marks_an_object_with_a_finalizer_until_the_finalizer_is_removed() {
+    let env = Env::start("finalizer").await;
+    env.install_widgets().await;
+    let file = env.write("w.yaml", &widget("w", 3, "{app: demo}"));
+    env.ok(&["apply", "-f", file.to_str().expect("utf8")]).await;
+    env.ok(&[
+        "patch",
+        "widget",
+        "w",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"metadata":{"finalizers":["test.zis.dev/hold"]}}"#,
+    ])
+    .await;
+    env.ok(&["delete", "widget", "w", "--wait=false"]).await;
+    let stamp = env
+        .ok(&[
+            "get",
+            "widget",
+            "w",
+            "-o",
+            "jsonpath={.metadata.deletionTimestamp}",
+        ])
+        .await;
+    assert!(stamp.ends_with('Z'), "deletionTimestamp shown: {stamp:?}");
+    env.ok(&[
+        "patch",
+        "widget",
+        "w",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+    ])
+    .await;
+    let (ok, _, err) = env.kubectl(&["get", "widget", "w"]).await;
+    assert!(!ok);
+    assert!(
+        err.contains("NotFound") || err.contains("not found"),
+        "{err}"
+    );
+    env.sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_apply_is_refused_for_schema_violations_and_unknown_fields() {
+    let env = Env::start("schema").await;
+    env.install_widgets().await;
+    let bad = env.write("bad.yaml", &widget("bad", 0, "{app: demo}"));
+    let (ok, _, err) = env
+        .kubectl(&["apply", "-f", bad.to_str().expect("utf8")])
+        .await;
+    assert!(!ok);
+    assert!(
+        err.contains("is invalid") && err.contains("spec.size"),
+        "{err}"
+    );
+
+    let unknown = env.write(
+        "unknown.yaml",
+        "apiVersion: test.zis.dev/v1\nkind: Widget\nmetadata:\n  name: u\nspec:\n  size: 2\n  shape: round\n",
+    );
+    let (ok, _, err) = env
+        .kubectl(&["apply", "-f", unknown.to_str().expect("utf8")])
+        .await;
+    assert!(!ok);
+    assert!(
+        err.contains(r#"strict decoding error: unknown field "spec.shape""#),
+        "{err}"
+    );
+    // With validation off the field is pruned and the object stored.
+    env.ok(&[
+        "apply",
+        "--validate=false",
+        "-f",
+        unknown.to_str().expect("utf8"),
+    ])
+    .await;
+    let spec = env
+        .ok(&["get", "widget", "u", "-o", "jsonpath={.spec}"])
+        .await;
+    assert!(!spec.contains("shape"), "{spec}");
+    env.sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_generators_and_namespace_deletion_work() {
+    let env = Env::start("generators").await;
+    env.ok(&["create", "namespace", "team"]).await;
+    env.ok(&[
+        "-n",
+        "team",
+        "create",
+        "secret",
+        "generic",
+        "creds",
+        "--from-literal=token=abc",
+    ])
+    .await;
+    env.ok(&[
+        "-n",
+        "team",
+        "create",
+        "configmap",
+        "settings",
+        "--from-literal=a=b",
+    ])
+    .await;
+    env.ok(&["-n", "team", "create", "serviceaccount", "bot"])
+        .await;
+    let data = env
+        .ok(&[
+            "-n",
+            "team",
+            "get",
+            "secret",
+            "creds",
+            "-o",
+            "jsonpath={.data.token} {.type}",
+        ])
+        .await;
+    assert_eq!(data, "YWJj Opaque");
+    let (ok, _, err) = env
+        .kubectl(&["-n", "missing", "create", "configmap", "x"])
+        .await;
+    assert!(!ok);
+    assert!(err.contains(r#"namespaces "missing" not found"#), "{err}");
+    env.ok(&["delete", "namespace", "team"]).await;
+    let (ok, _, err) = env.kubectl(&["get", "namespace", "team"]).await;
+    assert!(!ok, "namespace gone");
+    assert!(err.contains("not found"), "{err}");
+    env.sandbox.shutdown().await;
+}
