@@ -4,7 +4,8 @@
 //!
 //! Order, as in kube-apiserver: (1) unknown fields are pruned (`x-kubernetes-preserve-unknown-fields`
 //! and `additionalProperties` keep them; `apiVersion`, `kind` and `metadata` are kept at the root
-//! and in `x-kubernetes-embedded-resource` objects); (2) a `null` for a field that is not
+//! and in `x-kubernetes-embedded-resource` objects, `metadata` losing only what ObjectMeta does not
+//! have); (2) a `null` for a field that is not
 //! `nullable` is replaced by the field's `default`, or dropped when there is none; (3) `default`s
 //! are applied to absent fields of objects that exist, at any depth, recursively; (4) the object is
 //! validated: `type` (with `nullable` and `x-kubernetes-int-or-string`), `format` (`date`,
@@ -12,7 +13,8 @@
 //! accepted as-is), `enum`, `pattern`, `minLength`/`maxLength` (characters), `minimum`/`maximum`
 //! (with the exclusive flags), `multipleOf`, `minItems`/`maxItems`,
 //! `minProperties`/`maxProperties`, `required`, `x-kubernetes-list-type: set|map` uniqueness and
-//! `x-kubernetes-validations` CEL rules (see [`cel`] for the evaluated subset).
+//! `x-kubernetes-validations` CEL rules (see [`cel`] for the evaluated subset); embedded resources
+//! must carry `apiVersion` and `kind`.
 //!
 //! Error causes carry the real server's reason and message, e.g. `FieldValueRequired` /
 //! `Required value`, `FieldValueInvalid` / `Invalid value: "x": spec.name in body should match
@@ -183,11 +185,10 @@ fn prune(value: &mut Value, schema: &Value, path: &str, root: bool, pruned: &mut
             let mut removed = Vec::new();
             for (key, child) in map.iter_mut() {
                 if keeps_meta && matches!(key.as_str(), "apiVersion" | "kind" | "metadata") {
-                    // ObjectMeta is handled by the server's own codec, not by the CRD schema.
-                    if key != "metadata"
-                        && let Some(s) = property_schema(schema, key)
-                    {
-                        prune(child, s, &child_path(path, key), false, pruned);
+                    // ObjectMeta is decoded by the server's own codec, not by the CRD schema:
+                    // only fields ObjectMeta does not have are dropped from it.
+                    if key == "metadata" {
+                        prune_object_meta(child, &child_path(path, key), pruned);
                     }
                     continue;
                 }
@@ -210,6 +211,39 @@ fn prune(value: &mut Value, schema: &Value, path: &str, root: bool, pruned: &mut
             }
         }
         _ => {}
+    }
+}
+
+/// The fields of `ObjectMeta` (meta.k8s.io/v1).
+const OBJECT_META_FIELDS: [&str; 15] = [
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+];
+
+fn prune_object_meta(meta: &mut Value, path: &str, pruned: &mut Vec<String>) {
+    if let Value::Object(map) = meta {
+        let unknown: Vec<String> = map
+            .keys()
+            .filter(|k| !OBJECT_META_FIELDS.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        for key in unknown {
+            map.remove(&key);
+            pruned.push(child_path(path, &key));
+        }
     }
 }
 
@@ -549,6 +583,9 @@ fn validate_object(
         }
     }
     let keeps_meta = root || is_embedded(schema);
+    if !root && is_embedded(schema) {
+        validate_embedded_type_meta(map, path, errors);
+    }
     for (key, child) in map {
         if keeps_meta && key == "metadata" {
             validate_metadata(child, schema, path, errors);
@@ -556,6 +593,29 @@ fn validate_object(
         }
         if let Some(s) = field_schema(schema, key) {
             validate(child, s, &child_path(path, key), false, errors);
+        }
+    }
+}
+
+/// An `x-kubernetes-embedded-resource` object needs its own `apiVersion` and `kind`.
+fn validate_embedded_type_meta(map: &Map<String, Value>, path: &str, errors: &mut Vec<FieldError>) {
+    for key in ["apiVersion", "kind"] {
+        let field = child_path(path, key);
+        match map.get(key) {
+            None => push(
+                errors,
+                &field,
+                "FieldValueRequired",
+                "Required value: must not be empty".to_string(),
+            ),
+            Some(Value::String(s)) if s.is_empty() => invalid(
+                errors,
+                &field,
+                &Value::from(""),
+                "must not be empty".to_string(),
+            ),
+            Some(Value::String(_)) => {}
+            Some(other) => invalid(errors, &field, other, "must be a string".to_string()),
         }
     }
 }
@@ -709,13 +769,22 @@ fn validate_list_types(value: &Value, schema: &Value, path: &str, errors: &mut V
         }
         Value::Array(items) => {
             let list_type = schema.get("x-kubernetes-list-type").and_then(Value::as_str);
+            let not_object = items.iter().position(|i| !i.is_object() && !i.is_null());
+            if let (Some("map"), Some(i)) = (list_type, not_object) {
+                invalid(
+                    errors,
+                    &index_path(path, i),
+                    &items[i],
+                    "must be an object for an array of list-type map".to_string(),
+                );
+                return;
+            }
             let mut seen: Vec<Value> = Vec::new();
             for (i, item) in items.iter().enumerate() {
                 let identity = match list_type {
                     Some("set") => Some(item.clone()),
-                    Some("map") if item.is_object() => {
-                        list_map_keys(schema).map(|keys| list_map_key(item, &keys))
-                    }
+                    // A null item has no key values, like an item without its key fields.
+                    Some("map") => list_map_keys(schema).map(|keys| list_map_key(item, &keys)),
                     _ => None,
                 };
                 if let Some(identity) = identity {

@@ -232,10 +232,12 @@ fn unknown_fields_are_pruned_and_reported_except_where_preserved() {
         "status": {"ready": true, "unknown": 2},
         "topLevel": "x"
     });
+    obj["metadata"]["bogusMeta"] = json!(1);
     let out = prune_default_validate(&schema(), &mut obj, None);
     assert_eq!(
         out.pruned_fields,
         vec![
+            "metadata.bogusMeta",
             "spec.bogus",
             "spec.ports[0].weird",
             "status.unknown",
@@ -410,5 +412,55 @@ fn transition_rules_correlate_list_map_items_by_key() {
             "FieldValueInvalid",
             "Invalid value: \"integer\": may not decrease"
         )]
+    );
+}
+
+#[test]
+fn embedded_resources_keep_their_type_meta_and_must_have_it() {
+    let schema = json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "template": {"type": "object", "x-kubernetes-embedded-resource": true,
+                     "properties": {"data": {"type": "object", "additionalProperties": {"type": "string"}}}}
+    }}}});
+    let mut ok = json!({"spec": {"template": {"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "x", "nope": 1}, "data": {"a": "b"}, "extra": 1}}});
+    let out = prune_default_validate(&schema, &mut ok, None);
+    assert_eq!(
+        out.pruned_fields,
+        vec!["spec.template.extra", "spec.template.metadata.nope"]
+    );
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert_eq!(ok["spec"]["template"]["kind"], "ConfigMap");
+
+    let mut bad = json!({"spec": {"template": {"kind": ""}}});
+    let errors: Vec<(String, String)> = prune_default_validate(&schema, &mut bad, None)
+        .errors
+        .into_iter()
+        .map(|e| (e.field, e.message))
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            (
+                "spec.template.apiVersion".to_string(),
+                "Required value: must not be empty".to_string()
+            ),
+            (
+                "spec.template.kind".to_string(),
+                "Invalid value: \"\": must not be empty".to_string()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_scalar_in_a_list_map_is_both_mistyped_and_not_an_object() {
+    let out = check(json!({"integration": "a", "ports": [{"name": "x"}, 1]}));
+    let messages: Vec<&str> = out.errors.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        vec![
+            "Invalid value: \"integer\": spec.ports[1] in body must be of type object: \"integer\"",
+            "Invalid value: 1: must be an object for an array of list-type map",
+        ]
     );
 }

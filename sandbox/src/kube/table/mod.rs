@@ -40,8 +40,9 @@ pub(crate) fn column(
 }
 
 /// Builds a Table for `objects`. `printer_columns` is a CRD version's `additionalPrinterColumns`
-/// (None for built-in kinds; pass `Some(&json!([]))` for a custom resource whose CRD version
-/// declares none, so that it gets the `Age` column like on a real server). `include_object` is
+/// (None for built-in kinds; None or an empty array for a custom resource whose CRD version
+/// declares none: objects of a non-built-in API group then get `Name` and `Age` like on a real
+/// server). `include_object` is
 /// the request's `includeObject` (`None`, `Metadata` (default) or `Object`). `list_meta` is the
 /// list's `metadata` (resourceVersion, continue).
 pub fn to_table(
@@ -80,8 +81,12 @@ pub fn to_table_at(
                 .and_then(|o| o.get("apiVersion"))
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            builtin::table(kind, api_version, objects, now)
-                .unwrap_or_else(|| default_table(objects))
+            if is_custom_group(api_version) {
+                custom_resource_table(objects, &Value::Array(Vec::new()), now)
+            } else {
+                builtin::table(kind, api_version, objects, now)
+                    .unwrap_or_else(|| default_table(objects))
+            }
         }
     };
     let rows: Vec<Value> = objects
@@ -96,6 +101,15 @@ pub fn to_table_at(
         "columnDefinitions": columns,
         "rows": rows,
     })
+}
+
+/// Whether an `apiVersion` belongs to a custom resource rather than a built-in API group (the
+/// core group, `*.k8s.io` groups and the legacy dot-less groups such as `apps`).
+fn is_custom_group(api_version: &str) -> bool {
+    match api_version.split_once('/') {
+        Some((group, _)) => group.contains('.') && !group.ends_with(".k8s.io"),
+        None => false,
+    }
 }
 
 fn row_object(obj: &Value, include_object: &str) -> Value {
