@@ -1,0 +1,112 @@
+//! A name that is already taken remotely: adopted, refused, or held by another connection type.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::harness::{DOMAIN, INTEGRATION, Setup, random_token};
+
+#[tokio::test]
+async fn an_existing_connection_is_adopted_and_given_our_token_and_domain() {
+    let mut env = Setup::new("adopt").start().await;
+    let old = random_token("old-token");
+    env.admin
+        .seed_bearer(INTEGRATION, "adopt-conn", &old, "old.example.com")
+        .await;
+    let token = random_token("conn-token");
+    env.put_token("adopt-token", &token).await;
+    env.create_ok("adopt-conn", env.spec("adopt-token")).await;
+
+    let object = env.wait_ready("adopt-conn").await;
+
+    assert_eq!(object["status"]["adopted"], true, "status.adopted");
+    assert_eq!(object["status"]["remote"]["connectionName"], "adopt-conn");
+    let remote = env.remote("adopt-conn").await.unwrap_or_default();
+    assert_eq!(remote["token"], token.as_str(), "our token was pushed");
+    assert_eq!(remote["allowed_domain"], DOMAIN, "our domain was pushed");
+    assert_eq!(env.admin.bearer_connections().await.len(), 1);
+    let event = env.wait_event("adopt-conn", "Adopted").await;
+    assert_eq!(event.type_, "Normal");
+}
+
+#[tokio::test]
+async fn adoption_policy_never_reports_a_conflict_and_leaves_the_remote_alone() {
+    let mut env = Setup::new("adopt-never").start().await;
+    let old = random_token("old-token");
+    env.admin
+        .seed_bearer(INTEGRATION, "kept-conn", &old, "old.example.com")
+        .await;
+    let seeded = env.remote("kept-conn").await.unwrap_or_default();
+    env.put_token("kept-token", &random_token("conn-token"))
+        .await;
+    let mut spec = env.spec("kept-token");
+    spec["adoptionPolicy"] = json!("Never");
+    env.create_ok("kept-conn", spec).await;
+
+    env.wait_condition("kept-conn", "Ready", "False", "Conflict")
+        .await;
+    env.wait_condition("kept-conn", "Stalled", "True", "Conflict")
+        .await;
+    let event = env.wait_event("kept-conn", "Conflict").await;
+    assert_eq!(event.type_, "Warning");
+    // Past a resync, still untouched.
+    env.holds(
+        "the seeded connection stays as it was",
+        Duration::from_secs(3),
+        async |env| {
+            let now = env.remote("kept-conn").await.unwrap_or_default();
+            if now != seeded {
+                return Err(format!("changed from {seeded} to {now}"));
+            }
+            let requests = env.admin.requests().await;
+            if requests.with_method("PATCH") + requests.with_method("DELETE") > 0 {
+                return Err(format!("a write reached ZIS: {requests:?}"));
+            }
+            Ok(())
+        },
+    )
+    .await;
+
+    // It was never ours: deleting the object must not delete it.
+    env.delete("kept-conn").await;
+    env.wait_gone("kept-conn").await;
+    assert_eq!(env.remote("kept-conn").await.unwrap_or_default(), seeded);
+}
+
+#[tokio::test]
+async fn a_name_held_by_another_connection_type_is_reported_and_left_alone() {
+    let mut env = Setup::new("other-type").start().await;
+    let api_key = random_token("api-key");
+    env.admin
+        .seed(json!({
+            "integration": INTEGRATION,
+            "type": "api_key",
+            "name": "taken-conn",
+            "api_key": api_key,
+            "header_name": "x-api-key",
+            "allowed_domain": DOMAIN,
+        }))
+        .await;
+    let seeded = env.admin.connections().await;
+    env.put_token("taken-token", &random_token("conn-token"))
+        .await;
+    env.create_ok("taken-conn", env.spec("taken-token")).await;
+
+    env.wait_condition("taken-conn", "Ready", "False", "NameTakenByOtherType")
+        .await;
+    env.wait_condition("taken-conn", "Stalled", "True", "NameTakenByOtherType")
+        .await;
+    assert_eq!(
+        env.admin.connections().await,
+        seeded,
+        "the api_key connection is untouched"
+    );
+
+    env.delete("taken-conn").await;
+    env.wait_gone("taken-conn").await;
+    assert_eq!(
+        env.admin.connections().await,
+        seeded,
+        "the api_key connection survives"
+    );
+}

@@ -1,0 +1,86 @@
+//! Deleting a connection object: the remote goes (Delete) or stays (Orphan), and a deletion that
+//! cannot proceed keeps the finalizer until it can.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::harness::{DOMAIN, Setup, random_token};
+
+#[tokio::test]
+async fn deleting_a_connection_removes_it_remotely() {
+    let mut env = Setup::new("delete").start().await;
+    env.put_token("delete-token", &random_token("conn-token"))
+        .await;
+    env.create_ok("delete-conn", env.spec("delete-token")).await;
+    env.wait_ready("delete-conn").await;
+
+    env.delete("delete-conn").await;
+    env.wait_gone("delete-conn").await;
+
+    env.wait_remote_gone("delete-conn", Duration::ZERO).await;
+    let event = env.wait_event("delete-conn", "Deleted").await;
+    assert_eq!(event.type_, "Normal");
+}
+
+#[tokio::test]
+async fn deleting_an_orphan_policy_connection_keeps_it_remotely() {
+    let mut env = Setup::new("orphan").start().await;
+    let token = random_token("conn-token");
+    env.put_token("orphan-token", &token).await;
+    let mut spec = env.spec("orphan-token");
+    spec["deletionPolicy"] = json!("Orphan");
+    env.create_ok("orphan-conn", spec).await;
+    env.wait_ready("orphan-conn").await;
+
+    env.delete("orphan-conn").await;
+    env.wait_gone("orphan-conn").await;
+
+    let remote = env.remote("orphan-conn").await.unwrap_or_default();
+    assert_eq!(remote["token"], token.as_str(), "the remote stays");
+    assert_eq!(remote["allowed_domain"], DOMAIN);
+    let requests = env.admin.requests().await;
+    assert_eq!(requests.with_method("DELETE"), 0, "no DELETE: {requests:?}");
+    let event = env.wait_event("orphan-conn", "Orphaned").await;
+    assert_eq!(event.type_, "Normal");
+}
+
+#[tokio::test]
+async fn a_deletion_zis_refuses_keeps_the_finalizer_and_says_why_until_it_succeeds() {
+    let mut env = Setup::new("delete-fails").start().await;
+    env.put_token("doomed-token", &random_token("conn-token"))
+        .await;
+    env.create_ok("doomed-conn", env.spec("doomed-token")).await;
+    env.wait_ready("doomed-conn").await;
+    env.admin.fault("DELETE", "bearer_token", 503, 2).await;
+
+    env.delete("doomed-conn").await;
+
+    // The contract lists both reasons; a 503 may be reported as either.
+    env.wait_event_where(
+        "doomed-conn",
+        "a Warning DeleteFailed or ZisUnavailable",
+        |e| e.type_ == "Warning" && (e.reason == "DeleteFailed" || e.reason == "ZisUnavailable"),
+    )
+    .await;
+    env.eventually(
+        "the object to be gone once ZIS accepts the DELETE",
+        Duration::from_secs(30),
+        async |env| match env.get("doomed-conn").await {
+            None => Ok(()),
+            Some(object) => Err(format!("still there: {}", object["status"])),
+        },
+    )
+    .await;
+    // Gone remotely too: the finalizer outlived the failed DELETEs.
+    assert!(
+        env.remote("doomed-conn").await.is_none(),
+        "the remote is gone"
+    );
+    let requests = env.admin.requests().await;
+    assert_eq!(
+        requests.with_status(503),
+        2,
+        "both faults were hit: {requests:?}"
+    );
+}

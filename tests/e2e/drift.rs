@@ -1,0 +1,108 @@
+//! Drift: the periodic resync (2 s here) repairs what changed remotely, and writes nothing when
+//! nothing changed.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::harness::{DOMAIN, INTEGRATION, Setup, random_token};
+
+/// Two resync intervals plus jitter and slack.
+const RESYNC_REPAIR: Duration = Duration::from_secs(10);
+
+#[tokio::test]
+async fn a_connection_deleted_remotely_is_created_again_at_resync() {
+    let mut env = Setup::new("drift-deleted").start().await;
+    let token = random_token("conn-token");
+    env.put_token("drift-token", &token).await;
+    env.create_ok("drift-conn", env.spec("drift-token")).await;
+    env.wait_ready("drift-conn").await;
+
+    env.admin
+        .delete_connection(INTEGRATION, "bearer_token", "drift-conn")
+        .await;
+
+    env.wait_remote(
+        "the deleted connection to be created again",
+        "drift-conn",
+        RESYNC_REPAIR,
+        |remote| {
+            (remote["token"] == token.as_str() && remote["allowed_domain"] == DOMAIN)
+                .then_some(())
+                .ok_or_else(|| format!("recreated wrong: {remote}"))
+        },
+    )
+    .await;
+    env.wait_ready("drift-conn").await;
+    assert_eq!(env.admin.bearer_connections().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_domain_changed_remotely_is_restored_at_resync() {
+    let mut env = Setup::new("drift-domain").start().await;
+    let token = random_token("conn-token");
+    env.put_token("drift-token", &token).await;
+    env.create_ok("drift-conn", env.spec("drift-token")).await;
+    env.wait_ready("drift-conn").await;
+
+    env.admin
+        .patch_connection(
+            INTEGRATION,
+            "bearer_token",
+            "drift-conn",
+            json!({"allowed_domain": "evil.example.com"}),
+        )
+        .await;
+
+    env.wait_remote(
+        "the remote domain to be restored",
+        "drift-conn",
+        RESYNC_REPAIR,
+        |remote| {
+            (remote["allowed_domain"] == DOMAIN)
+                .then_some(())
+                .ok_or_else(|| format!("domain is {}", remote["allowed_domain"]))
+        },
+    )
+    .await;
+    env.wait_ready("drift-conn").await;
+}
+
+#[tokio::test]
+async fn a_synced_connection_gets_no_remote_write_and_no_status_write_at_resync() {
+    let mut env = Setup::new("drift-none").start().await;
+    env.put_token("quiet-token", &random_token("conn-token"))
+        .await;
+    env.create_ok("quiet-conn", env.spec("quiet-token")).await;
+    env.wait_ready("quiet-conn").await;
+    // Let the reconcile that reported Ready finish.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let version = env.get_ok("quiet-conn").await["metadata"]["resourceVersion"].clone();
+    let before = env.admin.requests().await;
+
+    env.holds(
+        "no remote write and no status write across two resyncs",
+        Duration::from_secs(5),
+        async |env| {
+            let now = env.get_ok("quiet-conn").await;
+            if now["metadata"]["resourceVersion"] != version {
+                return Err(format!(
+                    "the object was written: resourceVersion {} -> {}, status {}",
+                    version, now["metadata"]["resourceVersion"], now["status"]
+                ));
+            }
+            let requests = env.admin.requests().await;
+            if requests.writes() != before.writes() {
+                return Err(format!("a remote write: {requests:?}"));
+            }
+            Ok(())
+        },
+    )
+    .await;
+
+    let after = env.admin.requests().await;
+    assert!(
+        after.with_method("GET") > before.with_method("GET"),
+        "the resync did not read the remote connection: before {before:?}, after {after:?}"
+    );
+}

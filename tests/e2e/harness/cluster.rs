@@ -1,0 +1,177 @@
+//! The Kubernetes API the whole test binary shares: an in-process `KubeSandbox`, or the real
+//! cluster named by `ZIS_E2E_KUBECONFIG`. Started once, on a thread and runtime of its own,
+//! because every `#[tokio::test]` has its own runtime that ends with the test; the CRD from
+//! `crds/` is installed once and awaited until Established.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+/// The environment variable that points the suite at a real cluster.
+pub const REAL_CLUSTER_ENV: &str = "ZIS_E2E_KUBECONFIG";
+
+const CRD_NAME: &str = "zisbearerconnections.zis-operator.dev";
+
+/// Where the shared cluster is and what kind it is.
+pub struct Cluster {
+    /// A kubeconfig file for the tests and for the operator processes.
+    pub kubeconfig: PathBuf,
+    /// True when the suite runs against a real cluster.
+    pub real: bool,
+}
+
+static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
+
+/// The shared cluster, started (and the CRD installed) on first use.
+pub fn cluster() -> &'static Cluster {
+    match CLUSTER.get_or_init(start) {
+        Ok(cluster) => cluster,
+        Err(error) => panic!("the e2e Kubernetes API is not available: {error}"),
+    }
+}
+
+/// A fresh client for the calling test's runtime (a kube client is bound to the runtime it was
+/// made on, so clients are never shared between tests).
+pub async fn client() -> Client {
+    let path = &cluster().kubeconfig;
+    match client_from(path).await {
+        Ok(client) => client,
+        Err(error) => panic!(
+            "cannot build a Kubernetes client from {}: {error}",
+            path.display()
+        ),
+    }
+}
+
+pub async fn client_from(path: &Path) -> Result<Client, String> {
+    let kubeconfig = Kubeconfig::read_from(path).map_err(|e| format!("reading kubeconfig: {e}"))?;
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| format!("loading kubeconfig: {e}"))?;
+    Client::try_from(config).map_err(|e| format!("building client: {e}"))
+}
+
+fn start() -> Result<Cluster, String> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("e2e-cluster".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    let _ = sender.send(Err(format!("cannot build the cluster runtime: {error}")));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match serve().await {
+                    Ok((cluster, sandbox)) => {
+                        let _ = sender.send(Ok(cluster));
+                        // The sandbox lives as long as the test binary.
+                        let _keep = sandbox;
+                        std::future::pending::<()>().await;
+                    }
+                    Err(error) => {
+                        let _ = sender.send(Err(error));
+                    }
+                }
+            });
+        })
+        .map_err(|e| format!("cannot spawn the cluster thread: {e}"))?;
+    receiver
+        .recv()
+        .map_err(|_| "the cluster thread ended before reporting".to_string())?
+}
+
+async fn serve() -> Result<(Cluster, Option<zis_sandbox::kube::KubeSandbox>), String> {
+    let (cluster, sandbox) = match std::env::var_os(REAL_CLUSTER_ENV) {
+        Some(path) if !path.is_empty() => (
+            Cluster {
+                kubeconfig: PathBuf::from(path),
+                real: true,
+            },
+            None,
+        ),
+        _ => {
+            let listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
+            let sandbox = zis_sandbox::kube::KubeSandbox::start(listen)
+                .await
+                .map_err(|e| format!("cannot start the Kubernetes API sandbox: {e}"))?;
+            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e");
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            let kubeconfig = dir.join(format!("kubeconfig-{}.yaml", std::process::id()));
+            sandbox
+                .write_kubeconfig(&kubeconfig)
+                .map_err(|e| format!("writing {}: {e}", kubeconfig.display()))?;
+            (
+                Cluster {
+                    kubeconfig,
+                    real: false,
+                },
+                Some(sandbox),
+            )
+        }
+    };
+    let client = client_from(&cluster.kubeconfig).await?;
+    install_crd(client).await?;
+    Ok((cluster, sandbox))
+}
+
+async fn install_crd(client: Client) -> Result<(), String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/zisbearerconnections.yaml");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let crd: CustomResourceDefinition =
+        serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let api: Api<CustomResourceDefinition> = Api::all(client);
+    match api.create(&PostParams::default(), &crd).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            // Left by an earlier run (real cluster): bring it up to date.
+            let existing = api
+                .get(CRD_NAME)
+                .await
+                .map_err(|e| format!("reading the installed CRD: {e}"))?;
+            let mut updated = crd.clone();
+            updated.metadata.resource_version = existing.metadata.resource_version;
+            api.replace(CRD_NAME, &PostParams::default(), &updated)
+                .await
+                .map_err(|e| format!("updating the installed CRD: {e}"))?;
+        }
+        Err(error) => return Err(format!("installing the CRD: {error}")),
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let current = api
+            .get(CRD_NAME)
+            .await
+            .map_err(|e| format!("reading the CRD: {e}"))?;
+        let established = current
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|conditions| {
+                conditions
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            });
+        if established {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the CRD was not Established within 30s: {:?}",
+                current.status
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

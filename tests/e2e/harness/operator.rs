@@ -1,0 +1,116 @@
+//! The real `zis-operator` binary as a child process: spawned with the command line of the
+//! operator contract, its stdout and stderr captured to a log file, killed (SIGKILL) when the
+//! guard is dropped so a failing test never leaves an operator behind.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// The environment variables the operator reads; removed from the child's environment so the
+/// developer's shell never changes what a test runs.
+const OPERATOR_ENV: &[&str] = &[
+    "ZIS_ZENDESK_URL",
+    "ZIS_SUBDOMAIN",
+    "ZIS_CREDENTIALS_SECRET",
+    "ZIS_ALLOW_HTTP",
+    "ZIS_RESYNC_INTERVAL",
+    "ZIS_CONCURRENCY",
+    "ZIS_NAMESPACE",
+    "ZIS_REQUESTS_PER_MINUTE",
+    "ZIS_LOG_FORMAT",
+];
+
+/// How to run one operator process.
+pub struct OperatorCommand<'a> {
+    pub kubeconfig: &'a Path,
+    pub namespace: &'a str,
+    pub zendesk_url: &'a str,
+    pub resync_interval: &'a str,
+    pub rust_log: &'a str,
+    pub log_path: PathBuf,
+}
+
+/// A running operator; killed on drop.
+pub struct OperatorProcess {
+    child: Option<Child>,
+    pub log_path: PathBuf,
+}
+
+impl OperatorProcess {
+    pub fn spawn(command: OperatorCommand<'_>) -> OperatorProcess {
+        let log = File::create(&command.log_path).unwrap_or_else(|e| {
+            panic!("cannot create {}: {e}", command.log_path.display());
+        });
+        let log_err = log
+            .try_clone()
+            .unwrap_or_else(|e| panic!("cannot clone the log file handle: {e}"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zis-operator"));
+        cmd.arg("run")
+            .arg("--namespace")
+            .arg(command.namespace)
+            .arg("--zendesk-url")
+            .arg(command.zendesk_url)
+            .arg("--allow-http")
+            .arg("--credentials-secret")
+            .arg(format!("{}/zis-credentials", command.namespace))
+            .arg("--resync-interval")
+            .arg(command.resync_interval)
+            .env("KUBECONFIG", command.kubeconfig)
+            .env("RUST_LOG", command.rust_log)
+            .env_remove("RUST_BACKTRACE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err));
+        for name in OPERATOR_ENV {
+            cmd.env_remove(name);
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start zis-operator: {e}"));
+        OperatorProcess {
+            child: Some(child),
+            log_path: command.log_path,
+        }
+    }
+
+    /// Kills the process with SIGKILL (no chance to clean up) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The exit status if the process has ended (None while it runs).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        match self.child.as_mut() {
+            Some(child) => child.try_wait().ok().flatten(),
+            None => None,
+        }
+    }
+
+    /// The whole log so far (lossy UTF-8).
+    pub fn log(&self) -> String {
+        read_log(&self.log_path)
+    }
+}
+
+impl Drop for OperatorProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn read_log(path: &Path) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(error) => format!("<cannot read {}: {error}>", path.display()),
+    }
+}
+
+/// The last `lines` lines of a log, for failure messages.
+pub fn tail(log: &str, lines: usize) -> String {
+    let all: Vec<&str> = log.lines().collect();
+    let start = all.len().saturating_sub(lines);
+    all[start..].join("\n")
+}

@@ -1,0 +1,110 @@
+//! Two objects for one remote connection, and suspension.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::harness::{INTEGRATION, Setup, check_condition, condition, random_token};
+
+#[tokio::test]
+async fn a_second_object_for_the_same_connection_gets_a_conflict_and_never_overwrites_the_first() {
+    let mut env = Setup::new("same-name").start().await;
+    let first_token = random_token("first-token");
+    let second_token = random_token("second-token");
+    env.put_token("first-token", &first_token).await;
+    env.put_token("second-token", &second_token).await;
+    let mut first = env.spec("first-token");
+    first["connectionName"] = json!("shared-conn");
+    let mut second = env.spec("second-token");
+    second["connectionName"] = json!("shared-conn");
+    env.create_ok("first", first).await;
+    env.wait_ready("first").await;
+
+    env.create_ok("second", second).await;
+    env.wait_condition("second", "Ready", "False", "Conflict")
+        .await;
+    env.wait_condition("second", "Stalled", "True", "Conflict")
+        .await;
+
+    env.holds(
+        "the first object's connection stays intact",
+        Duration::from_secs(3),
+        async |env| {
+            let remote = env.remote("shared-conn").await.unwrap_or_default();
+            if remote["token"] != first_token.as_str() {
+                return Err(format!("the remote token changed: {remote}"));
+            }
+            check_condition(&env.get_ok("first").await, "Ready", "True", "Synced")
+        },
+    )
+    .await;
+
+    // The loser does not own the connection: deleting it leaves the remote alone.
+    env.delete("second").await;
+    env.wait_gone("second").await;
+    let remote = env.remote("shared-conn").await.unwrap_or_default();
+    assert_eq!(remote["token"], first_token.as_str());
+    env.wait_ready("first").await;
+}
+
+#[tokio::test]
+async fn a_suspended_connection_makes_no_remote_call_but_its_deletion_still_deletes_remotely() {
+    let mut env = Setup::new("suspend").start().await;
+    let token = random_token("conn-token");
+    env.put_token("suspend-token", &token).await;
+    env.create_ok("suspend-conn", env.spec("suspend-token"))
+        .await;
+    env.wait_ready("suspend-conn").await;
+
+    env.patch_spec_ok("suspend-conn", json!({"suspend": true}))
+        .await;
+    env.eventually(
+        "Ready reason Suspended",
+        Duration::from_secs(15),
+        async |env| {
+            let object = env.get_ok("suspend-conn").await;
+            match condition(&object, "Ready") {
+                Some(ready) if ready["reason"] == "Suspended" => Ok(()),
+                other => Err(format!("Ready is {other:?}")),
+            }
+        },
+    )
+    .await;
+    let before = env.admin.requests().await;
+    // A rotation and a remote drift: either would cause calls if the object were not suspended.
+    env.put_token("suspend-token", &random_token("conn-token"))
+        .await;
+    env.admin
+        .patch_connection(
+            INTEGRATION,
+            "bearer_token",
+            "suspend-conn",
+            json!({"allowed_domain": "drift.example.com"}),
+        )
+        .await;
+    env.holds(
+        "no request reaches ZIS while suspended",
+        Duration::from_secs(4),
+        async |env| {
+            let now = env.admin.requests().await;
+            if now.total != before.total {
+                return Err(format!(
+                    "requests while suspended: before {before:?}, now {now:?}"
+                ));
+            }
+            Ok(())
+        },
+    )
+    .await;
+    assert_eq!(
+        env.remote("suspend-conn").await.unwrap_or_default()["token"],
+        token.as_str()
+    );
+
+    env.delete("suspend-conn").await;
+    env.wait_gone("suspend-conn").await;
+    assert!(
+        env.remote("suspend-conn").await.is_none(),
+        "deleted remotely while suspended"
+    );
+}
