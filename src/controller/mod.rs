@@ -223,10 +223,8 @@ fn backoff(failures: u32) -> Duration {
 pub async fn reconcile(object: Arc<Object>, ctx: Arc<Context>) -> Result<Requeue, Error> {
     let namespace = object.namespace().ok_or(Error::NoNamespace)?;
     let key = ObjectRef::from_obj(&*object);
+    // The controller already runs each reconcile in a span naming the object.
     let api: Api<Object> = Api::namespaced(ctx.client.clone(), &namespace);
-    let span = tracing::info_span!("reconcile", namespace = %namespace, name = %object.name_any());
-    let _entered = span.enter();
-    drop(_entered);
     let result = finalizer(&api, FINALIZER, object, |event| async {
         match event {
             FinalizerEvent::Apply(object) => apply(object, &api, &ctx).await,
