@@ -13,7 +13,7 @@ use kube::runtime::controller::Config as ControllerConfig;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{LogFormat, RunArgs, SecretRef};
@@ -53,7 +53,7 @@ pub fn main(args: RunArgs) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            error!(%error, "zis-operator stopped");
+            // Printed directly, not logged: it must show whatever RUST_LOG says.
             eprintln!("zis-operator: {error}");
             ExitCode::FAILURE
         }

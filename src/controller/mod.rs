@@ -263,7 +263,11 @@ async fn fresh(
     match written {
         Some(written) if object.status.as_ref() != Some(&written) => {
             debug!(%key, "cached object is older than our last status write; reading it");
-            Ok(api.get_opt(&object.name_any()).await?.map(Arc::new))
+            let current = api.get_opt(&object.name_any()).await?;
+            // From here on the server's copy is the reference (someone else may have written it).
+            let status = current.as_ref().and_then(|o| o.status.clone());
+            ctx.remember(key, |m| m.written = status);
+            Ok(current.map(Arc::new))
         }
         _ => Ok(Some(object)),
     }
@@ -683,6 +687,64 @@ pub fn objects_using_secret<S: Resource>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resource::{
+        AdoptionPolicy, DeletionPolicy, TokenSecretRef, ZisBearerConnectionSpec,
+    };
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::ObjectMeta;
+    use kube::runtime::{reflector, watcher};
+
+    fn object(namespace: &str, name: &str, secret: &str) -> Object {
+        let mut object = Object::new(
+            name,
+            ZisBearerConnectionSpec {
+                integration: "int".into(),
+                connection_name: None,
+                allowed_domain: "example.com".into(),
+                token_secret_ref: TokenSecretRef {
+                    name: secret.into(),
+                    key: "token".into(),
+                },
+                deletion_policy: DeletionPolicy::Delete,
+                adoption_policy: AdoptionPolicy::Adopt,
+                suspend: false,
+            },
+        );
+        object.metadata.namespace = Some(namespace.into());
+        object
+    }
+
+    fn secret_meta(namespace: &str, name: &str) -> PartialObjectMeta<Secret> {
+        PartialObjectMeta {
+            types: None,
+            metadata: ObjectMeta {
+                namespace: Some(namespace.into()),
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            _phantom: std::marker::PhantomData,
+        }
+    }
+
+    #[test]
+    fn a_secret_event_maps_to_the_objects_of_its_namespace_that_use_it() {
+        let (store, mut writer) = reflector::store::<Object>();
+        for object in [
+            object("ns1", "a", "tok"),
+            object("ns1", "b", "tok"),
+            object("ns1", "c", "other"),
+            object("ns2", "d", "tok"),
+        ] {
+            writer.apply_watcher_event(&watcher::Event::Apply(object));
+        }
+        let mut names: Vec<String> = objects_using_secret(&store, &secret_meta("ns1", "tok"))
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a", "b"]);
+        assert!(objects_using_secret(&store, &secret_meta("ns3", "tok")).is_empty());
+    }
 
     #[test]
     fn the_backoff_grows_and_is_capped() {
