@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::channel::mpsc::UnboundedSender;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::PartialObjectMeta;
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::events::Recorder;
@@ -37,7 +38,9 @@ use plan::{Action, Claim, Cleanup, Identity, Observation, Recorded};
 use report::Verdict;
 use validate::Target;
 
-use crate::resource::{FINALIZER, PendingCreate, ZisBearerConnection, ZisBearerConnectionStatus};
+use crate::resource::{
+    ConditionStatus, FINALIZER, PendingCreate, ZisBearerConnection, ZisBearerConnectionStatus,
+};
 use crate::zis::ZisClient;
 
 type Object = ZisBearerConnection;
@@ -70,6 +73,8 @@ struct Memory {
     written: Option<ZisBearerConnectionStatus>,
     /// After a remote failure: no remote call before `until` unless the inputs change.
     gate: Option<Gate>,
+    /// The credentials epoch of the last successful sync.
+    synced_epoch: Option<u64>,
 }
 
 /// Holds back remote calls after a failure, so that events that change nothing (our own status
@@ -96,10 +101,22 @@ pub struct Context {
     pub credentials: Arc<Credentials>,
     pub recorder: Recorder,
     pub store: Store<Object>,
+    /// Metadata (never data) of the Secrets in the watched namespaces.
+    pub secrets: Store<PartialObjectMeta<Secret>>,
     pub settings: Settings,
     /// Asks for other objects to be reconciled (a released connection name).
     pub peers: UnboundedSender<ObjectRef<Object>>,
     memory: Mutex<HashMap<ObjectRef<Object>, Memory>>,
+}
+
+/// The caches and channels the watches feed.
+pub struct Watched {
+    /// Every `ZisBearerConnection` in the watched namespaces.
+    pub objects: Store<Object>,
+    /// Metadata of the Secrets in the watched namespaces.
+    pub secrets: Store<PartialObjectMeta<Secret>>,
+    /// Where reconciles of other objects are asked for.
+    pub peers: UnboundedSender<ObjectRef<Object>>,
 }
 
 /// Why a reconcile ended without an action (the controller retries with backoff).
@@ -121,18 +138,18 @@ impl Context {
         zis: ZisClient,
         credentials: Arc<Credentials>,
         recorder: Recorder,
-        store: Store<Object>,
         settings: Settings,
-        peers: UnboundedSender<ObjectRef<Object>>,
+        watched: Watched,
     ) -> Self {
         Self {
             client,
             zis,
             credentials,
             recorder,
-            store,
+            store: watched.objects,
+            secrets: watched.secrets,
             settings,
-            peers,
+            peers: watched.peers,
             memory: Mutex::new(HashMap::new()),
         }
     }
@@ -326,6 +343,11 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
 
     let secret_ref = &object.spec.token_secret_ref;
     let namespace = object.namespace().ok_or(Error::NoNamespace)?;
+    if let Some(left) = unchanged_since_sync(&object, ctx, &run.key, &namespace) {
+        debug!(key = %run.key, "nothing changed since the last sync; no reads");
+        return Ok(Requeue::requeue(left));
+    }
+    let epoch = ctx.credentials.epoch();
     let contents =
         dereference::token_secret(&ctx.client, &namespace, &secret_ref.name, &secret_ref.key)
             .await?;
@@ -368,7 +390,19 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
             );
             run.write(&Verdict::Synced { message }).await?;
             run.publish_notes().await;
-            ctx.remember(&run.key, |m| m.failures = 0);
+            // A name this object held before a rename is free now for anyone waiting on it.
+            let before = object
+                .status
+                .as_ref()
+                .and_then(|s| s.remote.as_ref())
+                .map(Identity::of_remote);
+            if let Some(old) = before.filter(|old| *old != Identity::of_target(&target)) {
+                release_to_peers(ctx, &[old], &run.key);
+            }
+            ctx.remember(&run.key, |m| {
+                m.failures = 0;
+                m.synced_epoch = Some(epoch);
+            });
             Ok(ctx.resync_after())
         }
         Err(failure) => {
@@ -377,6 +411,43 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
             Ok(Requeue::requeue(delay))
         }
     }
+}
+
+/// When the object is synced for its generation, its token Secret's `resourceVersion` (from the
+/// metadata cache) is the one last pushed, the credentials did not change and no drift check is
+/// due: how long until the next check. The Secret is then not even read.
+fn unchanged_since_sync(
+    object: &Object,
+    ctx: &Context,
+    key: &ObjectRef<Object>,
+    namespace: &str,
+) -> Option<Duration> {
+    let status = object.status.as_ref()?;
+    let ready = report::ready(status)?;
+    let synced = ready.status == ConditionStatus::True
+        && ready.reason == "Synced"
+        && status.observed_generation == object.metadata.generation
+        && status.remote.is_some();
+    if !synced {
+        return None;
+    }
+    let secret = ObjectRef::new(&object.spec.token_secret_ref.name).within(namespace);
+    let cached = ctx.secrets.get(&secret)?;
+    if cached.metadata.resource_version.is_none()
+        || cached.metadata.resource_version != status.secret_resource_version
+    {
+        return None;
+    }
+    let resync = ctx.settings.resync;
+    let epoch = ctx.credentials.epoch();
+    ctx.remember(key, |m| {
+        if m.synced_epoch != Some(epoch) {
+            return None;
+        }
+        let elapsed = m.last_checked?.elapsed();
+        let left = resync.checked_sub(elapsed + resync / 10)?;
+        (!left.is_zero()).then_some(left)
+    })
 }
 
 /// The oldest other object that targets the same connection, if older than `object`.
@@ -645,24 +716,38 @@ async fn cleanup(object: Arc<Object>, ctx: &Context) -> Result<Requeue, Error> {
     }
     run.publish_notes().await;
     ctx.forget(&key);
-    release_to_peers(&object, ctx);
+    release_to_peers(ctx, &identities_of(&object), &key);
     Ok(Requeue::await_change())
 }
 
-/// Asks the other objects that want the same connection to try again (the name is free now).
-fn release_to_peers(object: &Object, ctx: &Context) {
-    let Some(mine) = claim_of(object) else {
+/// Asks the other objects that want one of `released` to try again (the name is free now).
+fn release_to_peers(ctx: &Context, released: &[Identity], except: &ObjectRef<Object>) {
+    if released.is_empty() {
         return;
-    };
+    }
     for other in ctx.store.state() {
+        let reference = ObjectRef::from_obj(&*other);
+        if reference == *except {
+            continue;
+        }
         if let Some(claim) = claim_of(&other)
-            && claim.identity == mine.identity
-            && !(claim.namespace == mine.namespace && claim.name == mine.name)
+            && released.contains(&claim.identity)
         {
             // The receiver lives as long as the controller; a closed channel means shutdown.
-            let _ = ctx.peers.unbounded_send(ObjectRef::from_obj(&*other));
+            let _ = ctx.peers.unbounded_send(reference);
         }
     }
+}
+
+/// Every connection identity `object` claims or holds.
+fn identities_of(object: &Object) -> Vec<Identity> {
+    let mut identities: Vec<Identity> = claim_of(object).map(|c| c.identity).into_iter().collect();
+    if let Some(status) = &object.status {
+        identities.extend(status.remote.as_ref().map(Identity::of_remote));
+        identities.extend(status.pending_create.as_ref().map(Identity::of_pending));
+    }
+    identities.dedup();
+    identities
 }
 
 /// The objects whose token Secret is `secret` (metadata from the Secret watch).
@@ -690,7 +775,6 @@ mod tests {
     use crate::resource::{
         AdoptionPolicy, DeletionPolicy, TokenSecretRef, ZisBearerConnectionSpec,
     };
-    use k8s_openapi::api::core::v1::Secret;
     use kube::api::ObjectMeta;
     use kube::runtime::{reflector, watcher};
 
