@@ -30,6 +30,11 @@ pub(super) fn senior_claimant(
     let others: Vec<Claim> = store
         .state()
         .iter()
+        // Cheap comparison first: full validation only for objects naming the same connection.
+        .filter(|other| {
+            other.spec.integration == target.integration
+                && other.requested_connection_name() == target.connection_name
+        })
         .filter_map(|other| claim_of(other))
         .collect();
     plan::senior_claimant(&me, others.iter()).cloned()
