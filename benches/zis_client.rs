@@ -64,52 +64,76 @@ async fn client_get(client: &IntegrationClient) {
     assert_eq!(connection.name, "bench_conn");
 }
 
-async fn sequential(http: &reqwest::Client, url: &str, client: &IntegrationClient) -> (f64, f64) {
-    let start = Instant::now();
-    for _ in 0..SEQUENTIAL_CALLS {
-        raw_get(http, url).await;
-    }
-    let raw = per_call_us(start.elapsed(), SEQUENTIAL_CALLS);
-    let start = Instant::now();
-    for _ in 0..SEQUENTIAL_CALLS {
-        client_get(client).await;
-    }
-    (raw, per_call_us(start.elapsed(), SEQUENTIAL_CALLS))
+/// Mean and median microseconds per call of `samples`.
+fn summary(samples: &mut [Duration]) -> (f64, f64) {
+    samples.sort_unstable();
+    let mean = per_call_us(samples.iter().sum(), samples.len());
+    let median = samples[samples.len() / 2].as_secs_f64() * 1e6;
+    (mean, median)
 }
 
-async fn concurrent(http: &reqwest::Client, url: &str, client: &IntegrationClient) -> (f64, f64) {
-    let total = CONCURRENT_CALLERS * CONCURRENT_CALLS_EACH;
-    let start = Instant::now();
-    let raw_tasks: Vec<_> = (0..CONCURRENT_CALLERS)
+/// Calls interleaved one by one (bare reqwest, reqwest configured like the client, the client),
+/// so load changes on the machine hit all three alike. Returns (mean, median) per variant.
+async fn sequential(
+    bare: &reqwest::Client,
+    configured: &reqwest::Client,
+    url: &str,
+    client: &IntegrationClient,
+) -> [(f64, f64); 3] {
+    let mut samples = [
+        Vec::with_capacity(SEQUENTIAL_CALLS),
+        Vec::with_capacity(SEQUENTIAL_CALLS),
+        Vec::with_capacity(SEQUENTIAL_CALLS),
+    ];
+    for _ in 0..SEQUENTIAL_CALLS {
+        let start = Instant::now();
+        raw_get(bare, url).await;
+        samples[0].push(start.elapsed());
+        let start = Instant::now();
+        raw_get(configured, url).await;
+        samples[1].push(start.elapsed());
+        let start = Instant::now();
+        client_get(client).await;
+        samples[2].push(start.elapsed());
+    }
+    samples.map(|mut s| summary(&mut s))
+}
+
+/// `CONCURRENT_CALLERS` tasks at once, each alternating a bare reqwest call and a client call,
+/// timing each. Returns (mean, median) per variant, and calls a second overall.
+async fn concurrent(
+    http: &reqwest::Client,
+    url: &str,
+    client: &IntegrationClient,
+) -> [(f64, f64); 2] {
+    let tasks: Vec<_> = (0..CONCURRENT_CALLERS)
         .map(|_| {
             let http = http.clone();
             let url = url.to_owned();
-            tokio::spawn(async move {
-                for _ in 0..CONCURRENT_CALLS_EACH {
-                    raw_get(&http, &url).await;
-                }
-            })
-        })
-        .collect();
-    for task in raw_tasks {
-        task.await.expect("raw task");
-    }
-    let raw = per_call_us(start.elapsed(), total);
-    let start = Instant::now();
-    let client_tasks: Vec<_> = (0..CONCURRENT_CALLERS)
-        .map(|_| {
             let client = client.clone();
             tokio::spawn(async move {
+                let mut raw = Vec::with_capacity(CONCURRENT_CALLS_EACH);
+                let mut ours = Vec::with_capacity(CONCURRENT_CALLS_EACH);
                 for _ in 0..CONCURRENT_CALLS_EACH {
+                    let start = Instant::now();
+                    raw_get(&http, &url).await;
+                    raw.push(start.elapsed());
+                    let start = Instant::now();
                     client_get(&client).await;
+                    ours.push(start.elapsed());
                 }
+                (raw, ours)
             })
         })
         .collect();
-    for task in client_tasks {
-        task.await.expect("client task");
+    let mut raw = Vec::new();
+    let mut ours = Vec::new();
+    for task in tasks {
+        let (r, o) = task.await.expect("bench task");
+        raw.extend(r);
+        ours.extend(o);
     }
-    (raw, per_call_us(start.elapsed(), total))
+    [summary(&mut raw), summary(&mut ours)]
 }
 
 fn main() {
@@ -129,28 +153,44 @@ fn main() {
             .expect("client")
             .integration("bench_integration", SecretString::new(ACCESS_TOKEN));
         let http = reqwest::Client::builder().build().expect("raw client");
+        let configured = reqwest::Client::builder()
+            .user_agent("zis-operator-bench")
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("configured client");
         let url =
             format!("{base}/api/services/zis/integrations/bench_integration/connections/bearer_token/bench_conn");
 
         // Warm up connection pools and allocators.
         for _ in 0..500 {
             raw_get(&http, &url).await;
+            raw_get(&configured, &url).await;
             client_get(&client).await;
         }
 
         println!("zis client overhead per call (in-process server, loopback, single-threaded runtime)");
         for round in 1..=3 {
-            let (raw, ours) = sequential(&http, &url, &client).await;
+            let [(bare, bare_median), (configured, configured_median), (ours, ours_median)] =
+                sequential(&http, &configured, &url, &client).await;
             println!(
-                "  sequential round {round}: raw reqwest {raw:8.1} us/call, zis client {ours:8.1} us/call, overhead {:+7.1} us/call ({SEQUENTIAL_CALLS} calls each)",
-                ours - raw
+                "  sequential round {round} ({SEQUENTIAL_CALLS} interleaved calls each), mean/median us per call: \
+                 bare reqwest {bare:.1}/{bare_median:.1}, reqwest with the client's settings \
+                 {configured:.1}/{configured_median:.1}, zis client {ours:.1}/{ours_median:.1}; \
+                 overhead vs bare {:+.1}/{:+.1}",
+                ours - bare,
+                ours_median - bare_median
             );
         }
         for round in 1..=3 {
-            let (raw, ours) = concurrent(&http, &url, &client).await;
+            let [(raw, raw_median), (ours, ours_median)] = concurrent(&http, &url, &client).await;
             println!(
-                "  {CONCURRENT_CALLERS} concurrent callers round {round}: raw reqwest {raw:8.1} us/call, zis client {ours:8.1} us/call, overhead {:+7.1} us/call",
-                ours - raw
+                "  {CONCURRENT_CALLERS} concurrent callers round {round}, latency mean/median us per call: \
+                 bare reqwest {raw:.1}/{raw_median:.1}, zis client {ours:.1}/{ours_median:.1}; \
+                 overhead {:+.1}/{:+.1}",
+                ours - raw,
+                ours_median - raw_median
             );
         }
     });
