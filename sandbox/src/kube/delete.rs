@@ -152,6 +152,8 @@ fn finish_crd(state: &mut State, resource: &(String, String)) {
 
 /// Options of a delete request (body `DeleteOptions` and query parameters).
 struct DeleteOptions {
+    /// `orphanDependents: false`: the real server answers 202 when the object is not gone yet.
+    cascading: bool,
     uid: Option<String>,
     resource_version: Option<String>,
     dry_run: bool,
@@ -177,6 +179,7 @@ fn options(call: &Call) -> Result<DeleteOptions, ApiError> {
         )));
     }
     Ok(DeleteOptions {
+        cascading: body["orphanDependents"] == Value::Bool(false),
         uid: body["preconditions"]["uid"].as_str().map(str::to_string),
         resource_version: body["preconditions"]["resourceVersion"]
             .as_str()
@@ -244,11 +247,14 @@ pub fn delete(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
         (outcome, state.current_rv())
     };
     api.store.notify(rv);
-    let body = match outcome {
-        Deletion::Marked(object) => render(&call.rt, object),
-        Deletion::Removed(object) => removed_response(call, &object),
+    let (code, body) = match outcome {
+        Deletion::Marked(object) => (
+            if opts.cascading { 202 } else { 200 },
+            render(&call.rt, object),
+        ),
+        Deletion::Removed(object) => (200, removed_response(call, &object)),
     };
-    Ok(json_response(200, &body, &[]))
+    Ok(json_response(code, &body, &[]))
 }
 
 /// DELETE on a collection: deletes every selected object and returns them as a list.

@@ -118,7 +118,13 @@ pub fn create_in(
     if !causes.is_empty() {
         return Err(objects::invalid(rt, &name, &causes));
     }
-    let warnings = objects::check_schema(rt, &mut object, None, call.field_validation())?;
+    let warnings = objects::check_schema(
+        rt,
+        &mut object,
+        None,
+        call.field_validation(),
+        objects::StrictStyle::Decode,
+    )?;
     if is_crd(rt) {
         crd::set_status(&mut object, None);
     }
@@ -257,7 +263,13 @@ pub fn update_in(
     if !causes.is_empty() {
         return Err(objects::invalid(rt, &name, &causes));
     }
-    let warnings = objects::check_schema(rt, &mut result, Some(current), call.field_validation())?;
+    let warnings = objects::check_schema(
+        rt,
+        &mut result,
+        Some(current),
+        call.field_validation(),
+        strict_style(call),
+    )?;
     if is_crd(rt) && call.subresource.is_none() {
         crd::set_status(&mut result, Some(current));
     }
@@ -301,6 +313,16 @@ pub fn update_in(
         object: stored,
         warnings,
     })
+}
+
+/// Merge and JSON patches report Strict unknown fields on the `patch` field.
+fn strict_style(call: &Call) -> objects::StrictStyle {
+    let content_type = call.content_type();
+    if call.method == axum::http::Method::PATCH && content_type != APPLY {
+        objects::StrictStyle::Patch
+    } else {
+        objects::StrictStyle::Decode
+    }
 }
 
 fn respond(api: &Arc<Api>, call: &Call, code: u16, written: Written) -> Response {
@@ -347,7 +369,10 @@ pub fn update(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
 fn patch_error(error: PatchError) -> ApiError {
     match error {
         PatchError::Malformed(message) => ApiError::bad_request(message),
-        PatchError::Unprocessable(message) => ApiError::unprocessable(message),
+        // The real server drops the patch library's message here (a generic 422 response).
+        PatchError::Unprocessable(_) => ApiError::unprocessable(
+            "the server rejected our request due to an error in our request",
+        ),
         PatchError::Conflict(conflicts) => ApiError {
             code: 409,
             reason: "Conflict",
