@@ -647,3 +647,56 @@ async fn deleting_a_namespace_removes_its_objects_after_their_finalizers() {
     assert!(namespaces.get_opt("team").await.expect("get").is_none());
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn recorder_events_are_visible_through_both_event_apis() {
+    use k8s_openapi::api::core::v1::{Event as CoreEvent, ObjectReference};
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+
+    let (sandbox, client) = start().await;
+    let widgets: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "default", &widgets_resource());
+    let created = widgets
+        .create(&PostParams::default(), &widget("w", 1))
+        .await
+        .expect("create");
+    let reference = ObjectReference {
+        api_version: Some("test.zis.dev/v1".into()),
+        kind: Some("Widget".into()),
+        name: created.metadata.name.clone(),
+        namespace: Some("default".into()),
+        uid: created.metadata.uid.clone(),
+        ..ObjectReference::default()
+    };
+    let recorder = Recorder::new(client.clone(), Reporter::from("widget-controller"));
+    let event = Event {
+        type_: EventType::Normal,
+        reason: "Synced".into(),
+        note: Some("widget synced".into()),
+        action: "Sync".into(),
+        secondary: None,
+    };
+    recorder
+        .publish(&event, &reference)
+        .await
+        .expect("first publish creates");
+    recorder
+        .publish(&event, &reference)
+        .await
+        .expect("second publish patches the series");
+
+    let core: Api<CoreEvent> = Api::namespaced(client, "default");
+    let listed = core
+        .list(&ListParams::default().fields("involvedObject.name=w,involvedObject.kind=Widget"))
+        .await
+        .expect("core list");
+    assert_eq!(listed.items.len(), 1);
+    let stored = &listed.items[0];
+    assert_eq!(stored.message.as_deref(), Some("widget synced"));
+    assert_eq!(
+        stored.reporting_component.as_deref(),
+        Some("widget-controller")
+    );
+    assert_eq!(stored.series.as_ref().and_then(|s| s.count), Some(2));
+    sandbox.shutdown().await;
+}

@@ -11,6 +11,7 @@ use super::api::{Api, Call, json_response};
 use super::crd;
 use super::delete::{CRD_KEY, remove_object};
 use super::error::{ApiError, Cause, Subject};
+use super::events;
 use super::objects::{self, finalizers, is_deleting, meta_str};
 use super::patch::{self, PatchError};
 use super::read::render;
@@ -134,6 +135,7 @@ pub fn create_in(
     if call.dry_run() {
         return Ok(Written { object, warnings });
     }
+    let object = events::to_storage(rt, object);
     let stored = state.put(&key, &path_ns, &name, object, EventType::Added);
     if is_crd(rt) {
         state.refresh_custom_types();
@@ -302,6 +304,7 @@ pub fn update_in(
     }
     let key = rt.storage_key();
     let ns = call.ns().to_string();
+    let result = events::to_storage(rt, result);
     let stored = state.put(&key, &ns, &name, result, EventType::Modified);
     if is_crd(rt) {
         state.refresh_custom_types();
@@ -344,7 +347,11 @@ pub fn update(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
     let key = call.rt.storage_key();
     let (written, code) = {
         let mut state = api.store.lock();
-        match state.get(&key, call.ns(), &name).cloned() {
+        match state
+            .get(&key, call.ns(), &name)
+            .cloned()
+            .map(|c| render(&call.rt, c))
+        {
             Some(current) => (
                 update_in(
                     &mut state,
@@ -418,7 +425,10 @@ pub fn patch(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
     let key = call.rt.storage_key();
     let (written, code) = {
         let mut state = api.store.lock();
-        let current = state.get(&key, call.ns(), &name).cloned();
+        let current = state
+            .get(&key, call.ns(), &name)
+            .cloned()
+            .map(|c| render(&call.rt, c));
         if content_type == APPLY {
             let manager = call.param("fieldManager").ok_or_else(|| {
                 ApiError::bad_request("PATCH: fieldManager is required for apply requests")
