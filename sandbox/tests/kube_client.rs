@@ -700,3 +700,93 @@ async fn recorder_events_are_visible_through_both_event_apis() {
     assert_eq!(stored.series.as_ref().and_then(|s| s.count), Some(2));
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_streaming_list_watcher_gets_initial_events_then_changes() {
+    let (sandbox, client) = start().await;
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &widgets_resource());
+    widgets
+        .create(&PostParams::default(), &widget("before", 1))
+        .await
+        .expect("create");
+    let mut stream = watcher(
+        widgets.clone(),
+        watcher::Config::default().streaming_lists(),
+    )
+    .boxed();
+    let mut initial = Vec::new();
+    loop {
+        match stream.try_next().await.expect("ok").expect("event") {
+            watcher::Event::InitApply(o) => initial.push(o.metadata.name.unwrap_or_default()),
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    assert_eq!(initial, ["before"]);
+    widgets
+        .create(&PostParams::default(), &widget("after", 1))
+        .await
+        .expect("create");
+    let next = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+        .await
+        .expect("in time")
+        .expect("ok")
+        .expect("event");
+    match next {
+        watcher::Event::Apply(o) => assert_eq!(o.metadata.name.as_deref(), Some("after")),
+        other => panic!("unexpected {other:?}"),
+    }
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn server_side_apply_tracks_owners_reports_conflicts_and_honours_force() {
+    let (sandbox, client) = start().await;
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &widgets_resource());
+    let applied = json!({"apiVersion": "test.zis.dev/v1", "kind": "Widget",
+                         "metadata": {"name": "w"}, "spec": {"size": 2}});
+    let created = widgets
+        .patch("w", &PatchParams::apply("alice"), &Patch::Apply(&applied))
+        .await
+        .expect("apply creates");
+    assert_eq!(created.data["spec"]["size"], 2);
+    let theirs = json!({"apiVersion": "test.zis.dev/v1", "kind": "Widget",
+                        "metadata": {"name": "w"}, "spec": {"size": 3}});
+    let error = api_error(
+        widgets
+            .patch("w", &PatchParams::apply("bob"), &Patch::Apply(&theirs))
+            .await
+            .expect_err("conflict"),
+    );
+    assert_eq!(error.code, 409);
+    assert!(
+        error.message.contains("alice") && error.message.contains(".spec.size"),
+        "{}",
+        error.message
+    );
+    let forced = widgets
+        .patch(
+            "w",
+            &PatchParams::apply("bob").force(),
+            &Patch::Apply(&theirs),
+        )
+        .await
+        .expect("forced");
+    assert_eq!(forced.data["spec"]["size"], 3);
+    assert_eq!(forced.metadata.generation, Some(2));
+    let dry = widgets
+        .patch(
+            "w",
+            &PatchParams::default().dry_run(),
+            &Patch::Merge(json!({"spec": {"size": 10}})),
+        )
+        .await
+        .expect("dry run");
+    assert_eq!(dry.data["spec"]["size"], 10);
+    assert_eq!(
+        widgets.get("w").await.expect("get").data["spec"]["size"],
+        3,
+        "dry run not stored"
+    );
+    sandbox.shutdown().await;
+}
