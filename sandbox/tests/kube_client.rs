@@ -790,3 +790,113 @@ async fn server_side_apply_tracks_owners_reports_conflicts_and_honours_force() {
     );
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn deleting_a_crd_removes_its_objects_after_their_finalizers_and_stops_serving_them() {
+    let (sandbox, client) = start().await;
+    let widgets: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "default", &widgets_resource());
+    let mut held = widget("held", 1);
+    held.metadata.finalizers = Some(vec!["test.zis.dev/hold".into()]);
+    widgets
+        .create(&PostParams::default(), &held)
+        .await
+        .expect("create");
+    widgets
+        .create(&PostParams::default(), &widget("free", 1))
+        .await
+        .expect("create");
+    let crds: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
+            "customresourcedefinitions",
+        ),
+    );
+    crds.delete("widgets.test.zis.dev", &DeleteParams::default())
+        .await
+        .expect("delete crd");
+    let terminating = crds.get("widgets.test.zis.dev").await.expect("crd kept");
+    let conditions = terminating.data["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c["type"] == "Terminating" && c["status"] == "True"),
+        "{conditions:?}"
+    );
+    assert!(widgets.get_opt("free").await.expect("get").is_none());
+    let error = api_error(
+        widgets
+            .create(&PostParams::default(), &widget("new", 1))
+            .await
+            .expect_err("terminating"),
+    );
+    assert_eq!(error.code, 405);
+
+    widgets
+        .patch(
+            "held",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .expect("release");
+    assert!(
+        crds.get_opt("widgets.test.zis.dev")
+            .await
+            .expect("get")
+            .is_none()
+    );
+    let error = api_error(
+        widgets
+            .list(&ListParams::default())
+            .await
+            .expect_err("no longer served"),
+    );
+    assert_eq!(error.code, 404);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn immutable_config_maps_refuse_data_changes() {
+    let (sandbox, client) = start().await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client, "default");
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "frozen"}, "data": {"a": "1"}, "immutable": true
+    }))
+    .expect("cm");
+    config_maps
+        .create(&PostParams::default(), &cm)
+        .await
+        .expect("create");
+    let error = api_error(
+        config_maps
+            .patch(
+                "frozen",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"data": {"a": "2"}})),
+            )
+            .await
+            .expect_err("immutable"),
+    );
+    assert_eq!(error.code, 422);
+    assert!(
+        error
+            .message
+            .contains("data: Forbidden: field is immutable"),
+        "{}",
+        error.message
+    );
+    config_maps
+        .patch(
+            "frozen",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})),
+        )
+        .await
+        .expect("metadata may change");
+    sandbox.shutdown().await;
+}

@@ -481,3 +481,30 @@ pub fn finalizers(object: &Value) -> Vec<String> {
 pub fn is_deleting(object: &Value) -> bool {
     object["metadata"]["deletionTimestamp"].is_string()
 }
+
+/// ConfigMaps and Secrets marked `immutable: true` keep their data and stay immutable.
+pub fn immutable_data(rt: &ResourceType, old: &Value, new: &Value) -> Vec<Cause> {
+    if !rt.group.is_empty() || !matches!(rt.kind.as_str(), "ConfigMap" | "Secret") {
+        return Vec::new();
+    }
+    if old["immutable"] != Value::Bool(true) {
+        return Vec::new();
+    }
+    let forbidden = |field: &str| Cause {
+        reason: "FieldValueForbidden".into(),
+        field: field.into(),
+        message: "Forbidden: field is immutable when `immutable` is set".into(),
+    };
+    let mut causes = Vec::new();
+    if new["immutable"] != Value::Bool(true) {
+        causes.push(forbidden("immutable"));
+    }
+    for field in ["data", "binaryData"] {
+        let empty = |v: &Value| v.is_null() || v.as_object().is_some_and(Map::is_empty);
+        let same = old[field] == new[field] || (empty(&old[field]) && empty(&new[field]));
+        if !same {
+            causes.push(forbidden(field));
+        }
+    }
+    causes
+}

@@ -259,6 +259,7 @@ pub fn update_in(
     }
     objects::normalize_builtin(rt, &mut result)?;
     let mut causes = objects::validate_metadata(rt, &result);
+    causes.extend(objects::immutable_data(rt, current, &result));
     if is_crd(rt) {
         causes.extend(crd::default_and_validate(&mut result));
     }
