@@ -19,7 +19,7 @@
 //! Error causes carry the real server's reason and message, e.g. `FieldValueRequired` /
 //! `Required value`, `FieldValueInvalid` / `Invalid value: "x": spec.name in body should match
 //! '^[a-z]+$'`, `FieldValueTooLong` / `Too long: may not be more than 64 bytes`. Bad values are
-//! printed as JSON, as kube-apiserver 1.33 does.
+//! printed with Go's `fmt` rules, as kube-apiserver 1.33's `field.Error` does.
 //!
 //! Simplifications (documented for the sandbox's list): `allOf`/`anyOf`/`oneOf`/`not` are not
 //! evaluated (they only further restrict structural schemas); a CEL rule that uses something
@@ -169,9 +169,89 @@ pub(crate) fn json_type_name(value: &Value) -> &'static str {
     }
 }
 
-/// A bad value printed as the real server prints it (JSON).
+/// JSON text of a value (for enum values, which the real server JSON-encodes before quoting).
 pub(crate) fn json_text(value: &Value) -> String {
     serde_json::to_string(value).unwrap_or_else(|e| e.to_string())
+}
+
+/// A bad value as kube-apiserver's `field.Error` prints it with Go's `fmt`: `%q` for strings,
+/// `%v` for numbers and booleans, `"null"` for null, `%#v` for maps and lists.
+pub(crate) fn go_value(value: &Value) -> String {
+    match value {
+        Value::Null => go_quote("null"),
+        Value::String(s) => go_quote(s),
+        other => go_sharp_v(other),
+    }
+}
+
+/// Go's `%#v` of a decoded JSON value.
+fn go_sharp_v(value: &Value) -> String {
+    match value {
+        Value::Null => "interface {}(nil)".to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => i.to_string(),
+            None => go_float(n.as_f64().unwrap_or(0.0)),
+        },
+        Value::String(s) => go_quote(s),
+        Value::Array(items) => format!(
+            "[]interface {{}}{{{}}}",
+            items.iter().map(go_sharp_v).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(map) => format!(
+            "map[string]interface {{}}{{{}}}",
+            map.iter()
+                .map(|(k, v)| format!("{}:{}", go_quote(k), go_sharp_v(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// Go's `strconv.Quote`.
+pub(crate) fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Go's `%v` for a float64: shortest form, exponent form outside [1e-4, 1e21).
+pub(crate) fn go_float(f: f64) -> String {
+    let exp = if f == 0.0 {
+        0
+    } else {
+        f.abs().log10().floor() as i32
+    };
+    if f != 0.0 && !(-4..21).contains(&exp) {
+        let s = format!("{f:e}");
+        // Rust prints `1e21`, Go `1e+21`.
+        match s.split_once('e') {
+            Some((m, e)) if !e.starts_with('-') => format!("{m}e+{e:0>2}"),
+            Some((m, e)) => format!("{m}e-{:0>2}", e.trim_start_matches('-')),
+            None => s,
+        }
+    } else {
+        format!("{f}")
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -324,7 +404,7 @@ fn invalid(errors: &mut Vec<FieldError>, path: &str, bad: &Value, detail: String
         errors,
         path,
         "FieldValueInvalid",
-        format!("Invalid value: {}: {detail}", json_text(bad)),
+        format!("Invalid value: {}: {detail}", go_value(bad)),
     );
 }
 
@@ -333,7 +413,7 @@ fn type_invalid(errors: &mut Vec<FieldError>, path: &str, bad: &Value, detail: S
         errors,
         path,
         "FieldValueTypeInvalid",
-        format!("Invalid value: {}: {detail}", json_text(bad)),
+        format!("Invalid value: {}: {detail}", go_value(bad)),
     );
 }
 
@@ -463,7 +543,10 @@ fn validate_string(
     if let Some(format) = schema.get("format").and_then(Value::as_str)
         && !format_ok(format, s)
     {
-        let detail = format!("{body_path} in body must be of type {format}: {value}");
+        let detail = format!(
+            "{body_path} in body must be of type {format}: {}",
+            go_quote(s)
+        );
         type_invalid(errors, path, value, detail);
     }
 }
@@ -643,8 +726,8 @@ fn validate_enum(value: &Value, schema: &Value, path: &str, errors: &mut Vec<Fie
     let supported: Vec<String> = allowed
         .iter()
         .map(|a| match a {
-            Value::String(s) => json_text(&Value::from(s.as_str())),
-            other => json_text(&Value::from(json_text(other))),
+            Value::String(s) => go_quote(s),
+            other => go_quote(&json_text(other)),
         })
         .collect();
     push(
@@ -653,7 +736,7 @@ fn validate_enum(value: &Value, schema: &Value, path: &str, errors: &mut Vec<Fie
         "FieldValueNotSupported",
         format!(
             "Unsupported value: {}: supported values: {}",
-            json_text(value),
+            go_value(value),
             supported.join(", ")
         ),
     );
@@ -793,7 +876,7 @@ fn validate_list_types(value: &Value, schema: &Value, path: &str, errors: &mut V
                             errors,
                             &index_path(path, i),
                             "FieldValueDuplicate",
-                            format!("Duplicate value: {}", json_text(&identity)),
+                            format!("Duplicate value: {}", go_value(&identity)),
                         );
                     } else {
                         seen.push(identity);

@@ -174,7 +174,7 @@ fn each_violated_rule_gives_the_real_servers_cause() {
             json!({"integration": "a", "ports": [{"name": "x"}, {"name": "x"}]}),
             "spec.ports[1]",
             "FieldValueDuplicate",
-            "Duplicate value: {\"name\":\"x\"}",
+            "Duplicate value: map[string]interface {}{\"name\":\"x\"}",
         ),
         (
             json!({"integration": "a", "labels": {"a": "1", "b": "2"}}),
@@ -494,4 +494,23 @@ fn cel_errors_under_maps_use_key_paths_and_overload_errors_name_the_rule() {
             ("spec.labels[bad]".to_string(), "Invalid value: \"string\": short values only".to_string()),
         ]
     );
+}
+
+#[test]
+fn bad_values_print_as_go_fmt_does() {
+    let cases = [
+        (json!("a\"b\n\u{1}"), "\"a\\\"b\\n\\x01\""),
+        (json!(null), "\"null\""),
+        (json!(5), "5"),
+        (json!(1.5), "1.5"),
+        (json!(1e21), "1e+21"),
+        (json!(true), "true"),
+        (
+            json!({"b": [1, "x", null], "a": {"c": false}}),
+            "map[string]interface {}{\"a\":map[string]interface {}{\"c\":false}, \"b\":[]interface {}{1, \"x\", interface {}(nil)}}",
+        ),
+    ];
+    for (value, want) in cases {
+        assert_eq!(go_value(&value), want, "{value}");
+    }
 }
