@@ -13,13 +13,14 @@
 //! accepted as-is), `enum`, `pattern`, `minLength`/`maxLength` (characters), `minimum`/`maximum`
 //! (with the exclusive flags), `multipleOf`, `minItems`/`maxItems`,
 //! `minProperties`/`maxProperties`, `required`, `x-kubernetes-list-type: set|map` uniqueness and
-//! `x-kubernetes-validations` CEL rules (see [`cel`] for the evaluated subset); embedded resources
-//! must carry `apiVersion` and `kind`.
+//! `x-kubernetes-validations` CEL rules (see [`cel`] for the evaluated subset; as on the real
+//! server they are skipped, with a note, once a required/enum/length/count/type error was found);
+//! embedded resources must carry `apiVersion` and `kind`.
 //!
 //! Error causes carry the real server's reason and message, e.g. `FieldValueRequired` /
 //! `Required value`, `FieldValueInvalid` / `Invalid value: "x": spec.name in body should match
 //! '^[a-z]+$'`, `FieldValueTooLong` / `Too long: may not be more than 64 bytes`. Bad values are
-//! printed with Go's `fmt` rules, as kube-apiserver 1.33's `field.Error` does.
+//! printed as JSON, as kube-apiserver 1.33's `field.Error` does (`Invalid value: null`).
 //!
 //! Simplifications (documented for the sandbox's list): `allOf`/`anyOf`/`oneOf`/`not` are not
 //! evaluated (they only further restrict structural schemas); a CEL rule that uses something
@@ -76,8 +77,49 @@ pub fn prune_default_validate(
     default_nulls_and_absent(object, schema);
     validate(object, schema, "", true, &mut outcome.errors);
     validate_list_types(object, schema, "", &mut outcome.errors);
-    cel::validate_rules(schema, object, old, &mut outcome.errors);
+    if has_rules(schema) {
+        // As kube-apiserver: CEL rules only run on an object whose structure is sound.
+        let blocking = outcome.errors.iter().any(|e| {
+            matches!(
+                e.reason.as_str(),
+                "FieldValueNotSupported"
+                    | "FieldValueRequired"
+                    | "FieldValueTooLong"
+                    | "FieldValueTooMany"
+                    | "FieldValueTypeInvalid"
+            )
+        });
+        if blocking {
+            outcome.errors.push(FieldError {
+                field: display_path(""),
+                reason: "FieldValueInvalid".to_string(),
+                message: "Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation".to_string(),
+            });
+        } else {
+            cel::validate_rules(schema, object, old, &mut outcome.errors);
+        }
+    }
     outcome
+}
+
+/// Whether any node of the schema carries `x-kubernetes-validations`.
+fn has_rules(schema: &Value) -> bool {
+    match schema {
+        Value::Object(m) => {
+            m.get("x-kubernetes-validations")
+                .and_then(Value::as_array)
+                .is_some_and(|r| !r.is_empty())
+                || ["properties"]
+                    .iter()
+                    .filter_map(|k| m.get(*k).and_then(Value::as_object))
+                    .any(|props| props.values().any(has_rules))
+                || ["items", "additionalProperties"]
+                    .iter()
+                    .filter_map(|k| m.get(*k))
+                    .any(has_rules)
+        }
+        _ => false,
+    }
 }
 
 /// Only the pruning step (kube-apiserver does it for every write, including status writes).
@@ -174,38 +216,10 @@ pub(crate) fn json_text(value: &Value) -> String {
     serde_json::to_string(value).unwrap_or_else(|e| e.to_string())
 }
 
-/// A bad value as kube-apiserver's `field.Error` prints it with Go's `fmt`: `%q` for strings,
-/// `%v` for numbers and booleans, `"null"` for null, `%#v` for maps and lists.
-pub(crate) fn go_value(value: &Value) -> String {
-    match value {
-        Value::Null => go_quote("null"),
-        Value::String(s) => go_quote(s),
-        other => go_sharp_v(other),
-    }
-}
-
-/// Go's `%#v` of a decoded JSON value.
-fn go_sharp_v(value: &Value) -> String {
-    match value {
-        Value::Null => "interface {}(nil)".to_string(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => i.to_string(),
-            None => go_float(n.as_f64().unwrap_or(0.0)),
-        },
-        Value::String(s) => go_quote(s),
-        Value::Array(items) => format!(
-            "[]interface {{}}{{{}}}",
-            items.iter().map(go_sharp_v).collect::<Vec<_>>().join(", ")
-        ),
-        Value::Object(map) => format!(
-            "map[string]interface {{}}{{{}}}",
-            map.iter()
-                .map(|(k, v)| format!("{}:{}", go_quote(k), go_sharp_v(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
+/// A bad value as kube-apiserver 1.33's `field.Error` prints it: JSON (`"x"`, `5`, `null`,
+/// `{"name":"x"}`).
+pub(crate) fn bad_value_text(value: &Value) -> String {
+    json_text(value)
 }
 
 /// Go's `strconv.Quote`.
@@ -404,7 +418,7 @@ fn invalid(errors: &mut Vec<FieldError>, path: &str, bad: &Value, detail: String
         errors,
         path,
         "FieldValueInvalid",
-        format!("Invalid value: {}: {detail}", go_value(bad)),
+        format!("Invalid value: {}: {detail}", bad_value_text(bad)),
     );
 }
 
@@ -413,7 +427,7 @@ fn type_invalid(errors: &mut Vec<FieldError>, path: &str, bad: &Value, detail: S
         errors,
         path,
         "FieldValueTypeInvalid",
-        format!("Invalid value: {}: {detail}", go_value(bad)),
+        format!("Invalid value: {}: {detail}", bad_value_text(bad)),
     );
 }
 
@@ -736,7 +750,7 @@ fn validate_enum(value: &Value, schema: &Value, path: &str, errors: &mut Vec<Fie
         "FieldValueNotSupported",
         format!(
             "Unsupported value: {}: supported values: {}",
-            go_value(value),
+            bad_value_text(value),
             supported.join(", ")
         ),
     );
@@ -876,7 +890,7 @@ fn validate_list_types(value: &Value, schema: &Value, path: &str, errors: &mut V
                             errors,
                             &index_path(path, i),
                             "FieldValueDuplicate",
-                            format!("Duplicate value: {}", go_value(&identity)),
+                            format!("Duplicate value: {}", bad_value_text(&identity)),
                         );
                     } else {
                         seen.push(identity);
