@@ -801,7 +801,7 @@ fn format_ok(format: &str, s: &str) -> bool {
     let matches = |re: &LazyLock<Option<regex::Regex>>| re.as_ref().is_none_or(|r| r.is_match(s));
     match format {
         "date" => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok(),
-        "date-time" | "datetime" => chrono::DateTime::parse_from_rfc3339(s).is_ok(),
+        "date-time" | "datetime" => date_time_ok(s),
         "uuid" => matches(&UUID),
         "byte" => matches(&BASE64),
         "hostname" => s.len() <= 255 && matches(&HOSTNAME),
@@ -812,6 +812,25 @@ fn format_ok(format: &str, s: &str) -> bool {
         "mac" => matches(&MAC),
         _ => true,
     }
+}
+
+/// The layouts go-openapi's `strfmt` accepts for `date-time`: RFC 3339 (with or without a colon
+/// in the offset, any fraction), ISO 8601 local time, reduced precision and the sortable form.
+fn date_time_ok(s: &str) -> bool {
+    if chrono::DateTime::parse_from_rfc3339(s).is_ok()
+        || chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z").is_ok()
+        || chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M%#z").is_ok()
+    {
+        return true;
+    }
+    let naive = s.strip_suffix('Z').unwrap_or(s);
+    [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+    ]
+    .iter()
+    .any(|layout| chrono::NaiveDateTime::parse_from_str(naive, layout).is_ok())
 }
 
 fn cidr_ok(s: &str) -> bool {

@@ -529,3 +529,25 @@ fn structural_errors_block_cel_rules_with_a_note() {
         ]
     );
 }
+
+#[test]
+fn date_time_accepts_the_layouts_strfmt_accepts() {
+    for ok in [
+        "2024-01-02T03:04:05Z",
+        "2024-01-02T03:04:05.123456789+02:00",
+        "2024-01-02T03:04:05+0200",
+        "2024-01-02T03:04:05",
+        "2024-01-02T03:04Z",
+        "2024-01-02 03:04:05",
+    ] {
+        assert!(date_time_ok(ok), "{ok}");
+    }
+    for bad in [
+        "yesterday",
+        "2024-01-02",
+        "2024-13-02T03:04:05Z",
+        "03:04:05",
+    ] {
+        assert!(!date_time_ok(bad), "{bad}");
+    }
+}
