@@ -759,8 +759,8 @@ fn eval_call(
                 "startsWith" => s.starts_with(&p),
                 "endsWith" => s.ends_with(&p),
                 "contains" => s.contains(&p),
-                _ => regex::Regex::new(&p)
-                    .map_err(|e| runtime(format!("invalid regex: {e}")))?
+                _ => super::cached_regex(&p)
+                    .ok_or_else(|| runtime(format!("invalid regex: {p}")))?
                     .is_match(&s),
             }))
         }

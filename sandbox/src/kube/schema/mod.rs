@@ -547,7 +547,7 @@ fn validate_string(
     if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
         // A pattern the regex crate cannot compile would have been rejected at CRD creation by
         // the real server; here it is skipped rather than failing every object.
-        if let Ok(re) = regex::Regex::new(pattern)
+        if let Some(re) = cached_regex(pattern)
             && !re.is_match(s)
         {
             let detail = format!("{body_path} in body should match '{pattern}'");
@@ -773,6 +773,26 @@ pub(crate) fn json_equal(a: &Value, b: &Value) -> bool {
         }
         _ => a == b,
     }
+}
+
+/// A compiled regex, cached: schemas are checked on every write with the same few patterns.
+/// None for a pattern the regex crate cannot compile.
+pub(crate) fn cached_regex(pattern: &str) -> Option<regex::Regex> {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    static CACHE: LazyLock<Mutex<HashMap<String, Option<regex::Regex>>>> =
+        LazyLock::new(|| Mutex::new(HashMap::new()));
+    // A poisoned lock only means another thread panicked mid-insert; the map is still usable.
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(hit) = cache.get(pattern) {
+        return hit.clone();
+    }
+    if cache.len() >= 4096 {
+        cache.clear();
+    }
+    let compiled = regex::Regex::new(pattern).ok();
+    cache.insert(pattern.to_string(), compiled.clone());
+    compiled
 }
 
 fn format_ok(format: &str, s: &str) -> bool {

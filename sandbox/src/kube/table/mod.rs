@@ -194,14 +194,22 @@ fn custom_resource_table(
             c.get("priority").and_then(Value::as_i64).unwrap_or(0),
         ));
     }
+    let compiled: Vec<(jsonpath::JsonPath, String)> = declared
+        .iter()
+        .map(|c| {
+            (
+                jsonpath::JsonPath::parse(&text(c, "jsonPath")),
+                text(c, "type"),
+            )
+        })
+        .collect();
     let rows = objects
         .iter()
         .map(|obj| {
             let mut cells = vec![name_of(obj)];
-            for c in &declared {
-                let found = jsonpath::find(obj, &text(c, "jsonPath"));
-                cells.push(match found.first() {
-                    Some(v) => cell_for(&text(c, "type"), v, now),
+            for (path, kind) in &compiled {
+                cells.push(match path.find(obj).first() {
+                    Some(v) => cell_for(kind, v, now),
                     None => Value::Null,
                 });
             }
