@@ -69,18 +69,13 @@ impl Entry {
         Value::Object(m)
     }
 
-    /// How conflict messages name this manager.
+    /// How conflict messages name this manager (from its identifier, which has no time).
     fn describe(&self) -> String {
         let mut out = format!("{:?}", self.manager);
         if let Some(s) = &self.subresource {
             out.push_str(&format!(" with subresource {s:?}"));
         }
         out.push_str(&format!(" using {}", self.api_version));
-        if self.operation == "Update"
-            && let Some(t) = &self.time
-        {
-            out.push_str(&format!(" at {t}"));
-        }
         out
     }
 }
@@ -266,6 +261,31 @@ pub fn server_side_apply(
     subresource: Option<&str>,
     schema: Option<&Value>,
 ) -> Result<Value, PatchError> {
+    apply_inner(live, applied, manager, force, subresource, schema, false)
+}
+
+/// [`server_side_apply`] for a kind whose status is a subresource: an apply to the main resource
+/// then neither changes nor owns `status`, as on the real server (its "reset fields").
+pub fn server_side_apply_with_status_subresource(
+    live: Option<&Value>,
+    applied: &Value,
+    manager: &str,
+    force: bool,
+    subresource: Option<&str>,
+    schema: Option<&Value>,
+) -> Result<Value, PatchError> {
+    apply_inner(live, applied, manager, force, subresource, schema, true)
+}
+
+fn apply_inner(
+    live: Option<&Value>,
+    applied: &Value,
+    manager: &str,
+    force: bool,
+    subresource: Option<&str>,
+    schema: Option<&Value>,
+    status_is_subresource: bool,
+) -> Result<Value, PatchError> {
     if !applied.is_object() {
         return Err(PatchError::Malformed(
             "error decoding YAML: the applied configuration must be an object".to_string(),
@@ -277,7 +297,13 @@ pub fn server_side_apply(
                 .to_string(),
         ));
     }
-    let applied = applied_for_subresource(applied, subresource);
+    let mut applied = applied_for_subresource(applied, subresource);
+    if status_is_subresource
+        && subresource.is_none()
+        && let Value::Object(m) = &mut applied
+    {
+        m.remove("status");
+    }
     let api_version = applied
         .get("apiVersion")
         .or_else(|| live.and_then(|l| l.get("apiVersion")))

@@ -64,6 +64,15 @@ pub fn apply(target: &mut Value, operations: &Value) -> Result<(), PatchError> {
             "replace" => {
                 let tokens = path()?;
                 let v = value()?;
+                if tokens.is_empty() {
+                    doc = v;
+                    continue;
+                }
+                if !parent_exists(&doc, &tokens) {
+                    return Err(unprocessable(format!(
+                        "replace operation does not apply: doc is missing path: {raw_path}: missing value"
+                    )));
+                }
                 let slot = get_mut(&mut doc, &tokens).ok_or_else(|| {
                     unprocessable(format!(
                         "replace operation does not apply: doc is missing key: {raw_path}: missing value"
@@ -74,29 +83,32 @@ pub fn apply(target: &mut Value, operations: &Value) -> Result<(), PatchError> {
             "move" => {
                 let (raw_from, from_tokens) = from()?;
                 let to = path()?;
-                if to.len() > from_tokens.len() && to[..from_tokens.len()] == from_tokens[..] {
+                let moved = take_source(&mut doc, &from_tokens, &raw_from, "move", true)?;
+                if !parent_exists(&doc, &to) {
                     return Err(unprocessable(format!(
-                        "move operation does not apply: cannot move {raw_from} into its own child {raw_path}"
+                        "move operation does not apply: doc is missing destination path: {raw_path}: missing value"
                     )));
                 }
-                let moved = remove(&mut doc, &from_tokens, &raw_from).map_err(|_| {
-                    unprocessable(format!(
-                        "move operation does not apply: doc is missing from path: {raw_from}: missing value"
-                    ))
-                })?;
                 add(&mut doc, &to, moved, raw_path)?;
             }
             "copy" => {
                 let (raw_from, from_tokens) = from()?;
-                let copied = get(&doc, &from_tokens).cloned().ok_or_else(|| {
-                    unprocessable(format!(
-                        "copy operation does not apply: doc is missing from path: {raw_from}: missing value"
-                    ))
-                })?;
-                add(&mut doc, &path()?, copied, raw_path)?;
+                let to = path()?;
+                let copied = take_source(&mut doc, &from_tokens, &raw_from, "copy", false)?;
+                if !parent_exists(&doc, &to) {
+                    return Err(unprocessable(format!(
+                        "copy operation does not apply: doc is missing destination path: {raw_path}: missing value"
+                    )));
+                }
+                add(&mut doc, &to, copied, raw_path)?;
             }
             "test" => {
                 let tokens = path()?;
+                if !tokens.is_empty() && !parent_exists(&doc, &tokens) {
+                    return Err(unprocessable(format!(
+                        "test operation does not apply: is missing path: {raw_path}: missing value"
+                    )));
+                }
                 let expected = fields.get("value").cloned().unwrap_or(Value::Null);
                 let ok = match get(&doc, &tokens) {
                     Some(actual) => super::super::schema::json_equal(actual, &expected),
@@ -117,6 +129,51 @@ pub fn apply(target: &mut Value, operations: &Value) -> Result<(), PatchError> {
     }
     *target = doc;
     Ok(())
+}
+
+/// Whether the container of the last token exists and is an object or array.
+fn parent_exists(doc: &Value, tokens: &[String]) -> bool {
+    match tokens.split_last() {
+        Some((_, parent)) => get(doc, parent).is_some_and(|p| p.is_object() || p.is_array()),
+        None => false,
+    }
+}
+
+/// The value at `from` for a move (removed) or copy (cloned), with evanphx's errors.
+fn take_source(
+    doc: &mut Value,
+    tokens: &[String],
+    raw: &str,
+    op: &str,
+    take: bool,
+) -> Result<Value, PatchError> {
+    if !parent_exists(doc, tokens) {
+        return Err(unprocessable(format!(
+            "{op} operation does not apply: doc is missing from path: {raw}: missing value"
+        )));
+    }
+    let key = tokens.last().map(String::as_str).unwrap_or_default();
+    let context = if op == "move" {
+        format!("error in move for path: '{key}'")
+    } else {
+        format!("error in copy for from: '{raw}'")
+    };
+    let Some(found) = get(doc, tokens).cloned() else {
+        let parent_is_array = tokens
+            .split_last()
+            .and_then(|(_, p)| get(doc, p))
+            .is_some_and(Value::is_array);
+        let why = if parent_is_array {
+            format!("Unable to access invalid index: {key}: invalid index referenced")
+        } else {
+            format!("unable to get nonexistent key: {key}: missing value")
+        };
+        return Err(unprocessable(format!("{context}: {why}")));
+    };
+    if take {
+        remove(doc, tokens, raw)?;
+    }
+    Ok(found)
 }
 
 fn go_json_kind(v: &Value) -> &'static str {
@@ -320,12 +377,36 @@ mod tests {
                 "error in add for path: '/l/5': Unable to access invalid index: 5: invalid index referenced",
             ),
             (
+                json!([{"op": "move", "from": "/x/y", "path": "/b"}]),
+                "move operation does not apply: doc is missing from path: /x/y: missing value",
+            ),
+            (
                 json!([{"op": "move", "from": "/nope", "path": "/b"}]),
-                "move operation does not apply: doc is missing from path: /nope: missing value",
+                "error in move for path: 'nope': unable to get nonexistent key: nope: missing value",
+            ),
+            (
+                json!([{"op": "move", "from": "/a", "path": "/q/r"}]),
+                "move operation does not apply: doc is missing destination path: /q/r: missing value",
             ),
             (
                 json!([{"op": "copy", "from": "/nope", "path": "/b"}]),
-                "copy operation does not apply: doc is missing from path: /nope: missing value",
+                "error in copy for from: '/nope': unable to get nonexistent key: nope: missing value",
+            ),
+            (
+                json!([{"op": "copy", "from": "/l/3", "path": "/b"}]),
+                "error in copy for from: '/l/3': Unable to access invalid index: 3: invalid index referenced",
+            ),
+            (
+                json!([{"op": "copy", "from": "/a", "path": "/q/r"}]),
+                "copy operation does not apply: doc is missing destination path: /q/r: missing value",
+            ),
+            (
+                json!([{"op": "replace", "path": "/q/r", "value": 1}]),
+                "replace operation does not apply: doc is missing path: /q/r: missing value",
+            ),
+            (
+                json!([{"op": "test", "path": "/q/r", "value": 1}]),
+                "test operation does not apply: is missing path: /q/r: missing value",
             ),
             (
                 json!([{"op": "frob", "path": "/a"}]),

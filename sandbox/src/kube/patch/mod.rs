@@ -17,6 +17,7 @@ pub mod strategic;
 
 pub use apply::{
     conflict_status_message, record_update, record_update_with_schema, server_side_apply,
+    server_side_apply_with_status_subresource,
 };
 
 use serde_json::Value;

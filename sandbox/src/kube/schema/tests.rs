@@ -232,10 +232,12 @@ fn unknown_fields_are_pruned_and_reported_except_where_preserved() {
         "status": {"ready": true, "unknown": 2},
         "topLevel": "x"
     });
+    obj["metadata"]["bogusMeta"] = json!(1);
     let out = prune_default_validate(&schema(), &mut obj, None);
     assert_eq!(
         out.pruned_fields,
         vec![
+            "metadata.bogusMeta",
             "spec.bogus",
             "spec.ports[0].weird",
             "status.unknown",
@@ -370,7 +372,7 @@ fn cel_rules_report_their_message_or_the_failed_rule() {
             err(
                 "spec",
                 "FieldValueInvalid",
-                "Invalid value: \"object\": no such key: b evaluating rule: self.b == 'x'"
+                "Invalid value: \"object\": no such key: b evaluating rule: b must be x"
             ),
         ]
     );
@@ -411,4 +413,141 @@ fn transition_rules_correlate_list_map_items_by_key() {
             "Invalid value: \"integer\": may not decrease"
         )]
     );
+}
+
+#[test]
+fn embedded_resources_keep_their_type_meta_and_must_have_it() {
+    let schema = json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "template": {"type": "object", "x-kubernetes-embedded-resource": true,
+                     "properties": {"data": {"type": "object", "additionalProperties": {"type": "string"}}}}
+    }}}});
+    let mut ok = json!({"spec": {"template": {"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "x", "nope": 1}, "data": {"a": "b"}, "extra": 1}}});
+    let out = prune_default_validate(&schema, &mut ok, None);
+    assert_eq!(
+        out.pruned_fields,
+        vec!["spec.template.extra", "spec.template.metadata.nope"]
+    );
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert_eq!(ok["spec"]["template"]["kind"], "ConfigMap");
+
+    let mut bad = json!({"spec": {"template": {"kind": ""}}});
+    let errors: Vec<(String, String)> = prune_default_validate(&schema, &mut bad, None)
+        .errors
+        .into_iter()
+        .map(|e| (e.field, e.message))
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            (
+                "spec.template.apiVersion".to_string(),
+                "Required value: must not be empty".to_string()
+            ),
+            (
+                "spec.template.kind".to_string(),
+                "Invalid value: \"\": must not be empty".to_string()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_scalar_in_a_list_map_is_both_mistyped_and_not_an_object() {
+    let out = check(json!({"integration": "a", "ports": [{"name": "x"}, 1]}));
+    let messages: Vec<&str> = out.errors.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        vec![
+            "Invalid value: \"integer\": spec.ports[1] in body must be of type object: \"integer\"",
+            "Invalid value: 1: must be an object for an array of list-type map",
+        ]
+    );
+}
+
+#[test]
+fn cel_errors_under_maps_use_key_paths_and_overload_errors_name_the_rule() {
+    let schema = json!({"type": "object", "properties": {"spec": {
+        "type": "object",
+        "x-kubernetes-validations": [{"rule": "self.n + 1 == 2"}],
+        "properties": {
+            "n": {"x-kubernetes-int-or-string": true},
+            "labels": {"type": "object", "additionalProperties": {
+                "type": "string",
+                "x-kubernetes-validations": [{"rule": "self.size() < 3", "message": "short values only"}]
+            }}
+        }
+    }}});
+    let mut obj = json!({"spec": {"n": "one", "labels": {"ok": "ab", "bad": "abcd"}}});
+    let errors: Vec<(String, String)> = prune_default_validate(&schema, &mut obj, None)
+        .errors
+        .into_iter()
+        .map(|e| (e.field, e.message))
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            (
+                "spec".to_string(),
+                "Invalid value: \"object\": 'no such overload': call arguments did not match a supported operator, function or macro signature for rule: self.n + 1 == 2".to_string()
+            ),
+            ("spec.labels[bad]".to_string(), "Invalid value: \"string\": short values only".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn bad_values_print_as_json() {
+    let cases = [
+        (json!("a\"b"), "\"a\\\"b\""),
+        (json!(null), "null"),
+        (json!(5), "5"),
+        (json!(true), "true"),
+        (json!({"name": "x"}), "{\"name\":\"x\"}"),
+    ];
+    for (value, want) in cases {
+        assert_eq!(bad_value_text(&value), want, "{value}");
+    }
+}
+
+#[test]
+fn structural_errors_block_cel_rules_with_a_note() {
+    let blocked = cel_errors(json!({"a": "1", "b": 5}), None);
+    assert_eq!(
+        blocked,
+        vec![
+            err(
+                "spec.b",
+                "FieldValueTypeInvalid",
+                "Invalid value: \"integer\": spec.b in body must be of type string: \"integer\""
+            ),
+            err(
+                "<nil>",
+                "FieldValueInvalid",
+                "Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn date_time_accepts_the_layouts_strfmt_accepts() {
+    for ok in [
+        "2024-01-02T03:04:05Z",
+        "2024-01-02T03:04:05.123456789+02:00",
+        "2024-01-02T03:04:05+0200",
+        "2024-01-02T03:04:05",
+        "2024-01-02T03:04Z",
+        "2024-01-02 03:04:05",
+    ] {
+        assert!(date_time_ok(ok), "{ok}");
+    }
+    for bad in [
+        "yesterday",
+        "2024-01-02",
+        "2024-13-02T03:04:05Z",
+        "03:04:05",
+    ] {
+        assert!(!date_time_ok(bad), "{bad}");
+    }
 }

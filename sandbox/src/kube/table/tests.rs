@@ -106,6 +106,9 @@ fn a_custom_resource_without_printer_columns_shows_name_and_age() {
     assert_eq!(names, ["Name", "Age"]);
     assert_eq!(table["columnDefinitions"][1]["type"], "date");
     assert_eq!(table["rows"][0]["cells"], json!(["a", "5m"]));
+    let without = to_table_at(&[conn("a", "True")], None, "Metadata", json!({}), now());
+    assert_eq!(without["columnDefinitions"], table["columnDefinitions"]);
+    assert_eq!(without["rows"], table["rows"]);
 }
 
 #[test]
@@ -190,7 +193,7 @@ fn ages_read_like_kubectl() {
 }
 
 #[test]
-fn string_cells_print_go_values() {
+fn string_cells_print_bad_value_texts() {
     assert_eq!(
         go_text(&json!({"b": 1, "a": [true, null]})),
         "map[a:[true <nil>] b:1]"
