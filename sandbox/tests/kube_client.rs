@@ -900,3 +900,40 @@ async fn immutable_config_maps_refuse_data_changes() {
         .expect("metadata may change");
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn delete_answers_the_marked_object_or_a_success_status_like_the_real_server() {
+    let (sandbox, client) = start().await;
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &widgets_resource());
+    let mut held = widget("held", 1);
+    held.metadata.finalizers = Some(vec!["test.zis.dev/hold".into()]);
+    widgets
+        .create(&PostParams::default(), &held)
+        .await
+        .expect("create");
+    widgets
+        .create(&PostParams::default(), &widget("free", 1))
+        .await
+        .expect("create");
+    let marked = widgets
+        .delete("held", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let object = marked.left().expect("the marked object is returned");
+    assert!(object.metadata.deletion_timestamp.is_some());
+    let gone = widgets
+        .delete("free", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let status = gone.right().expect("a Status is returned");
+    assert_eq!(
+        status.status,
+        Some(kube::core::response::StatusSummary::Success)
+    );
+    let details = status.details.expect("details");
+    assert_eq!(
+        (details.name.as_str(), details.kind.as_str()),
+        ("free", "widgets")
+    );
+    sandbox.shutdown().await;
+}

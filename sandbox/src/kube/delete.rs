@@ -188,10 +188,16 @@ fn options(call: &Call) -> Result<DeleteOptions, ApiError> {
     })
 }
 
-/// The answer of a finished delete: the object for custom resources, Namespaces and CRDs (as
-/// the real server returns them), a Success Status for other built-in kinds.
+/// The answer of a finished delete: the object for the kinds whose real storage returns it
+/// (Namespace, ServiceAccount, CustomResourceDefinition), else a Success Status naming it
+/// (custom resources, ConfigMaps, Secrets, ...), as the generic registry answers.
 fn removed_response(call: &Call, object: &Value) -> Value {
-    if call.rt.custom || call.rt.kind == "Namespace" || call.rt.kind == "CustomResourceDefinition" {
+    let returns_object = !call.rt.custom
+        && matches!(
+            call.rt.kind.as_str(),
+            "Namespace" | "ServiceAccount" | "CustomResourceDefinition"
+        );
+    if returns_object {
         return render(&call.rt, object.clone());
     }
     let mut details = json!({
