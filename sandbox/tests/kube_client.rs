@@ -937,3 +937,53 @@ async fn delete_answers_the_marked_object_or_a_success_status_like_the_real_serv
     );
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_label_selected_watch_sees_objects_enter_and_leave_its_selection() {
+    let (sandbox, client) = start().await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client, "default");
+    let list = config_maps
+        .list(&ListParams::default())
+        .await
+        .expect("list");
+    let from = list.metadata.resource_version.expect("rv");
+    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "c"}})).expect("cm");
+    config_maps
+        .create(&PostParams::default(), &cm)
+        .await
+        .expect("create");
+    for team in ["a", "b"] {
+        config_maps
+            .patch(
+                "c",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"labels": {"team": team}}})),
+            )
+            .await
+            .expect("label");
+    }
+    let params = WatchParams::default().labels("team=a").timeout(1);
+    let mut stream = config_maps
+        .watch(&params, &from)
+        .await
+        .expect("watch")
+        .boxed();
+    let mut seen = Vec::new();
+    while let Some(event) = stream.try_next().await.expect("event") {
+        match event {
+            WatchEvent::Added(o) => seen.push(format!(
+                "ADDED {:?}",
+                o.metadata.labels.unwrap_or_default().get("team")
+            )),
+            WatchEvent::Modified(_) => seen.push("MODIFIED".into()),
+            WatchEvent::Deleted(o) => seen.push(format!(
+                "DELETED {:?}",
+                o.metadata.labels.unwrap_or_default().get("team")
+            )),
+            WatchEvent::Bookmark(_) => {}
+            WatchEvent::Error(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(seen, [r#"ADDED Some("a")"#, r#"DELETED Some("b")"#]);
+    sandbox.shutdown().await;
+}
