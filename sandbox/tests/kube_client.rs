@@ -987,3 +987,33 @@ async fn a_label_selected_watch_sees_objects_enter_and_leave_its_selection() {
     assert_eq!(seen, [r#"ADDED Some("a")"#, r#"DELETED Some("b")"#]);
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn kube_discovery_finds_crd_kinds_in_legacy_and_aggregated_form() {
+    let (sandbox, client) = start().await;
+    for aggregated in [false, true] {
+        let discovery = kube::Discovery::new(client.clone());
+        let discovery = if aggregated {
+            discovery
+                .run_aggregated()
+                .await
+                .expect("aggregated discovery")
+        } else {
+            discovery.run().await.expect("legacy discovery")
+        };
+        let (resource, capabilities) = discovery
+            .resolve_gvk(&GroupVersionKind::gvk("test.zis.dev", "v1", "Widget"))
+            .expect("Widget discovered");
+        assert_eq!(resource.plural, "widgets");
+        assert_eq!(capabilities.scope, kube::discovery::Scope::Namespaced);
+        assert!(
+            capabilities
+                .subresources
+                .iter()
+                .any(|(r, _)| r.plural == "widgets/status" || r.plural == "status"),
+            "aggregated={aggregated}"
+        );
+        assert!(discovery.has_group("coordination.k8s.io"));
+    }
+    sandbox.shutdown().await;
+}
