@@ -1017,3 +1017,39 @@ async fn kube_discovery_finds_crd_kinds_in_legacy_and_aggregated_form() {
     }
     sandbox.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_updates_from_the_same_version_let_exactly_one_win() {
+    let (sandbox, client) = start().await;
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &widgets_resource());
+    let base = widgets
+        .create(&PostParams::default(), &widget("w", 1))
+        .await
+        .expect("create");
+    let mut tasks = Vec::new();
+    for size in 2..18 {
+        let api = widgets.clone();
+        let mut update = base.clone();
+        update.data["spec"]["size"] = json!(size);
+        tasks.push(tokio::spawn(async move {
+            api.replace("w", &PostParams::default(), &update).await
+        }));
+    }
+    let mut won = Vec::new();
+    let mut conflicts = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(object) => won.push(object.data["spec"]["size"].clone()),
+            Err(error) => {
+                assert_eq!(api_error(error).code, 409);
+                conflicts += 1;
+            }
+        }
+    }
+    assert_eq!((won.len(), conflicts), (1, 15));
+    assert_eq!(
+        widgets.get("w").await.expect("get").data["spec"]["size"],
+        won[0]
+    );
+    sandbox.shutdown().await;
+}
