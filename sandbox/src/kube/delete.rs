@@ -113,7 +113,11 @@ fn finish_namespace(state: &mut State, namespace: &str) {
     let Some(ns) = state.get(&ns_key, "", namespace).cloned() else {
         return;
     };
-    if !is_deleting(&ns) || state.namespace_has_objects(namespace) {
+    if !is_deleting(&ns) {
+        return;
+    }
+    if state.namespace_has_objects(namespace) {
+        report_remaining(state, ns, namespace);
         return;
     }
     if finalizers(&ns).is_empty() {
@@ -125,6 +129,84 @@ fn finish_namespace(state: &mut State, namespace: &str) {
         let mut emptied = ns;
         emptied["spec"]["finalizers"] = json!([]);
         state.put(&ns_key, "", namespace, emptied, EventType::Modified);
+    }
+}
+
+/// Sets the `NamespaceContentRemaining` and `NamespaceFinalizersRemaining` conditions the real
+/// namespace controller reports while objects (usually held by finalizers) remain.
+fn report_remaining(state: &mut State, ns: Value, namespace: &str) {
+    let mut per_resource: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut per_finalizer: std::collections::BTreeMap<String, usize> = Default::default();
+    for (object_key, name) in state.objects_in_namespace(namespace) {
+        let resource = if object_key.0.is_empty() {
+            object_key.1.clone()
+        } else {
+            format!("{}.{}", object_key.1, object_key.0)
+        };
+        *per_resource.entry(resource).or_default() += 1;
+        if let Some(object) = state.get(&object_key, namespace, &name) {
+            for finalizer in finalizers(object) {
+                *per_finalizer.entry(finalizer).or_default() += 1;
+            }
+        }
+    }
+    let previous = ns["status"]["conditions"].clone();
+    let condition = |kind: &str, active: bool, reason: &str, message: String| {
+        let status = if active { "True" } else { "False" };
+        let since = previous
+            .as_array()
+            .and_then(|c| {
+                c.iter()
+                    .find(|c| c["type"] == kind && c["status"] == status)
+            })
+            .and_then(|c| c["lastTransitionTime"].as_str().map(str::to_string))
+            .unwrap_or_else(now);
+        json!({"type": kind, "status": status, "reason": reason, "message": message, "lastTransitionTime": since})
+    };
+    let resources: Vec<String> = per_resource
+        .iter()
+        .map(|(r, n)| format!("{r} has {n} resource instances"))
+        .collect();
+    let held: Vec<String> = per_finalizer
+        .iter()
+        .map(|(f, n)| format!("{f} in {n} resource instances"))
+        .collect();
+    let conditions = json!([
+        condition(
+            "NamespaceContentRemaining",
+            true,
+            "SomeResourcesRemain",
+            format!("Some resources are remaining: {}", resources.join(", "))
+        ),
+        if held.is_empty() {
+            condition(
+                "NamespaceFinalizersRemaining",
+                false,
+                "ContentHasNoFinalizers",
+                "All content-preserving finalizers finished".into(),
+            )
+        } else {
+            condition(
+                "NamespaceFinalizersRemaining",
+                true,
+                "SomeFinalizersRemain",
+                format!(
+                    "Some content in the namespace has finalizers remaining: {}",
+                    held.join(", ")
+                ),
+            )
+        },
+    ]);
+    if previous != conditions {
+        let mut updated = ns;
+        updated["status"]["conditions"] = conditions;
+        state.put(
+            &key(NAMESPACE_KEY),
+            "",
+            namespace,
+            updated,
+            EventType::Modified,
+        );
     }
 }
 
