@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Number, Value};
 
 use super::{
-    FieldError, additional_schema, child_path, display_path, items_schema, json_equal, json_text,
+    FieldError, additional_schema, child_path, display_path, go_quote, items_schema, json_equal,
     list_map_key, list_map_keys, property_schema,
 };
 
@@ -121,7 +121,7 @@ fn check_rule(
         .get("type")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let type_text = json_text(&Value::from(schema_type));
+    let type_text = go_quote(schema_type);
     // What the real server names the rule by in error texts: its message, else its expression.
     let rule_name = match rule.get("message").and_then(Value::as_str) {
         Some(m) if !m.trim().is_empty() => m.trim(),
@@ -759,8 +759,8 @@ fn eval_call(
                 "startsWith" => s.starts_with(&p),
                 "endsWith" => s.ends_with(&p),
                 "contains" => s.contains(&p),
-                _ => regex::Regex::new(&p)
-                    .map_err(|e| runtime(format!("invalid regex: {e}")))?
+                _ => super::cached_regex(&p)
+                    .ok_or_else(|| runtime(format!("invalid regex: {p}")))?
                     .is_match(&s),
             }))
         }

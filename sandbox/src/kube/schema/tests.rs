@@ -495,3 +495,59 @@ fn cel_errors_under_maps_use_key_paths_and_overload_errors_name_the_rule() {
         ]
     );
 }
+
+#[test]
+fn bad_values_print_as_json() {
+    let cases = [
+        (json!("a\"b"), "\"a\\\"b\""),
+        (json!(null), "null"),
+        (json!(5), "5"),
+        (json!(true), "true"),
+        (json!({"name": "x"}), "{\"name\":\"x\"}"),
+    ];
+    for (value, want) in cases {
+        assert_eq!(bad_value_text(&value), want, "{value}");
+    }
+}
+
+#[test]
+fn structural_errors_block_cel_rules_with_a_note() {
+    let blocked = cel_errors(json!({"a": "1", "b": 5}), None);
+    assert_eq!(
+        blocked,
+        vec![
+            err(
+                "spec.b",
+                "FieldValueTypeInvalid",
+                "Invalid value: \"integer\": spec.b in body must be of type string: \"integer\""
+            ),
+            err(
+                "<nil>",
+                "FieldValueInvalid",
+                "Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn date_time_accepts_the_layouts_strfmt_accepts() {
+    for ok in [
+        "2024-01-02T03:04:05Z",
+        "2024-01-02T03:04:05.123456789+02:00",
+        "2024-01-02T03:04:05+0200",
+        "2024-01-02T03:04:05",
+        "2024-01-02T03:04Z",
+        "2024-01-02 03:04:05",
+    ] {
+        assert!(date_time_ok(ok), "{ok}");
+    }
+    for bad in [
+        "yesterday",
+        "2024-01-02",
+        "2024-13-02T03:04:05Z",
+        "03:04:05",
+    ] {
+        assert!(!date_time_ok(bad), "{bad}");
+    }
+}
