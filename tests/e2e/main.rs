@@ -15,4 +15,5 @@ mod failures;
 mod lifecycle;
 mod ownership;
 mod secrets;
+mod startup;
 mod validation;
