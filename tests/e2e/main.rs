@@ -12,6 +12,7 @@ mod adoption;
 mod deletion;
 mod drift;
 mod failures;
+mod kubectl;
 mod lifecycle;
 mod ownership;
 mod secrets;
