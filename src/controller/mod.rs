@@ -30,7 +30,7 @@ use kube::{Api, Resource, ResourceExt};
 use rand::Rng;
 use tracing::{debug, info, warn};
 
-use act::{Desired, Remote, Step};
+use act::{Attempt, Desired, Remote, Step};
 use credentials::Credentials;
 use outcome::{Failure, Note, Retry, SLOW_RETRY};
 use plan::{Action, Claim, Cleanup, Identity, Observation, Recorded};
@@ -46,6 +46,8 @@ type Object = ZisBearerConnection;
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 /// Longest delay of the exponential backoff.
 const BACKOFF_CAP: Duration = Duration::from_secs(300);
+/// How often an object waiting for the older owner of its connection name to go looks again.
+const OWNER_LEAVING_POLL: Duration = Duration::from_secs(1);
 /// Most plan/act steps in one reconcile (rename + create + recreate fit well within it).
 const MAX_STEPS: usize = 6;
 
@@ -66,6 +68,25 @@ struct Memory {
     last_checked: Option<Instant>,
     /// The last status this process wrote, to detect a stale cached copy of the object.
     written: Option<ZisBearerConnectionStatus>,
+    /// After a remote failure: no remote call before `until` unless the inputs change.
+    gate: Option<Gate>,
+}
+
+/// Holds back remote calls after a failure, so that events that change nothing (our own status
+/// writes, Secret metadata touches) cannot turn a retry delay into a hot loop. Any change of the
+/// spec, the token or the operator's credentials opens it at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Gate {
+    until: Instant,
+    inputs: Inputs,
+}
+
+/// What a remote failure depended on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Inputs {
+    generation: Option<i64>,
+    fingerprint: String,
+    credentials_epoch: u64,
 }
 
 /// Shared by every reconcile.
@@ -129,18 +150,40 @@ impl Context {
 
     /// When to come back after `retry`; counts transient failures for the backoff.
     fn requeue_after(&self, key: &ObjectRef<Object>, retry: Retry) -> Requeue {
+        Requeue::requeue(self.retry_delay(key, retry))
+    }
+
+    fn retry_delay(&self, key: &ObjectRef<Object>, retry: Retry) -> Duration {
         let failures = self.remember(key, |m| {
             if retry == Retry::Backoff {
                 m.failures = m.failures.saturating_add(1);
             }
             m.failures
         });
-        let delay = match retry {
+        match retry {
             Retry::After(wait) => wait + jitter_up_to(wait / 10 + Duration::from_millis(100)),
             Retry::Backoff => backoff(failures),
             Retry::Slow | Retry::OnChange => SLOW_RETRY,
-        };
-        Requeue::requeue(delay)
+        }
+    }
+
+    /// Closes the gate for `requeue`'s delay after a remote failure with `inputs`.
+    fn close_gate(&self, key: &ObjectRef<Object>, delay: Duration, inputs: Inputs) {
+        self.remember(key, |m| {
+            m.gate = Some(Gate {
+                until: Instant::now() + delay,
+                inputs,
+            })
+        });
+    }
+
+    /// How long remote calls are still held back for these inputs, if at all.
+    fn gated(&self, key: &ObjectRef<Object>, inputs: &Inputs) -> Option<Duration> {
+        self.remember(key, |m| {
+            let gate = m.gate.as_ref()?;
+            let left = gate.until.checked_duration_since(Instant::now())?;
+            (gate.inputs == *inputs && !left.is_zero()).then_some(left)
+        })
     }
 
     fn resync_after(&self) -> Requeue {
@@ -180,10 +223,8 @@ fn backoff(failures: u32) -> Duration {
 pub async fn reconcile(object: Arc<Object>, ctx: Arc<Context>) -> Result<Requeue, Error> {
     let namespace = object.namespace().ok_or(Error::NoNamespace)?;
     let key = ObjectRef::from_obj(&*object);
+    // The controller already runs each reconcile in a span naming the object.
     let api: Api<Object> = Api::namespaced(ctx.client.clone(), &namespace);
-    let span = tracing::info_span!("reconcile", namespace = %namespace, name = %object.name_any());
-    let _entered = span.enter();
-    drop(_entered);
     let result = finalizer(&api, FINALIZER, object, |event| async {
         match event {
             FinalizerEvent::Apply(object) => apply(object, &api, &ctx).await,
@@ -265,15 +306,18 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
         {
             run.record.pending_create = None;
         }
-        return run
-            .fail(Failure::stalled(
-                "Conflict",
-                format!(
-                    "ZisBearerConnection {}/{} (older) already manages connection {wanted}; this object leaves it alone",
-                    owner.namespace, owner.name
-                ),
-            ))
-            .await;
+        let mut failure = Failure::stalled(
+            "Conflict",
+            format!(
+                "ZisBearerConnection {}/{} (older) already manages connection {wanted}; this object leaves it alone",
+                owner.namespace, owner.name
+            ),
+        );
+        if owner.deleting {
+            // The owner is going away: look again soon, the name is about to be free.
+            failure.retry = Retry::After(OWNER_LEAVING_POLL);
+        }
+        return run.fail(failure).await;
     }
 
     let secret_ref = &object.spec.token_secret_ref;
@@ -301,8 +345,18 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
         secret_resource_version: token.resource_version.as_deref(),
         adoption: object.spec.adoption_policy,
     };
+    let inputs = Inputs {
+        generation: object.metadata.generation,
+        fingerprint: fingerprint.clone(),
+        credentials_epoch: ctx.credentials.epoch(),
+    };
+    if let Some(left) = ctx.gated(&run.key, &inputs) {
+        debug!(key = %run.key, ?left, "holding back remote calls after a failure");
+        return Ok(Requeue::requeue(left));
+    }
     match run.sync(&desired, &target).await? {
         Ok(()) => {
+            ctx.remember(&run.key, |m| m.gate = None);
             let message = format!(
                 "connection {} is in sync for {}",
                 Identity::of_target(&target),
@@ -313,7 +367,11 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
             ctx.remember(&run.key, |m| m.failures = 0);
             Ok(ctx.resync_after())
         }
-        Err(failure) => run.fail(failure).await,
+        Err(failure) => {
+            let delay = run.fail_after(failure).await?;
+            ctx.close_gate(&run.key, delay, inputs);
+            Ok(Requeue::requeue(delay))
+        }
     }
 }
 
@@ -324,6 +382,7 @@ fn senior_claimant(object: &Object, target: &Target, store: &Store<Object>) -> O
         name: object.name_any(),
         created: object.metadata.creation_timestamp.clone(),
         identity: Identity::of_target(target),
+        deleting: object.metadata.deletion_timestamp.is_some(),
     };
     let others: Vec<Claim> = store
         .state()
@@ -340,6 +399,7 @@ fn claim_of(object: &Object) -> Option<Claim> {
         name: object.name_any(),
         created: object.metadata.creation_timestamp.clone(),
         identity: Identity::of_target(&target),
+        deleting: object.metadata.deletion_timestamp.is_some(),
     })
 }
 
@@ -462,6 +522,11 @@ impl<'a> Run<'a> {
                 .remember(&self.key, |m| m.last_checked = Some(Instant::now()));
         }
         let deletion = self.object.spec.deletion_policy;
+        let inherited = self
+            .object
+            .status
+            .as_ref()
+            .and_then(|status| status.pending_create.clone());
         let mut recreating = false;
         for _ in 0..MAX_STEPS {
             let recorded = Recorded {
@@ -476,7 +541,11 @@ impl<'a> Run<'a> {
                 return Ok(Ok(()));
             }
             self.before(&action, target).await?;
-            match act::act(&action, desired, &mut self.record, &remote, recreating).await {
+            let attempt = Attempt {
+                recreating,
+                inherited_pending: inherited.as_ref(),
+            };
+            match act::act(&action, desired, &mut self.record, &remote, attempt).await {
                 Ok(Step::Continue(notes)) => {
                     if action == Action::Create {
                         recreating = false;
@@ -512,6 +581,11 @@ impl<'a> Run<'a> {
     /// Reports `failure` (status, a Warning event when the reason or message is new) and
     /// decides when to retry.
     async fn fail(&mut self, failure: Failure) -> Result<Requeue, Error> {
+        Ok(Requeue::requeue(self.fail_after(failure).await?))
+    }
+
+    /// Like [`Run::fail`], returning the retry delay.
+    async fn fail_after(&mut self, failure: Failure) -> Result<Duration, Error> {
         let previous = report::ready(&self.written).map(|c| (c.reason.clone(), c.message.clone()));
         warn!(key = %self.key, reason = failure.reason, message = %failure.message, "not in sync");
         self.write(&Verdict::Failed(failure.clone())).await?;
@@ -522,7 +596,7 @@ impl<'a> Run<'a> {
         if failure.retry != Retry::Backoff {
             self.ctx.remember(&self.key, |m| m.failures = 0);
         }
-        Ok(self.ctx.requeue_after(&self.key, failure.retry))
+        Ok(self.ctx.retry_delay(&self.key, failure.retry))
     }
 }
 

@@ -189,6 +189,8 @@ pub struct Claim {
     pub name: String,
     pub created: Option<Time>,
     pub identity: Identity,
+    /// The object is being deleted (it still owns the name until its cleanup finishes).
+    pub deleting: bool,
 }
 
 impl Claim {
@@ -578,6 +580,7 @@ mod tests {
             name: name.into(),
             created,
             identity: id("int", conn),
+            deleting: false,
         };
         let me = claim("ns", "b", at("2026-01-01T00:00:10Z"), "shared");
         let older = claim("ns", "a", at("2026-01-01T00:00:00Z"), "shared");
