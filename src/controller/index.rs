@@ -25,6 +25,7 @@ pub(super) fn senior_claimant(
         name: object.name_any(),
         created: object.metadata.creation_timestamp.clone(),
         identity: Identity::of_target(target),
+        held: Vec::new(),
         deleting: object.metadata.deletion_timestamp.is_some(),
     };
     let others: Vec<Claim> = store
@@ -32,8 +33,9 @@ pub(super) fn senior_claimant(
         .iter()
         // Cheap comparison first: full validation only for objects naming the same connection.
         .filter(|other| {
-            other.spec.integration == target.integration
-                && other.requested_connection_name() == target.connection_name
+            let asks = other.spec.integration == target.integration
+                && other.requested_connection_name() == target.connection_name;
+            asks || held_by(other).contains(&Identity::of_target(target))
         })
         .filter_map(|other| claim_of(other))
         .collect();
@@ -47,8 +49,19 @@ pub(super) fn claim_of(object: &Object) -> Option<Claim> {
         name: object.name_any(),
         created: object.metadata.creation_timestamp.clone(),
         identity: Identity::of_target(&target),
+        held: held_by(object),
         deleting: object.metadata.deletion_timestamp.is_some(),
     })
+}
+
+/// The connections `object`'s status records as existing or possibly created.
+fn held_by(object: &Object) -> Vec<Identity> {
+    let Some(status) = &object.status else {
+        return Vec::new();
+    };
+    let remote = status.remote.as_ref().map(Identity::of_remote);
+    let pending = status.pending_create.as_ref().map(Identity::of_pending);
+    remote.into_iter().chain(pending).collect()
 }
 
 /// Asks the other objects that want one of `released` to try again (the name is free now).
@@ -72,12 +85,13 @@ pub(super) fn release_to_peers(ctx: &Context, released: &[Identity], except: &Ob
 
 /// Every connection identity `object` claims or holds.
 pub(super) fn identities_of(object: &Object) -> Vec<Identity> {
-    let mut identities: Vec<Identity> = claim_of(object).map(|c| c.identity).into_iter().collect();
-    if let Some(status) = &object.status {
-        identities.extend(status.remote.as_ref().map(Identity::of_remote));
-        identities.extend(status.pending_create.as_ref().map(Identity::of_pending));
+    let mut identities: Vec<Identity> = Vec::new();
+    let wanted = claim_of(object).map(|c| c.identity);
+    for identity in wanted.into_iter().chain(held_by(object)) {
+        if !identities.contains(&identity) {
+            identities.push(identity);
+        }
     }
-    identities.dedup();
     identities
 }
 
