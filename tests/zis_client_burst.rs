@@ -22,6 +22,7 @@ async fn a_burst_of_500_creates_under_a_600_per_minute_limit_is_paced_not_reject
             integrations: vec![(INTEGRATION.to_owned(), ACCESS_TOKEN.to_owned())],
             patch_allowed_domain: true,
             rate_limit_per_minute: Some(600),
+            ..FakeZisConfig::default()
         },
         "127.0.0.1:0".parse().expect("addr"),
     )
@@ -74,7 +75,24 @@ async fn a_burst_of_500_creates_under_a_600_per_minute_limit_is_paced_not_reject
     }
     assert!(failures.is_empty(), "failed creates: {failures:?}");
     let limited = rate_limited.load(Ordering::Relaxed);
+    let counters: serde_json::Value = reqwest::get(format!("{}/_fake/requests", fake.url()))
+        .await
+        .expect("admin")
+        .json()
+        .await
+        .expect("admin json");
+    let served_429: u64 = counters["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .filter(|r| r["status"] == 429)
+        .filter_map(|r| r["count"].as_u64())
+        .sum();
+    println!(
+        "{CONNECTIONS} creates: {limited} answers 429 seen by the client, {served_429} counted by the server"
+    );
     assert!(limited <= 5, "{limited} answers were 429");
+    assert_eq!(served_429, limited as u64);
 
     let admin: serde_json::Value = reqwest::get(format!("{}/_fake/connections", fake.url()))
         .await

@@ -1,13 +1,11 @@
 //! Carries out one planned action through the ZIS client and records the result in the working
 //! copy of the status (the record of what exists remotely). Knows ZIS calls, not Kubernetes.
 
-use chrono::{SecondsFormat, Utc};
-
 use super::credentials::Credentials;
 use super::outcome::{Failure, Happened, Note};
 use super::plan::{Action, ConflictDecision, Identity, on_conflict};
 use super::validate::Target;
-use crate::resource::{AdoptionPolicy, RemoteConnection, ZisBearerConnectionStatus};
+use crate::resource::{AdoptionPolicy, PendingCreate, RemoteConnection, ZisBearerConnectionStatus};
 use crate::secret::SecretString;
 use crate::zis::{
     BearerConnection, BearerTokenUpdate, IntegrationClient, NewBearerConnection, ZisClient,
@@ -40,6 +38,17 @@ impl Remote<'_> {
     }
 }
 
+/// Facts about this attempt that are not desired state.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Attempt<'a> {
+    /// The create replaces a connection deleted to change its domain (event `Recreated`).
+    pub recreating: bool,
+    /// The pending create found in the status when this reconcile began: a POST sent earlier
+    /// (before a crash or a timeout) whose outcome was never recorded. A marker written by this
+    /// reconcile does not count, or every 409 would look like our own.
+    pub inherited_pending: Option<&'a PendingCreate>,
+}
+
 /// What one step did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -48,10 +57,6 @@ pub enum Step {
     /// The domain could not be changed in place: the old connection was deleted and must be
     /// created again (the next create is reported as `Recreated`).
     Recreate(Vec<Note>),
-}
-
-fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// Reads the recorded connection for a drift check: `Ok(None)` when ZIS says it is gone.
@@ -67,17 +72,17 @@ pub async fn observe(
     }
 }
 
-/// Carries out `action`; `recreating` marks a create that replaces a deleted connection.
+/// Carries out `action`.
 pub async fn act(
     action: &Action,
     desired: &Desired<'_>,
     record: &mut ZisBearerConnectionStatus,
     remote: &Remote<'_>,
-    recreating: bool,
+    attempt: Attempt<'_>,
 ) -> Result<Step, Failure> {
     match action {
         Action::Nothing => Ok(Step::Continue(Vec::new())),
-        Action::Create => create(desired, record, remote, recreating).await,
+        Action::Create => create(desired, record, remote, attempt).await,
         Action::Update { token, domain } => update(desired, record, remote, *token, *domain).await,
         Action::RemoveOld { old, delete } => remove_old(old, *delete, record, remote).await,
     }
@@ -102,7 +107,7 @@ fn record_synced(
     }
     record.token_fingerprint = Some(desired.fingerprint.to_owned());
     record.secret_resource_version = desired.secret_resource_version.map(str::to_owned);
-    record.last_sync_time = Some(now());
+    record.last_sync_time = Some(super::report::now());
     if let Some(adopted) = adopted {
         record.adopted = Some(adopted);
     }
@@ -112,7 +117,7 @@ async fn create(
     desired: &Desired<'_>,
     record: &mut ZisBearerConnectionStatus,
     remote: &Remote<'_>,
-    recreating: bool,
+    attempt: Attempt<'_>,
 ) -> Result<Step, Failure> {
     let target = desired.target;
     let identity = Identity::of_target(target);
@@ -125,7 +130,7 @@ async fn create(
     match client.create_bearer(&new).await {
         Ok(created) => {
             record_synced(record, desired, Some(&created), Some(false));
-            let (happened, message) = if recreating {
+            let (happened, message) = if attempt.recreating {
                 (
                     Happened::Recreated,
                     format!(
@@ -141,8 +146,20 @@ async fn create(
             };
             Ok(Step::Continue(vec![Note { happened, message }]))
         }
-        Err(ZisError::Conflict) => take_over(desired, record, &client, &identity).await,
-        Err(error) => Err(Failure::from_zis(&format!("creating {identity}"), &error)),
+        Err(ZisError::Conflict) => {
+            let ours = attempt
+                .inherited_pending
+                .is_some_and(|pending| Identity::of_pending(pending) == identity);
+            take_over(desired, record, &client, &identity, ours).await
+        }
+        Err(error) => {
+            // Only a transient failure leaves open whether ZIS created it; any other answer
+            // means it did not, so the marker must not later turn someone else's 409 into ours.
+            if !matches!(error, ZisError::Transient { .. }) {
+                record.pending_create = None;
+            }
+            Err(Failure::from_zis(&format!("creating {identity}"), &error))
+        }
     }
 }
 
@@ -152,16 +169,13 @@ async fn take_over(
     record: &mut ZisBearerConnectionStatus,
     client: &IntegrationClient,
     identity: &Identity,
+    ours: bool,
 ) -> Result<Step, Failure> {
     let existing = match client.get_bearer(&identity.connection_name).await {
         Ok(existing) => Some(existing),
         Err(ZisError::NotFound) => None,
         Err(error) => return Err(Failure::from_zis(&format!("reading {identity}"), &error)),
     };
-    let ours = record
-        .pending_create
-        .as_ref()
-        .is_some_and(|pending| Identity::of_pending(pending) == *identity);
     match on_conflict(desired.adoption, existing.is_some(), ours) {
         ConflictDecision::OtherType => {
             record.pending_create = None;
@@ -195,7 +209,7 @@ async fn take_over(
             {
                 Ok(()) => {}
                 Err(ZisError::Invalid { .. }) if domain_differs => {
-                    return replace(record, client, identity, Vec::new()).await;
+                    return replace(record, client, identity, took_over(adopted, identity)).await;
                 }
                 Err(error) => {
                     return Err(Failure::from_zis(
@@ -211,7 +225,7 @@ async fn take_over(
                     .is_some_and(|s| s.allowed_domain != desired.target.allowed_domain)
             {
                 // The server answered 204 but kept the old domain: treat it as refused.
-                return replace(record, client, identity, Vec::new()).await;
+                return replace(record, client, identity, took_over(adopted, identity)).await;
             }
             record_synced(
                 record,
@@ -239,6 +253,19 @@ async fn take_over(
             Ok(Step::Continue(vec![note]))
         }
     }
+}
+
+/// The note for taking over a connection that is about to be recreated with our domain.
+fn took_over(adopted: bool, identity: &Identity) -> Vec<Note> {
+    if !adopted {
+        return Vec::new();
+    }
+    vec![Note {
+        happened: Happened::Adopted,
+        message: format!(
+            "adopted the existing connection {identity}; its domain cannot change in place, so it is recreated"
+        ),
+    }]
 }
 
 /// A best-effort read after a write, for `updatedAt` and to confirm a domain change; a failed

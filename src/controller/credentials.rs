@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::secret::SecretString;
 
@@ -45,6 +46,8 @@ pub struct Credentials {
     /// `NAMESPACE/NAME`, for messages.
     secret: String,
     state: RwLock<State>,
+    /// Bumped on every change, so failures caused by old credentials are retried at once.
+    epoch: AtomicU64,
 }
 
 impl Credentials {
@@ -52,6 +55,7 @@ impl Credentials {
         Self {
             secret: secret.into(),
             state: RwLock::new(State::Unknown),
+            epoch: AtomicU64::new(0),
         }
     }
 
@@ -73,6 +77,12 @@ impl Credentials {
         // A poisoned lock only means another thread panicked mid-write of a plain value.
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         *state = next;
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Changes whenever the Secret changes.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
     }
 
     /// The access token for `integration`: its own key, else `access-token`.

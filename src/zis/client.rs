@@ -269,7 +269,8 @@ impl IntegrationClient {
         self.parse_connection(&answer, "show", None)
     }
 
-    /// `PATCH bearer_token/{name}` with the fields set in `update`.
+    /// `PATCH bearer_token/{name}` with the fields set in `update`. An update with neither
+    /// field set is still sent (as `{}`); ZIS decides what that means.
     pub async fn update_bearer(
         &self,
         name: &str,
@@ -610,8 +611,19 @@ mod tests {
         let client = ZisClient::new(ClientConfig::for_url("https://acme.zendesk.com", false))
             .expect("builds");
         let integration = client.integration("my_integration", SecretString::new("access-xyz-42"));
-        let text = format!("{client:?} {integration:?}");
-        assert!(!text.contains("access-xyz-42"), "{text}");
+        let new = NewBearerConnection {
+            name: "conn".to_owned(),
+            token: SecretString::new("conn-token-77"),
+            allowed_domain: "api.example.com".to_owned(),
+        };
+        let update = BearerTokenUpdate {
+            token: Some(SecretString::new("conn-token-88")),
+            allowed_domain: None,
+        };
+        let text = format!("{client:?} {integration:?} {new:?} {update:?}");
+        for secret in ["access-xyz-42", "conn-token-77", "conn-token-88"] {
+            assert!(!text.contains(secret), "{text}");
+        }
         assert!(text.contains("my_integration"), "{text}");
     }
 

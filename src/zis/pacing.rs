@@ -5,21 +5,27 @@
 //! holds at most `burst` tokens and refills at `requests_per_minute / 60` tokens a second, so a
 //! burst of work is spread out under the limit.
 //!
-//! Waiters queue on a FIFO-fair `tokio::sync::Mutex`: the caller at the head of the queue holds
-//! the lock while it sleeps until its token is due, so callers are served in arrival order and
-//! nobody spins. A 429 answer pauses the whole bucket (every caller) until its `Retry-After`
-//! has passed; the pause is stored in an atomic so recording it never waits behind the queue.
+//! Taking a token is a reservation made under a short synchronous lock: the bucket may go into
+//! debt, and a caller that finds it empty is told when its token will exist and sleeps until then
+//! without holding anything. Callers are therefore served in arrival order, nothing spins, and
+//! nobody queues behind a sleeping lock holder.
+//!
+//! A 429 pauses the whole bucket: the bucket runs on its own clock, which stands still while a
+//! pause lasts (the pause is added to the clock's lag behind real time). Every reservation still
+//! waiting is pushed back by the pause, nothing refills during it, and the bucket restarts
+//! empty, so callers do not all rush in the moment the pause ends.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 /// How fast the client may call one ZIS account.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PacingConfig {
-    /// Sustained requests per minute (Zendesk plans allow 200 to 2,500).
+    /// Sustained requests per minute (Zendesk plans allow 200 to 2,500). Zendesk counts a
+    /// sliding minute and the burst comes on top of this rate, so set it a little below the
+    /// account's limit when other clients share the account or the burst is large.
     pub requests_per_minute: u32,
     /// How many requests may go at once after a quiet period.
     pub burst: u32,
@@ -56,80 +62,119 @@ pub(crate) struct Pacer {
     rate: f64,
     /// Most tokens the bucket holds.
     capacity: f64,
-    /// Reference point for `paused_until_nanos`.
+    /// Real time at which the bucket's clock read zero.
     epoch: Instant,
-    /// End of the current pause in nanoseconds after `epoch`; 0 when never paused.
-    paused_until_nanos: AtomicU64,
-    bucket: Mutex<Bucket>,
+    state: Mutex<State>,
 }
 
-struct Bucket {
+struct State {
+    /// May be negative: the tokens already promised to waiting callers.
     tokens: f64,
-    /// When `tokens` was last brought up to date.
-    refilled_at: Instant,
+    /// Bucket-clock time of the last refill.
+    refilled_at: Duration,
+    /// How far the bucket clock lags real time: the sum of all pauses.
+    lag: Duration,
+    /// Real end of the latest pause.
+    paused_until: Option<Instant>,
 }
 
 impl Pacer {
     /// A full bucket. `config` must have passed [`PacingConfig::problem`].
     pub(crate) fn new(config: &PacingConfig) -> Self {
         let capacity = f64::from(config.burst.max(1));
-        let now = Instant::now();
         Self {
             rate: f64::from(config.requests_per_minute.max(1)) / 60.0,
             capacity,
-            epoch: now,
-            paused_until_nanos: AtomicU64::new(0),
-            bucket: Mutex::new(Bucket {
+            epoch: Instant::now(),
+            state: Mutex::new(State {
                 tokens: capacity,
-                refilled_at: now,
+                refilled_at: Duration::ZERO,
+                lag: Duration::ZERO,
+                paused_until: None,
             }),
         }
     }
 
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // Nothing panics while the lock is held, and the state is valid after any step anyway.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Bucket-clock time at real time `now`.
+    fn bucket_time(&self, state: &State, now: Instant) -> Duration {
+        now.saturating_duration_since(self.epoch)
+            .saturating_sub(state.lag)
+    }
+
     /// Waits until this caller may send one request, and takes the token for it.
     ///
-    /// Cancel-safe: dropping the future gives up the place in the queue without taking a token.
+    /// Cancel-safe: dropping the future before it completes gives the token back.
     pub(crate) async fn acquire(&self) {
-        let mut bucket = self.bucket.lock().await;
-        loop {
-            let now = Instant::now();
-            if let Some(until) = self.paused_until().filter(|until| *until > now) {
-                // The server's window is exhausted: nothing accrues during the pause, and the
-                // bucket restarts empty so callers do not all rush in the moment it ends.
-                bucket.tokens = bucket.tokens.min(0.0);
-                bucket.refilled_at = until;
-                tokio::time::sleep_until(until).await;
-                continue;
+        let due = {
+            let mut state = self.state();
+            let now = self.bucket_time(&state, Instant::now());
+            let elapsed = now.saturating_sub(state.refilled_at);
+            state.tokens = (state.tokens + elapsed.as_secs_f64() * self.rate).min(self.capacity);
+            state.refilled_at = state.refilled_at.max(now);
+            state.tokens -= 1.0;
+            if state.tokens >= 0.0 {
+                now
+            } else {
+                now + Duration::from_secs_f64(-state.tokens / self.rate)
             }
-            let elapsed = now.saturating_duration_since(bucket.refilled_at);
-            bucket.tokens = (bucket.tokens + elapsed.as_secs_f64() * self.rate).min(self.capacity);
-            bucket.refilled_at = bucket.refilled_at.max(now);
-            if bucket.tokens >= 1.0 {
-                bucket.tokens -= 1.0;
+        };
+        let mut refund = Refund {
+            pacer: self,
+            armed: true,
+        };
+        loop {
+            let target = {
+                let state = self.state();
+                let target = self.epoch + due + state.lag;
+                // A reservation falling due just before a pause began must still wait it out.
+                state.paused_until.map_or(target, |until| target.max(until))
+            };
+            if target <= Instant::now() {
+                refund.armed = false;
                 return;
             }
-            let missing = 1.0 - bucket.tokens;
-            let wait = Duration::from_secs_f64(missing / self.rate);
-            // Loop afterwards rather than taking the token blindly: a 429 may have paused the
-            // bucket while this caller slept.
-            tokio::time::sleep(wait).await;
+            // Loop afterwards: a 429 may have paused the bucket while this caller slept.
+            tokio::time::sleep_until(target).await;
         }
     }
 
     /// Pauses every caller for `duration` from now (a 429's `Retry-After`). A pause never
     /// shortens one already in force.
     pub(crate) fn pause_for(&self, duration: Duration) {
-        let until = Instant::now() + duration;
-        let nanos = until.saturating_duration_since(self.epoch).as_nanos();
-        let nanos = u64::try_from(nanos).unwrap_or(u64::MAX).max(1);
-        self.paused_until_nanos.fetch_max(nanos, Ordering::AcqRel);
+        let now = Instant::now();
+        let until = now + duration;
+        let mut state = self.state();
+        let current = state.paused_until.map_or(now, |end| end.max(now));
+        if until > current {
+            state.lag += until - current;
+            state.paused_until = Some(until);
+            // The server's window is full: start over empty, keeping the promised debt.
+            state.tokens = state.tokens.min(0.0);
+        }
     }
 
     /// The end of the latest pause, if any was ever asked for.
     pub(crate) fn paused_until(&self) -> Option<Instant> {
-        match self.paused_until_nanos.load(Ordering::Acquire) {
-            0 => None,
-            nanos => Some(self.epoch + Duration::from_nanos(nanos)),
+        self.state().paused_until
+    }
+}
+
+/// Gives a reserved token back when its caller stops waiting before sending.
+struct Refund<'a> {
+    pacer: &'a Pacer,
+    armed: bool,
+}
+
+impl Drop for Refund<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut state = self.pacer.state();
+            state.tokens = (state.tokens + 1.0).min(self.pacer.capacity);
         }
     }
 }
@@ -245,6 +290,19 @@ mod tests {
             "{:?}",
             start.elapsed()
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_that_gives_up_returns_its_token() {
+        let pacer = pacer(60, 1);
+        pacer.acquire().await;
+        // Wait a while for the next token, then give up.
+        let gave_up = tokio::time::timeout(Duration::from_millis(500), pacer.acquire()).await;
+        assert!(gave_up.is_err());
+        // The abandoned reservation does not push this caller back: one second after the first.
+        let start = Instant::now();
+        pacer.acquire().await;
+        assert_eq!(start.elapsed(), Duration::from_millis(500));
     }
 
     #[test]

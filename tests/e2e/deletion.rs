@@ -84,3 +84,62 @@ async fn a_deletion_zis_refuses_keeps_the_finalizer_and_says_why_until_it_succee
         "both faults were hit: {requests:?}"
     );
 }
+
+#[tokio::test]
+async fn a_deletion_with_rejected_credentials_waits_with_the_finalizer_until_they_are_fixed() {
+    let mut env = Setup::new("delete-unauthorized").start().await;
+    env.put_token("stuck-token", &random_token("conn-token"))
+        .await;
+    env.create_ok("stuck-conn", env.spec("stuck-token")).await;
+    env.wait_ready("stuck-conn").await;
+    env.put_credentials(&random_token("revoked-access")).await;
+
+    env.delete("stuck-conn").await;
+
+    let why = |object: &serde_json::Value| {
+        let ready = crate::harness::condition(object, "Ready")
+            .cloned()
+            .unwrap_or_default();
+        let explained = ready["status"] == "False"
+            && (ready["reason"] == "Unauthorized" || ready["reason"] == "DeleteFailed");
+        explained
+            .then_some(())
+            .ok_or_else(|| format!("Ready is {ready}"))
+    };
+    env.eventually(
+        "the status to say why the deletion cannot proceed",
+        crate::harness::env::CONVERGE,
+        async |env| {
+            let object = env.get("stuck-conn").await.ok_or("the object is gone")?;
+            why(&object)
+        },
+    )
+    .await;
+    env.holds(
+        "the object and its remote stay while the credentials are rejected",
+        Duration::from_secs(2),
+        async |env| {
+            let object = env.get("stuck-conn").await.ok_or("the object is gone")?;
+            let finalizers = object["metadata"]["finalizers"].to_string();
+            if !finalizers.contains("zis-operator.dev/cleanup") {
+                return Err(format!("finalizers {finalizers}"));
+            }
+            env.remote("stuck-conn")
+                .await
+                .map(|_| ())
+                .ok_or_else(|| "the remote is gone".to_string())
+        },
+    )
+    .await;
+    env.wait_event_where(
+        "stuck-conn",
+        "a Warning Unauthorized or DeleteFailed",
+        |e| e.type_ == "Warning" && (e.reason == "Unauthorized" || e.reason == "DeleteFailed"),
+    )
+    .await;
+
+    let access_token = env.access_token.clone();
+    env.put_credentials(&access_token).await;
+    env.wait_gone("stuck-conn").await;
+    env.wait_remote_gone("stuck-conn", Duration::ZERO).await;
+}

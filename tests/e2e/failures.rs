@@ -277,3 +277,40 @@ async fn an_operator_killed_between_remote_create_and_status_write_recovers_with
     .await;
     env.wait_ready("crash-conn").await;
 }
+
+#[tokio::test]
+async fn a_request_zis_rejects_as_invalid_stalls_until_the_secret_changes() {
+    let mut env = Setup::new("invalid-request").resync("10m").start().await;
+    env.admin.fault("POST", "bearer_token", 400, 1).await;
+    env.put_token("bad-request-token", &random_token("conn-token"))
+        .await;
+    env.create_ok("bad-request-conn", env.spec("bad-request-token"))
+        .await;
+
+    env.wait_condition("bad-request-conn", "Ready", "False", "InvalidRequest")
+        .await;
+    env.wait_condition("bad-request-conn", "Stalled", "True", "InvalidRequest")
+        .await;
+    // Stalled means no retry loop: the same request would fail the same way.
+    env.holds(
+        "no retry of the rejected create",
+        Duration::from_secs(3),
+        async |env| {
+            let requests = env.admin.requests().await;
+            match requests.with_method("POST") {
+                1 => Ok(()),
+                _ => Err(format!("the create was retried: {requests:?}")),
+            }
+        },
+    )
+    .await;
+
+    let token = random_token("conn-token");
+    env.put_token("bad-request-token", &token).await;
+    env.wait_condition_within("bad-request-conn", "Ready", "True", "Synced", AT_ONCE)
+        .await;
+    assert_eq!(
+        env.remote("bad-request-conn").await.unwrap_or_default()["token"],
+        token.as_str()
+    );
+}

@@ -227,7 +227,8 @@ async fn renaming_a_connection_removes_the_old_remote_and_creates_the_new_one() 
 
 #[tokio::test]
 async fn a_new_generation_reads_progressing_not_ready_until_it_is_synced() {
-    let mut env = Setup::new("progressing").start().await;
+    // No resync: a resync read in flight (slowed below) would delay the new generation's turn.
+    let mut env = Setup::new("progressing").resync("10m").start().await;
     env.put_token("gen-token", &random_token("conn-token"))
         .await;
     env.create_ok("gen-conn", env.spec("gen-token")).await;
@@ -256,5 +257,28 @@ async fn a_new_generation_reads_progressing_not_ready_until_it_is_synced() {
     assert_eq!(
         synced["status"]["remote"]["allowedDomain"],
         "next.example.com"
+    );
+}
+
+#[tokio::test]
+async fn connections_are_reconciled_in_parallel() {
+    let mut env = Setup::new("parallel").resync("10m").start().await;
+    // Each create takes 1.5 s to answer: four in a row would need 6 s.
+    env.admin.settings(json!({"latency_ms": 1500})).await;
+    let names = ["par-a", "par-b", "par-c", "par-d"];
+    for name in names {
+        env.put_token(name, &random_token("conn-token")).await;
+    }
+    let started = std::time::Instant::now();
+    for name in names {
+        env.create_ok(name, env.spec(name)).await;
+    }
+    for name in names {
+        env.wait_ready(name).await;
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < std::time::Duration::from_millis(4500),
+        "four slow creates took {elapsed:?}: they were not run in parallel"
     );
 }

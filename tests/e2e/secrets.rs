@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::harness::{Setup, assert_no_secret, random_token};
+use crate::harness::{Credentials, Setup, assert_no_secret, random_token};
 
 /// How soon a Secret change must reach ZIS. These scenarios run with a 10-minute resync, so only
 /// the Secret watch can meet it (the issue asks for "within a second"; slack for a loaded CI).
@@ -128,11 +128,21 @@ async fn each_unusable_token_secret_has_its_own_reason_and_causes_no_remote_call
 
 #[tokio::test]
 async fn no_token_appears_in_the_operators_trace_output_events_or_status() {
-    let mut env = Setup::new("trace").rust_log("trace").start().await;
+    // Rejected credentials first, so error paths are traced too.
+    let wrong_access = random_token("wrong-access");
+    let mut env = Setup::new("trace")
+        .rust_log("trace")
+        .credentials(Credentials::Token(wrong_access.clone()))
+        .start()
+        .await;
     let first = random_token("conn-token");
     let second = random_token("conn-token");
     env.put_token("trace-token", &first).await;
     env.create_ok("trace-conn", env.spec("trace-token")).await;
+    env.wait_condition("trace-conn", "Ready", "False", "Unauthorized")
+        .await;
+    let access_token = env.access_token.clone();
+    env.put_credentials(&access_token).await;
     env.wait_ready("trace-conn").await;
     env.put_token("trace-token", &second).await;
     env.wait_remote(
@@ -158,7 +168,12 @@ async fn no_token_appears_in_the_operators_trace_output_events_or_status() {
         "the operator wrote no trace-level output; the check below would prove nothing:\n{}",
         &output[..output.len().min(2000)]
     );
-    let secrets = [first.as_str(), second.as_str(), env.access_token.as_str()];
+    let secrets = [
+        first.as_str(),
+        second.as_str(),
+        env.access_token.as_str(),
+        wrong_access.as_str(),
+    ];
     assert_no_secret(&output, &secrets, "the operator's trace output");
     assert_no_secret(&events, &secrets, "the events");
     assert_no_secret(&object.to_string(), &secrets, "the object");

@@ -45,6 +45,15 @@ pub struct StoredEvent {
     /// The object before a MODIFIED change (watchers with selectors need it to turn a change
     /// that leaves or enters their selection into DELETED or ADDED).
     pub previous: Option<Value>,
+    /// The object's JSON, encoded once and shared by every watcher that sends it as stored.
+    pub encoded: std::sync::OnceLock<String>,
+}
+
+impl StoredEvent {
+    /// The stored object as JSON text (encoded on first use).
+    pub fn object_json(&self) -> &str {
+        self.encoded.get_or_init(|| self.object.to_string())
+    }
 }
 
 /// The requested resourceVersion is older than the kept history.
@@ -215,6 +224,7 @@ impl State {
             kind,
             object,
             previous,
+            encoded: std::sync::OnceLock::new(),
         }));
         while self.log.len() > self.history {
             if let Some(dropped) = self.log.pop_front() {

@@ -7,13 +7,15 @@
 //! `string()`, operators `! - * / % + - < <= > >= == != && || ?:`. `&&`/`||` short-circuit and
 //! absorb errors as CEL does (`false && error` is `false`).
 //!
-//! As in kube-apiserver: a rule is evaluated where its schema node is, with `self` the value
-//! there; a rule that mentions `oldSelf` is a transition rule and runs only on update when an old
-//! value correlates (through object fields and `x-kubernetes-list-type: map` keys). A failed rule
-//! gives `FieldValueInvalid` (or the rule's `reason`) at the node's path (plus `fieldPath`) with
+//! As in kube-apiserver 1.33: a rule is evaluated where its schema node is, with `self` the
+//! value there; a rule that mentions `oldSelf` is a transition rule and runs only on update when
+//! an old value correlates (through object fields, map entries and `x-kubernetes-list-type: map`
+//! keys). A rule that evaluates to false gives `FieldValueInvalid` (or the rule's `reason`) at
+//! the node's path (plus `fieldPath`; map entries are `path[key]`) with
 //! `Invalid value: "<schema type>": <message>`, the message being `messageExpression`'s result,
-//! else `message`, else `failed rule: <rule>`. A runtime error (such as `no such key: x`) gives
-//! `<error> evaluating rule: <rule>`.
+//! else `message`, else `failed rule: <rule>`. A runtime error gives
+//! `Invalid value: "<type>": <error> evaluating rule: <message or rule>` (`no such overload` has
+//! its own wording).
 //!
 //! Skipped (the rule is not evaluated, no error): anything that does not parse in this subset or
 //! calls a function outside it (e.g. `quantity()`, `url()`, `optional`s, `format` library).
@@ -23,7 +25,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Number, Value};
 
 use super::{
-    FieldError, additional_schema, child_path, display_path, items_schema, json_equal, json_text,
+    FieldError, additional_schema, child_path, display_path, go_quote, items_schema, json_equal,
     list_map_key, list_map_keys, property_schema,
 };
 
@@ -54,11 +56,12 @@ fn walk(
     match value {
         Value::Object(map) => {
             for (key, child) in map {
-                let child_schema =
-                    property_schema(schema, key).or_else(|| additional_schema(schema));
-                if let Some(s) = child_schema {
-                    let old_child = old.and_then(|o| o.get(key));
+                let old_child = old.and_then(|o| o.get(key));
+                // Map entries are addressed as `path[key]` by the CEL validator.
+                if let Some(s) = property_schema(schema, key) {
                     walk(s, child, old_child, &child_path(path, key), errors);
+                } else if let Some(s) = additional_schema(schema) {
+                    walk(s, child, old_child, &format!("{path}[{key}]"), errors);
                 }
             }
         }
@@ -117,20 +120,29 @@ fn check_rule(
     let schema_type = schema
         .get("type")
         .and_then(Value::as_str)
-        .unwrap_or("object");
-    let type_text = json_text(&Value::from(schema_type));
+        .unwrap_or_default();
+    let type_text = go_quote(schema_type);
+    // What the real server names the rule by in error texts: its message, else its expression.
+    let rule_name = match rule.get("message").and_then(Value::as_str) {
+        Some(m) if !m.trim().is_empty() => m.trim(),
+        _ => text.trim(),
+    };
     let detail = match eval(&expr, &mut env) {
         Ok(Value::Bool(false)) => failure_message(rule, text, &mut env),
         Ok(_) | Err(EvalError::Unsupported) => return,
         Err(EvalError::Runtime(e)) => {
             // Runtime errors are reported at the rule's node, without its reason or fieldPath.
+            let why = if e.starts_with("no such overload") {
+                format!(
+                    "'no such overload': call arguments did not match a supported operator, function or macro signature for rule: {rule_name}"
+                )
+            } else {
+                format!("{e} evaluating rule: {rule_name}")
+            };
             errors.push(FieldError {
                 field: display_path(path),
                 reason: "FieldValueInvalid".to_string(),
-                message: format!(
-                    "Invalid value: {type_text}: {e} evaluating rule: {}",
-                    text.trim()
-                ),
+                message: format!("Invalid value: {type_text}: {why}"),
             });
             return;
         }
@@ -149,6 +161,8 @@ fn check_rule(
         .get("reason")
         .and_then(Value::as_str)
         .unwrap_or("FieldValueInvalid");
+    // kube-apiserver 1.33 prints the schema type where the value would go (later versions print
+    // the value).
     let message = match reason {
         "FieldValueRequired" => format!("Required value: {detail}"),
         "FieldValueForbidden" => format!("Forbidden: {detail}"),
@@ -167,8 +181,9 @@ fn failure_message(rule: &Value, text: &str, env: &mut Env) -> String {
         && let Ok(expr) = parse(me)
         && let Ok(Value::String(s)) = eval(&expr, env)
         && !s.trim().is_empty()
+        && !s.contains('\n')
     {
-        return s;
+        return s.trim().to_string();
     }
     match rule.get("message").and_then(Value::as_str) {
         Some(m) if !m.trim().is_empty() => m.trim().to_string(),
@@ -744,8 +759,8 @@ fn eval_call(
                 "startsWith" => s.starts_with(&p),
                 "endsWith" => s.ends_with(&p),
                 "contains" => s.contains(&p),
-                _ => regex::Regex::new(&p)
-                    .map_err(|e| runtime(format!("invalid regex: {e}")))?
+                _ => super::cached_regex(&p)
+                    .ok_or_else(|| runtime(format!("invalid regex: {p}")))?
                     .is_match(&s),
             }))
         }

@@ -13,13 +13,14 @@
 //! accepted as-is), `enum`, `pattern`, `minLength`/`maxLength` (characters), `minimum`/`maximum`
 //! (with the exclusive flags), `multipleOf`, `minItems`/`maxItems`,
 //! `minProperties`/`maxProperties`, `required`, `x-kubernetes-list-type: set|map` uniqueness and
-//! `x-kubernetes-validations` CEL rules (see [`cel`] for the evaluated subset); embedded resources
-//! must carry `apiVersion` and `kind`.
+//! `x-kubernetes-validations` CEL rules (see [`cel`] for the evaluated subset; as on the real
+//! server they are skipped, with a note, once a required/enum/length/count/type error was found);
+//! embedded resources must carry `apiVersion` and `kind`.
 //!
 //! Error causes carry the real server's reason and message, e.g. `FieldValueRequired` /
 //! `Required value`, `FieldValueInvalid` / `Invalid value: "x": spec.name in body should match
 //! '^[a-z]+$'`, `FieldValueTooLong` / `Too long: may not be more than 64 bytes`. Bad values are
-//! printed as JSON, as kube-apiserver 1.33 does.
+//! printed as JSON, as kube-apiserver 1.33's `field.Error` does (`Invalid value: null`).
 //!
 //! Simplifications (documented for the sandbox's list): `allOf`/`anyOf`/`oneOf`/`not` are not
 //! evaluated (they only further restrict structural schemas); a CEL rule that uses something
@@ -76,8 +77,49 @@ pub fn prune_default_validate(
     default_nulls_and_absent(object, schema);
     validate(object, schema, "", true, &mut outcome.errors);
     validate_list_types(object, schema, "", &mut outcome.errors);
-    cel::validate_rules(schema, object, old, &mut outcome.errors);
+    if has_rules(schema) {
+        // As kube-apiserver: CEL rules only run on an object whose structure is sound.
+        let blocking = outcome.errors.iter().any(|e| {
+            matches!(
+                e.reason.as_str(),
+                "FieldValueNotSupported"
+                    | "FieldValueRequired"
+                    | "FieldValueTooLong"
+                    | "FieldValueTooMany"
+                    | "FieldValueTypeInvalid"
+            )
+        });
+        if blocking {
+            outcome.errors.push(FieldError {
+                field: display_path(""),
+                reason: "FieldValueInvalid".to_string(),
+                message: "Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation".to_string(),
+            });
+        } else {
+            cel::validate_rules(schema, object, old, &mut outcome.errors);
+        }
+    }
     outcome
+}
+
+/// Whether any node of the schema carries `x-kubernetes-validations`.
+fn has_rules(schema: &Value) -> bool {
+    match schema {
+        Value::Object(m) => {
+            m.get("x-kubernetes-validations")
+                .and_then(Value::as_array)
+                .is_some_and(|r| !r.is_empty())
+                || ["properties"]
+                    .iter()
+                    .filter_map(|k| m.get(*k).and_then(Value::as_object))
+                    .any(|props| props.values().any(has_rules))
+                || ["items", "additionalProperties"]
+                    .iter()
+                    .filter_map(|k| m.get(*k))
+                    .any(has_rules)
+        }
+        _ => false,
+    }
 }
 
 /// Only the pruning step (kube-apiserver does it for every write, including status writes).
@@ -169,9 +211,61 @@ pub(crate) fn json_type_name(value: &Value) -> &'static str {
     }
 }
 
-/// A bad value printed as the real server prints it (JSON).
+/// JSON text of a value (for enum values, which the real server JSON-encodes before quoting).
 pub(crate) fn json_text(value: &Value) -> String {
     serde_json::to_string(value).unwrap_or_else(|e| e.to_string())
+}
+
+/// A bad value as kube-apiserver 1.33's `field.Error` prints it: JSON (`"x"`, `5`, `null`,
+/// `{"name":"x"}`).
+pub(crate) fn bad_value_text(value: &Value) -> String {
+    json_text(value)
+}
+
+/// Go's `strconv.Quote`.
+pub(crate) fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Go's `%v` for a float64: shortest form, exponent form outside [1e-4, 1e21).
+pub(crate) fn go_float(f: f64) -> String {
+    let exp = if f == 0.0 {
+        0
+    } else {
+        f.abs().log10().floor() as i32
+    };
+    if f != 0.0 && !(-4..21).contains(&exp) {
+        let s = format!("{f:e}");
+        // Rust prints `1e21`, Go `1e+21`.
+        match s.split_once('e') {
+            Some((m, e)) if !e.starts_with('-') => format!("{m}e+{e:0>2}"),
+            Some((m, e)) => format!("{m}e-{:0>2}", e.trim_start_matches('-')),
+            None => s,
+        }
+    } else {
+        format!("{f}")
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -324,7 +418,7 @@ fn invalid(errors: &mut Vec<FieldError>, path: &str, bad: &Value, detail: String
         errors,
         path,
         "FieldValueInvalid",
-        format!("Invalid value: {}: {detail}", json_text(bad)),
+        format!("Invalid value: {}: {detail}", bad_value_text(bad)),
     );
 }
 
@@ -333,7 +427,7 @@ fn type_invalid(errors: &mut Vec<FieldError>, path: &str, bad: &Value, detail: S
         errors,
         path,
         "FieldValueTypeInvalid",
-        format!("Invalid value: {}: {detail}", json_text(bad)),
+        format!("Invalid value: {}: {detail}", bad_value_text(bad)),
     );
 }
 
@@ -453,7 +547,7 @@ fn validate_string(
     if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
         // A pattern the regex crate cannot compile would have been rejected at CRD creation by
         // the real server; here it is skipped rather than failing every object.
-        if let Ok(re) = regex::Regex::new(pattern)
+        if let Some(re) = cached_regex(pattern)
             && !re.is_match(s)
         {
             let detail = format!("{body_path} in body should match '{pattern}'");
@@ -463,7 +557,10 @@ fn validate_string(
     if let Some(format) = schema.get("format").and_then(Value::as_str)
         && !format_ok(format, s)
     {
-        let detail = format!("{body_path} in body must be of type {format}: {value}");
+        let detail = format!(
+            "{body_path} in body must be of type {format}: {}",
+            go_quote(s)
+        );
         type_invalid(errors, path, value, detail);
     }
 }
@@ -643,8 +740,8 @@ fn validate_enum(value: &Value, schema: &Value, path: &str, errors: &mut Vec<Fie
     let supported: Vec<String> = allowed
         .iter()
         .map(|a| match a {
-            Value::String(s) => json_text(&Value::from(s.as_str())),
-            other => json_text(&Value::from(json_text(other))),
+            Value::String(s) => go_quote(s),
+            other => go_quote(&json_text(other)),
         })
         .collect();
     push(
@@ -653,7 +750,7 @@ fn validate_enum(value: &Value, schema: &Value, path: &str, errors: &mut Vec<Fie
         "FieldValueNotSupported",
         format!(
             "Unsupported value: {}: supported values: {}",
-            json_text(value),
+            bad_value_text(value),
             supported.join(", ")
         ),
     );
@@ -676,6 +773,26 @@ pub(crate) fn json_equal(a: &Value, b: &Value) -> bool {
         }
         _ => a == b,
     }
+}
+
+/// A compiled regex, cached: schemas are checked on every write with the same few patterns.
+/// None for a pattern the regex crate cannot compile.
+pub(crate) fn cached_regex(pattern: &str) -> Option<regex::Regex> {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    static CACHE: LazyLock<Mutex<HashMap<String, Option<regex::Regex>>>> =
+        LazyLock::new(|| Mutex::new(HashMap::new()));
+    // A poisoned lock only means another thread panicked mid-insert; the map is still usable.
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(hit) = cache.get(pattern) {
+        return hit.clone();
+    }
+    if cache.len() >= 4096 {
+        cache.clear();
+    }
+    let compiled = regex::Regex::new(pattern).ok();
+    cache.insert(pattern.to_string(), compiled.clone());
+    compiled
 }
 
 fn format_ok(format: &str, s: &str) -> bool {
@@ -704,7 +821,7 @@ fn format_ok(format: &str, s: &str) -> bool {
     let matches = |re: &LazyLock<Option<regex::Regex>>| re.as_ref().is_none_or(|r| r.is_match(s));
     match format {
         "date" => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok(),
-        "date-time" | "datetime" => chrono::DateTime::parse_from_rfc3339(s).is_ok(),
+        "date-time" | "datetime" => date_time_ok(s),
         "uuid" => matches(&UUID),
         "byte" => matches(&BASE64),
         "hostname" => s.len() <= 255 && matches(&HOSTNAME),
@@ -715,6 +832,25 @@ fn format_ok(format: &str, s: &str) -> bool {
         "mac" => matches(&MAC),
         _ => true,
     }
+}
+
+/// The layouts go-openapi's `strfmt` accepts for `date-time`: RFC 3339 (with or without a colon
+/// in the offset, any fraction), ISO 8601 local time, reduced precision and the sortable form.
+fn date_time_ok(s: &str) -> bool {
+    if chrono::DateTime::parse_from_rfc3339(s).is_ok()
+        || chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z").is_ok()
+        || chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M%#z").is_ok()
+    {
+        return true;
+    }
+    let naive = s.strip_suffix('Z').unwrap_or(s);
+    [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+    ]
+    .iter()
+    .any(|layout| chrono::NaiveDateTime::parse_from_str(naive, layout).is_ok())
 }
 
 fn cidr_ok(s: &str) -> bool {
@@ -793,7 +929,7 @@ fn validate_list_types(value: &Value, schema: &Value, path: &str, errors: &mut V
                             errors,
                             &index_path(path, i),
                             "FieldValueDuplicate",
-                            format!("Duplicate value: {}", json_text(&identity)),
+                            format!("Duplicate value: {}", bad_value_text(&identity)),
                         );
                     } else {
                         seen.push(identity);

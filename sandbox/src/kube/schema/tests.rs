@@ -372,7 +372,7 @@ fn cel_rules_report_their_message_or_the_failed_rule() {
             err(
                 "spec",
                 "FieldValueInvalid",
-                "Invalid value: \"object\": no such key: b evaluating rule: self.b == 'x'"
+                "Invalid value: \"object\": no such key: b evaluating rule: b must be x"
             ),
         ]
     );
@@ -463,4 +463,91 @@ fn a_scalar_in_a_list_map_is_both_mistyped_and_not_an_object() {
             "Invalid value: 1: must be an object for an array of list-type map",
         ]
     );
+}
+
+#[test]
+fn cel_errors_under_maps_use_key_paths_and_overload_errors_name_the_rule() {
+    let schema = json!({"type": "object", "properties": {"spec": {
+        "type": "object",
+        "x-kubernetes-validations": [{"rule": "self.n + 1 == 2"}],
+        "properties": {
+            "n": {"x-kubernetes-int-or-string": true},
+            "labels": {"type": "object", "additionalProperties": {
+                "type": "string",
+                "x-kubernetes-validations": [{"rule": "self.size() < 3", "message": "short values only"}]
+            }}
+        }
+    }}});
+    let mut obj = json!({"spec": {"n": "one", "labels": {"ok": "ab", "bad": "abcd"}}});
+    let errors: Vec<(String, String)> = prune_default_validate(&schema, &mut obj, None)
+        .errors
+        .into_iter()
+        .map(|e| (e.field, e.message))
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            (
+                "spec".to_string(),
+                "Invalid value: \"object\": 'no such overload': call arguments did not match a supported operator, function or macro signature for rule: self.n + 1 == 2".to_string()
+            ),
+            ("spec.labels[bad]".to_string(), "Invalid value: \"string\": short values only".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn bad_values_print_as_json() {
+    let cases = [
+        (json!("a\"b"), "\"a\\\"b\""),
+        (json!(null), "null"),
+        (json!(5), "5"),
+        (json!(true), "true"),
+        (json!({"name": "x"}), "{\"name\":\"x\"}"),
+    ];
+    for (value, want) in cases {
+        assert_eq!(bad_value_text(&value), want, "{value}");
+    }
+}
+
+#[test]
+fn structural_errors_block_cel_rules_with_a_note() {
+    let blocked = cel_errors(json!({"a": "1", "b": 5}), None);
+    assert_eq!(
+        blocked,
+        vec![
+            err(
+                "spec.b",
+                "FieldValueTypeInvalid",
+                "Invalid value: \"integer\": spec.b in body must be of type string: \"integer\""
+            ),
+            err(
+                "<nil>",
+                "FieldValueInvalid",
+                "Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn date_time_accepts_the_layouts_strfmt_accepts() {
+    for ok in [
+        "2024-01-02T03:04:05Z",
+        "2024-01-02T03:04:05.123456789+02:00",
+        "2024-01-02T03:04:05+0200",
+        "2024-01-02T03:04:05",
+        "2024-01-02T03:04Z",
+        "2024-01-02 03:04:05",
+    ] {
+        assert!(date_time_ok(ok), "{ok}");
+    }
+    for bad in [
+        "yesterday",
+        "2024-01-02",
+        "2024-13-02T03:04:05Z",
+        "03:04:05",
+    ] {
+        assert!(!date_time_ok(bad), "{bad}");
+    }
 }

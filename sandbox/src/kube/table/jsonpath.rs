@@ -20,18 +20,33 @@ enum Step {
 #[derive(Debug, PartialEq)]
 struct Unsupported;
 
+/// A parsed path; one outside the subset selects nothing.
+#[derive(Debug, Clone)]
+pub struct JsonPath(Option<Vec<Step>>);
+
+impl JsonPath {
+    pub fn parse(path: &str) -> JsonPath {
+        let text = path.trim();
+        let text = text
+            .strip_prefix('{')
+            .and_then(|t| t.strip_suffix('}'))
+            .unwrap_or(text);
+        let text = text.strip_prefix('$').unwrap_or(text);
+        JsonPath(parse_steps(text).ok())
+    }
+
+    /// Every value the path selects in `root`, in document order.
+    pub fn find<'a>(&self, root: &'a Value) -> Vec<&'a Value> {
+        match &self.0 {
+            Some(steps) => apply(vec![root], steps),
+            None => Vec::new(),
+        }
+    }
+}
+
 /// Every value `path` selects in `root`, in document order.
 pub fn find<'a>(root: &'a Value, path: &str) -> Vec<&'a Value> {
-    let text = path.trim();
-    let text = text
-        .strip_prefix('{')
-        .and_then(|t| t.strip_suffix('}'))
-        .unwrap_or(text);
-    let text = text.strip_prefix('$').unwrap_or(text);
-    match parse_steps(text) {
-        Ok(steps) => apply(vec![root], &steps),
-        Err(Unsupported) => Vec::new(),
-    }
+    JsonPath::parse(path).find(root)
 }
 
 fn apply<'a>(mut nodes: Vec<&'a Value>, steps: &[Step]) -> Vec<&'a Value> {

@@ -194,14 +194,22 @@ fn custom_resource_table(
             c.get("priority").and_then(Value::as_i64).unwrap_or(0),
         ));
     }
+    let compiled: Vec<(jsonpath::JsonPath, String)> = declared
+        .iter()
+        .map(|c| {
+            (
+                jsonpath::JsonPath::parse(&text(c, "jsonPath")),
+                text(c, "type"),
+            )
+        })
+        .collect();
     let rows = objects
         .iter()
         .map(|obj| {
             let mut cells = vec![name_of(obj)];
-            for c in &declared {
-                let found = jsonpath::find(obj, &text(c, "jsonPath"));
-                cells.push(match found.first() {
-                    Some(v) => cell_for(&text(c, "type"), v, now),
+            for (path, kind) in &compiled {
+                cells.push(match path.find(obj).first() {
+                    Some(v) => cell_for(kind, v, now),
                     None => Value::Null,
                 });
             }
@@ -243,7 +251,7 @@ fn go_text(v: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => match n.as_i64() {
             Some(i) => i.to_string(),
-            None => go_float(n.as_f64().unwrap_or(0.0)),
+            None => crate::kube::schema::go_float(n.as_f64().unwrap_or(0.0)),
         },
         Value::String(s) => s.clone(),
         Value::Array(a) => format!("[{}]", a.iter().map(go_text).collect::<Vec<_>>().join(" ")),
@@ -254,26 +262,6 @@ fn go_text(v: &Value) -> String {
                 .collect::<Vec<_>>()
                 .join(" ")
         ),
-    }
-}
-
-/// Go's `%v` for a float64: shortest representation, exponent form for large/small magnitudes.
-fn go_float(f: f64) -> String {
-    let exp = if f == 0.0 {
-        0
-    } else {
-        f.abs().log10().floor() as i32
-    };
-    if f != 0.0 && !(-4..21).contains(&exp) {
-        let s = format!("{f:e}");
-        // Rust prints `1e21`, Go `1e+21`.
-        match s.split_once('e') {
-            Some((m, e)) if !e.starts_with('-') => format!("{m}e+{e:0>2}"),
-            Some((m, e)) => format!("{m}e-{:0>2}", e.trim_start_matches('-')),
-            None => s,
-        }
-    } else {
-        format!("{f}")
     }
 }
 

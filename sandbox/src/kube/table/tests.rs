@@ -193,7 +193,7 @@ fn ages_read_like_kubectl() {
 }
 
 #[test]
-fn string_cells_print_go_values() {
+fn string_cells_print_bad_value_texts() {
     assert_eq!(
         go_text(&json!({"b": 1, "a": [true, null]})),
         "map[a:[true <nil>] b:1]"
