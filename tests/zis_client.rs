@@ -33,7 +33,6 @@ impl Fake {
             ],
             patch_allowed_domain: true,
             rate_limit_per_minute: None,
-            ..FakeZisConfig::default()
         };
         let server = FakeZis::start(config, "127.0.0.1:0".parse().expect("addr"))
             .await

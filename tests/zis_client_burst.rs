@@ -22,7 +22,6 @@ async fn a_burst_of_500_creates_under_a_600_per_minute_limit_is_paced_not_reject
             integrations: vec![(INTEGRATION.to_owned(), ACCESS_TOKEN.to_owned())],
             patch_allowed_domain: true,
             rate_limit_per_minute: Some(600),
-            ..FakeZisConfig::default()
         },
         "127.0.0.1:0".parse().expect("addr"),
     )
