@@ -196,10 +196,17 @@ pub async fn dispatch(
         Route::OpenApiGroupVersion { group, version } => {
             openapi::group_version(&api, &group, &version).map(|v| json_response(200, &v, &[]))
         }
-        Route::Resource(path) => resource(&api, method, path, query, headers, body).await,
+        Route::Resource(path) => resource(&api, method.clone(), path, query, headers, body).await,
         Route::Unknown => Err(ApiError::no_route()),
     };
-    result.unwrap_or_else(IntoResponse::into_response)
+    let response = result.unwrap_or_else(IntoResponse::into_response);
+    // Paths and query strings carry no secrets (bodies are never logged).
+    tracing::debug!(
+        target: "zis_sandbox::kube::requests",
+        "{method} {uri} -> {}",
+        response.status().as_u16()
+    );
+    response
 }
 
 async fn resource(
