@@ -245,6 +245,15 @@ async fn resource(
         headers,
         body,
     };
+    if call.rt.review {
+        if call.method != Method::POST || call.name.is_some() || call.watch {
+            return Err(ApiError::method_not_allowed(format!(
+                "the server does not allow this method on the requested resource ({})",
+                call.method
+            )));
+        }
+        return write::review(&call);
+    }
     if call.watch {
         if call.method != Method::GET {
             return Err(ApiError::method_not_allowed("watch requires GET"));

@@ -27,6 +27,8 @@ pub struct ResourceType {
     pub schema: Option<Value>,
     /// The CRD version's `additionalPrinterColumns`.
     pub printer_columns: Option<Value>,
+    /// A create-only review (SelfSubjectAccessReview): answered, never stored.
+    pub review: bool,
 }
 
 impl ResourceType {
@@ -267,8 +269,31 @@ pub fn builtins() -> Vec<ResourceType> {
             create_on_update: b.create_on_update,
             schema: None,
             printer_columns: None,
+            review: false,
         })
+        .chain(std::iter::once(self_subject_access_review()))
         .collect()
+}
+
+/// `kubectl auth can-i` asks this; the sandbox authorizes everything, so it always allows.
+fn self_subject_access_review() -> ResourceType {
+    ResourceType {
+        group: "authorization.k8s.io".into(),
+        version: "v1".into(),
+        plural: "selfsubjectaccessreviews".into(),
+        singular: "selfsubjectaccessreview".into(),
+        kind: "SelfSubjectAccessReview".into(),
+        namespaced: false,
+        short_names: Vec::new(),
+        categories: Vec::new(),
+        status_subresource: false,
+        custom: false,
+        has_generation: false,
+        create_on_update: false,
+        schema: None,
+        printer_columns: None,
+        review: true,
+    }
 }
 
 fn strings(value: &Value) -> Vec<String> {
@@ -327,6 +352,7 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
                 .get("additionalPrinterColumns")
                 .cloned()
                 .filter(|c| c.as_array().is_some_and(|a| !a.is_empty())),
+            review: false,
         });
     }
     types

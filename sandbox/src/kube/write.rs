@@ -490,3 +490,15 @@ pub fn patch(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
     };
     Ok(respond(api, call, code, written))
 }
+
+/// Answers a SelfSubjectAccessReview: the sandbox has no authorization, so everything is
+/// allowed (201 with the review and its status, as the real server answers; nothing is stored).
+pub fn review(call: &Call) -> Result<Response, ApiError> {
+    let mut review = call.body_value()?;
+    objects::check_type_meta(&call.rt, &mut review)?;
+    review["status"] = json!({
+        "allowed": true,
+        "reason": "the zis-sandbox API server authorizes every request",
+    });
+    Ok(json_response(201, &review, &[]))
+}
