@@ -220,13 +220,14 @@ async fn a_watch_from_a_compacted_version_gets_410_and_a_watcher_recovers_by_rel
             break;
         }
     }
-    // Let the watch connection time out, then push the history past its resourceVersion.
+    // Let the watch connection time out, then push the widgets' history past its
+    // resourceVersion with objects outside its selection.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    for i in 10..20 {
-        let cm: ConfigMap =
-            serde_json::from_value(json!({"metadata": {"name": format!("c{i}")}})).expect("cm");
-        config_maps
-            .create(&PostParams::default(), &cm)
+    for i in 0..10 {
+        let mut other = widget(&format!("other{i}"), 1);
+        other.metadata.labels = Some([("app".to_string(), "other".to_string())].into());
+        widgets
+            .create(&PostParams::default(), &other)
             .await
             .expect("create");
     }
@@ -1051,5 +1052,42 @@ async fn concurrent_updates_from_the_same_version_let_exactly_one_win() {
         widgets.get("w").await.expect("get").data["spec"]["size"],
         won[0]
     );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_busy_resource_does_not_expire_the_watches_of_a_quiet_one() {
+    let (sandbox, client) = start_with_history(5).await;
+    let widgets: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "default", &widgets_resource());
+    let from = widgets
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .metadata
+        .resource_version
+        .expect("rv");
+    let config_maps: Api<ConfigMap> = Api::namespaced(client, "default");
+    for i in 0..10 {
+        let cm: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": format!("c{i}")}})).expect("cm");
+        config_maps
+            .create(&PostParams::default(), &cm)
+            .await
+            .expect("create");
+    }
+    widgets
+        .create(&PostParams::default(), &widget("w", 1))
+        .await
+        .expect("create");
+    let mut stream = widgets
+        .watch(&WatchParams::default().timeout(1), &from)
+        .await
+        .expect("watch")
+        .boxed();
+    match stream.try_next().await.expect("event").expect("one event") {
+        WatchEvent::Added(o) => assert_eq!(o.metadata.name.as_deref(), Some("w")),
+        other => panic!("expected ADDED, got {other:?}"),
+    }
     sandbox.shutdown().await;
 }

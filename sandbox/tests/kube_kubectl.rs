@@ -45,6 +45,7 @@ fn the_cli_writes_a_kubeconfig_announces_its_url_and_exits_cleanly_on_sigterm() 
     let exit = child.wait().expect("child exits");
     assert!(exit.success(), "exit status {exit:?}");
     assert!(lines.next().is_none(), "exactly one line on stdout");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,7 +106,7 @@ async fn kubectl_applies_a_crd_then_its_objects_and_reads_them_back() {
         ])
         .await;
     assert_eq!(size, "7 2");
-    env.sandbox.shutdown().await;
+    env.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,7 +174,7 @@ async fn kubectl_merge_and_json_patches_change_the_object_and_a_failed_test_is_r
         err.contains("application/strategic-merge-patch+json is not supported"),
         "{err}"
     );
-    env.sandbox.shutdown().await;
+    env.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -220,7 +221,7 @@ async fn kubectl_wait_sees_a_condition_set_through_the_status_subresource() {
         ])
         .await;
     assert_eq!(spec, "3 1");
-    env.sandbox.shutdown().await;
+    env.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -266,7 +267,7 @@ async fn kubectl_delete_marks_an_object_with_a_finalizer_until_the_finalizer_is_
         err.contains("NotFound") || err.contains("not found"),
         "{err}"
     );
-    env.sandbox.shutdown().await;
+    env.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -307,12 +308,16 @@ async fn kubectl_apply_is_refused_for_schema_violations_and_unknown_fields() {
         .ok(&["get", "widget", "u", "-o", "jsonpath={.spec}"])
         .await;
     assert!(!spec.contains("shape"), "{spec}");
-    env.sandbox.shutdown().await;
+    env.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_create_generators_and_namespace_deletion_work() {
     let env = Env::start("generators").await;
+    let answer = env
+        .ok(&["auth", "can-i", "list", "secrets", "-n", "default"])
+        .await;
+    assert_eq!(answer.trim(), "yes");
     env.ok(&["create", "namespace", "team"]).await;
     env.ok(&[
         "-n",
@@ -356,5 +361,5 @@ async fn kubectl_create_generators_and_namespace_deletion_work() {
     let (ok, _, err) = env.kubectl(&["get", "namespace", "team"]).await;
     assert!(!ok, "namespace gone");
     assert!(err.contains("not found"), "{err}");
-    env.sandbox.shutdown().await;
+    env.finish().await;
 }

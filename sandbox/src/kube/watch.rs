@@ -201,7 +201,7 @@ async fn run(
     bookmarks: bool,
     sender: mpsc::Sender<Bytes>,
 ) {
-    let mut changes = api.store.subscribe();
+    let mut changes = api.store.subscribe(&filter.key);
     let mut stopping = api.stopping.clone();
     let deadline = tokio::time::Instant::now() + timeout;
     // The starting point and the initial events are taken under one lock so no write slips
@@ -210,9 +210,9 @@ async fn run(
         let state = api.store.lock();
         let current = state.current_rv();
         match from {
-            Some(rv) if rv < state.oldest_watchable() => Err(format!(
+            Some(rv) if rv < state.oldest_watchable(&filter.key) => Err(format!(
                 "too old resource version: {rv} ({})",
-                state.oldest_watchable()
+                state.oldest_watchable(&filter.key)
             )),
             _ => {
                 let mut initial = Vec::new();
@@ -248,7 +248,7 @@ async fn run(
     }
     let mut last_sent = tokio::time::Instant::now();
     loop {
-        let batch = api.store.lock().events_after(cursor, BATCH);
+        let batch = api.store.lock().events_after(&filter.key, cursor, BATCH);
         let events = match batch {
             Ok(events) => events,
             Err(expired) => {

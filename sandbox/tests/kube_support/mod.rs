@@ -120,6 +120,12 @@ impl Env {
         out
     }
 
+    /// Stops the server and removes the scratch directory (kubectl's cache, manifests).
+    pub async fn finish(self) {
+        self.sandbox.shutdown().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
     /// Applies the test CRD and waits until it is Established.
     pub async fn install_widgets(&self) {
         let crd = self.write("crd.yaml", WIDGET_CRD);
