@@ -99,39 +99,41 @@ async fn sequential(
     samples.map(|mut s| summary(&mut s))
 }
 
-async fn concurrent(http: &reqwest::Client, url: &str, client: &IntegrationClient) -> (f64, f64) {
-    let total = CONCURRENT_CALLERS * CONCURRENT_CALLS_EACH;
-    let start = Instant::now();
-    let raw_tasks: Vec<_> = (0..CONCURRENT_CALLERS)
+/// `CONCURRENT_CALLERS` tasks at once, each alternating a bare reqwest call and a client call,
+/// timing each. Returns (mean, median) per variant, and calls a second overall.
+async fn concurrent(
+    http: &reqwest::Client,
+    url: &str,
+    client: &IntegrationClient,
+) -> [(f64, f64); 2] {
+    let tasks: Vec<_> = (0..CONCURRENT_CALLERS)
         .map(|_| {
             let http = http.clone();
             let url = url.to_owned();
-            tokio::spawn(async move {
-                for _ in 0..CONCURRENT_CALLS_EACH {
-                    raw_get(&http, &url).await;
-                }
-            })
-        })
-        .collect();
-    for task in raw_tasks {
-        task.await.expect("raw task");
-    }
-    let raw = per_call_us(start.elapsed(), total);
-    let start = Instant::now();
-    let client_tasks: Vec<_> = (0..CONCURRENT_CALLERS)
-        .map(|_| {
             let client = client.clone();
             tokio::spawn(async move {
+                let mut raw = Vec::with_capacity(CONCURRENT_CALLS_EACH);
+                let mut ours = Vec::with_capacity(CONCURRENT_CALLS_EACH);
                 for _ in 0..CONCURRENT_CALLS_EACH {
+                    let start = Instant::now();
+                    raw_get(&http, &url).await;
+                    raw.push(start.elapsed());
+                    let start = Instant::now();
                     client_get(&client).await;
+                    ours.push(start.elapsed());
                 }
+                (raw, ours)
             })
         })
         .collect();
-    for task in client_tasks {
-        task.await.expect("client task");
+    let mut raw = Vec::new();
+    let mut ours = Vec::new();
+    for task in tasks {
+        let (r, o) = task.await.expect("bench task");
+        raw.extend(r);
+        ours.extend(o);
     }
-    (raw, per_call_us(start.elapsed(), total))
+    [summary(&mut raw), summary(&mut ours)]
 }
 
 fn main() {
@@ -182,10 +184,13 @@ fn main() {
             );
         }
         for round in 1..=3 {
-            let (raw, ours) = concurrent(&http, &url, &client).await;
+            let [(raw, raw_median), (ours, ours_median)] = concurrent(&http, &url, &client).await;
             println!(
-                "  {CONCURRENT_CALLERS} concurrent callers round {round}: raw reqwest {raw:8.1} us/call, zis client {ours:8.1} us/call, overhead {:+7.1} us/call",
-                ours - raw
+                "  {CONCURRENT_CALLERS} concurrent callers round {round}, latency mean/median us per call: \
+                 bare reqwest {raw:.1}/{raw_median:.1}, zis client {ours:.1}/{ours_median:.1}; \
+                 overhead {:+.1}/{:+.1}",
+                ours - raw,
+                ours_median - raw_median
             );
         }
     });

@@ -1,6 +1,7 @@
 //! Every log line the process writes at TRACE level, from this crate and from reqwest, hyper and
-//! rustls, while the client creates, reads, updates and deletes a connection: neither the
-//! connection token nor the access token may appear. Its own test binary because it installs the
+//! rustls and the in-process fake ZIS, while the client creates, reads, updates and deletes a
+//! connection (against a scripted server, a closed port and the fake): neither the connection
+//! token nor the access token may appear. Its own test binary because it installs the
 //! process-wide subscriber.
 
 use std::io::Write;
@@ -119,6 +120,36 @@ async fn trace_logs_of_a_full_connection_lifecycle_never_contain_a_token() {
         unreachable.create_bearer(&new).await,
         Err(ZisError::Transient { .. })
     ));
+    // The same lifecycle against the fake ZIS (in this process, so its logs are captured too).
+    let fake = zis_sandbox::zis::FakeZis::start(
+        zis_sandbox::zis::FakeZisConfig {
+            integrations: vec![("log_integration".to_owned(), ACCESS_TOKEN.to_owned())],
+            ..Default::default()
+        },
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("fake zis");
+    let against_fake = ZisClient::new(ClientConfig::for_url(&fake.url(), true))
+        .expect("client")
+        .integration("log_integration", SecretString::new(ACCESS_TOKEN));
+    against_fake.create_bearer(&new).await.expect("create");
+    against_fake.get_bearer("log_conn").await.expect("get");
+    against_fake
+        .update_bearer(
+            "log_conn",
+            &BearerTokenUpdate {
+                token: Some(SecretString::new(NEW_CONN_TOKEN)),
+                allowed_domain: None,
+            },
+        )
+        .await
+        .expect("update");
+    against_fake
+        .delete_bearer("log_conn")
+        .await
+        .expect("delete");
+    fake.shutdown().await;
     // Formatting everything a caller might log.
     tracing::info!(?account, ?client, ?new, "caller logs its client");
 

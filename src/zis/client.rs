@@ -269,7 +269,8 @@ impl IntegrationClient {
         self.parse_connection(&answer, "show", None)
     }
 
-    /// `PATCH bearer_token/{name}` with the fields set in `update`.
+    /// `PATCH bearer_token/{name}` with the fields set in `update`. An update with neither
+    /// field set is still sent (as `{}`); ZIS decides what that means.
     pub async fn update_bearer(
         &self,
         name: &str,

@@ -23,7 +23,9 @@ use tokio::time::Instant;
 /// How fast the client may call one ZIS account.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PacingConfig {
-    /// Sustained requests per minute (Zendesk plans allow 200 to 2,500).
+    /// Sustained requests per minute (Zendesk plans allow 200 to 2,500). Zendesk counts a
+    /// sliding minute and the burst comes on top of this rate, so set it a little below the
+    /// account's limit when other clients share the account or the burst is large.
     pub requests_per_minute: u32,
     /// How many requests may go at once after a quiet period.
     pub burst: u32,
