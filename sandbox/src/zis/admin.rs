@@ -292,8 +292,10 @@ fn add_fault(state: &State, body: &[u8]) -> Result<Response<Body>, ApiError> {
         .get("status")
         .and_then(Value::as_u64)
         .and_then(|s| u16::try_from(s).ok())
-        .filter(|s| *s == 0 || (100..=599).contains(s))
-        .ok_or_else(|| ApiError::invalid_body("Field status must be 0 (drop) or 100 to 599"))?;
+        .filter(|s| *s == 0 || (200..=599).contains(s))
+        .ok_or_else(|| {
+            ApiError::invalid_body("Field status must be 0 (drop the connection) or 200 to 599")
+        })?;
     let count = match body.get("count") {
         None | Some(Value::Null) => 1,
         Some(value) => value

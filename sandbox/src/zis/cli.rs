@@ -26,6 +26,14 @@ secrets, seeds and changes connections, reads request counters, changes the swit
 run time (/_fake/settings), injects faults (/_fake/faults), adds access tokens and resets. \
 Never expose this server beyond your machine.
 
+Answers: 201/200 bodies wrapped in the type with secrets as \"*****\"; 204 with an empty body \
+on PATCH and DELETE; errors {\"errors\":[{\"code\",\"title\"}]} with the vendor's codes \
+(InvalidIntegration 400, InvalidCredentials 401, Forbidden 403, NotFound 404, Conflict 409, \
+TooManyRequests 429) and these 400s of the fake's own: InvalidBody, MissingField, InvalidField, \
+InvalidName, InvalidAllowedDomain, InvalidHeaderName, AllowedDomainImmutable, InvalidPageSize, \
+InvalidCursor. A token of another integration gets 403 Forbidden; an unknown integration gets \
+400 InvalidIntegration on create, update and list, 404 NotFound on show and delete.
+
 Example:
   zis-sandbox zis --listen 127.0.0.1:0 --integration my_integration --access-token s3cret";
 

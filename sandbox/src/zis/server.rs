@@ -15,7 +15,7 @@ use hyper::header::{HeaderName, HeaderValue, RETRY_AFTER};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -53,7 +53,10 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, mut stop: watch::Re
                     let _ = stream.set_nodelay(true);
                     let state = Arc::clone(&state);
                     let service = service_fn(move |request| answer(Arc::clone(&state), request));
+                    // The timer enables hyper's 30 s limit on reading request headers, so idle
+                    // half-open clients cannot pin connections forever.
                     let connection = http1::Builder::new()
+                        .timer(TokioTimer::new())
                         .serve_connection(TokioIo::new(stream), service);
                     let connection = graceful.watch(connection);
                     tokio::spawn(async move {
