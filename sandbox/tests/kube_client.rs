@@ -220,13 +220,14 @@ async fn a_watch_from_a_compacted_version_gets_410_and_a_watcher_recovers_by_rel
             break;
         }
     }
-    // Let the watch connection time out, then push the history past its resourceVersion.
+    // Let the watch connection time out, then push the widgets' history past its
+    // resourceVersion with objects outside its selection.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    for i in 10..20 {
-        let cm: ConfigMap =
-            serde_json::from_value(json!({"metadata": {"name": format!("c{i}")}})).expect("cm");
-        config_maps
-            .create(&PostParams::default(), &cm)
+    for i in 0..10 {
+        let mut other = widget(&format!("other{i}"), 1);
+        other.metadata.labels = Some([("app".to_string(), "other".to_string())].into());
+        widgets
+            .create(&PostParams::default(), &other)
             .await
             .expect("create");
     }
@@ -645,5 +646,448 @@ async fn deleting_a_namespace_removes_its_objects_after_their_finalizers() {
         .expect("release");
     assert!(config_maps.get_opt("held").await.expect("get").is_none());
     assert!(namespaces.get_opt("team").await.expect("get").is_none());
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn recorder_events_are_visible_through_both_event_apis() {
+    use k8s_openapi::api::core::v1::{Event as CoreEvent, ObjectReference};
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+
+    let (sandbox, client) = start().await;
+    let widgets: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "default", &widgets_resource());
+    let created = widgets
+        .create(&PostParams::default(), &widget("w", 1))
+        .await
+        .expect("create");
+    let reference = ObjectReference {
+        api_version: Some("test.zis.dev/v1".into()),
+        kind: Some("Widget".into()),
+        name: created.metadata.name.clone(),
+        namespace: Some("default".into()),
+        uid: created.metadata.uid.clone(),
+        ..ObjectReference::default()
+    };
+    let recorder = Recorder::new(client.clone(), Reporter::from("widget-controller"));
+    let event = Event {
+        type_: EventType::Normal,
+        reason: "Synced".into(),
+        note: Some("widget synced".into()),
+        action: "Sync".into(),
+        secondary: None,
+    };
+    recorder
+        .publish(&event, &reference)
+        .await
+        .expect("first publish creates");
+    recorder
+        .publish(&event, &reference)
+        .await
+        .expect("second publish patches the series");
+
+    let core: Api<CoreEvent> = Api::namespaced(client, "default");
+    let listed = core
+        .list(&ListParams::default().fields("involvedObject.name=w,involvedObject.kind=Widget"))
+        .await
+        .expect("core list");
+    assert_eq!(listed.items.len(), 1);
+    let stored = &listed.items[0];
+    assert_eq!(stored.message.as_deref(), Some("widget synced"));
+    assert_eq!(
+        stored.reporting_component.as_deref(),
+        Some("widget-controller")
+    );
+    assert_eq!(stored.series.as_ref().and_then(|s| s.count), Some(2));
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_streaming_list_watcher_gets_initial_events_then_changes() {
+    let (sandbox, client) = start().await;
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &widgets_resource());
+    widgets
+        .create(&PostParams::default(), &widget("before", 1))
+        .await
+        .expect("create");
+    let mut stream = watcher(
+        widgets.clone(),
+        watcher::Config::default().streaming_lists(),
+    )
+    .boxed();
+    let mut initial = Vec::new();
+    loop {
+        match stream.try_next().await.expect("ok").expect("event") {
+            watcher::Event::InitApply(o) => initial.push(o.metadata.name.unwrap_or_default()),
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    assert_eq!(initial, ["before"]);
+    widgets
+        .create(&PostParams::default(), &widget("after", 1))
+        .await
+        .expect("create");
+    let next = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+        .await
+        .expect("in time")
+        .expect("ok")
+        .expect("event");
+    match next {
+        watcher::Event::Apply(o) => assert_eq!(o.metadata.name.as_deref(), Some("after")),
+        other => panic!("unexpected {other:?}"),
+    }
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn server_side_apply_tracks_owners_reports_conflicts_and_honours_force() {
+    let (sandbox, client) = start().await;
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &widgets_resource());
+    let applied = json!({"apiVersion": "test.zis.dev/v1", "kind": "Widget",
+                         "metadata": {"name": "w"}, "spec": {"size": 2}});
+    let created = widgets
+        .patch("w", &PatchParams::apply("alice"), &Patch::Apply(&applied))
+        .await
+        .expect("apply creates");
+    assert_eq!(created.data["spec"]["size"], 2);
+    let theirs = json!({"apiVersion": "test.zis.dev/v1", "kind": "Widget",
+                        "metadata": {"name": "w"}, "spec": {"size": 3}});
+    let error = api_error(
+        widgets
+            .patch("w", &PatchParams::apply("bob"), &Patch::Apply(&theirs))
+            .await
+            .expect_err("conflict"),
+    );
+    assert_eq!(error.code, 409);
+    assert!(
+        error.message.contains("alice") && error.message.contains(".spec.size"),
+        "{}",
+        error.message
+    );
+    let forced = widgets
+        .patch(
+            "w",
+            &PatchParams::apply("bob").force(),
+            &Patch::Apply(&theirs),
+        )
+        .await
+        .expect("forced");
+    assert_eq!(forced.data["spec"]["size"], 3);
+    assert_eq!(forced.metadata.generation, Some(2));
+    let dry = widgets
+        .patch(
+            "w",
+            &PatchParams::default().dry_run(),
+            &Patch::Merge(json!({"spec": {"size": 10}})),
+        )
+        .await
+        .expect("dry run");
+    assert_eq!(dry.data["spec"]["size"], 10);
+    assert_eq!(
+        widgets.get("w").await.expect("get").data["spec"]["size"],
+        3,
+        "dry run not stored"
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn deleting_a_crd_removes_its_objects_after_their_finalizers_and_stops_serving_them() {
+    let (sandbox, client) = start().await;
+    let widgets: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "default", &widgets_resource());
+    let mut held = widget("held", 1);
+    held.metadata.finalizers = Some(vec!["test.zis.dev/hold".into()]);
+    widgets
+        .create(&PostParams::default(), &held)
+        .await
+        .expect("create");
+    widgets
+        .create(&PostParams::default(), &widget("free", 1))
+        .await
+        .expect("create");
+    let crds: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
+            "customresourcedefinitions",
+        ),
+    );
+    crds.delete("widgets.test.zis.dev", &DeleteParams::default())
+        .await
+        .expect("delete crd");
+    let terminating = crds.get("widgets.test.zis.dev").await.expect("crd kept");
+    let conditions = terminating.data["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c["type"] == "Terminating" && c["status"] == "True"),
+        "{conditions:?}"
+    );
+    assert!(widgets.get_opt("free").await.expect("get").is_none());
+    let error = api_error(
+        widgets
+            .create(&PostParams::default(), &widget("new", 1))
+            .await
+            .expect_err("terminating"),
+    );
+    assert_eq!(error.code, 405);
+
+    widgets
+        .patch(
+            "held",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .expect("release");
+    assert!(
+        crds.get_opt("widgets.test.zis.dev")
+            .await
+            .expect("get")
+            .is_none()
+    );
+    let error = api_error(
+        widgets
+            .list(&ListParams::default())
+            .await
+            .expect_err("no longer served"),
+    );
+    assert_eq!(error.code, 404);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn immutable_config_maps_refuse_data_changes() {
+    let (sandbox, client) = start().await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client, "default");
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "frozen"}, "data": {"a": "1"}, "immutable": true
+    }))
+    .expect("cm");
+    config_maps
+        .create(&PostParams::default(), &cm)
+        .await
+        .expect("create");
+    let error = api_error(
+        config_maps
+            .patch(
+                "frozen",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"data": {"a": "2"}})),
+            )
+            .await
+            .expect_err("immutable"),
+    );
+    assert_eq!(error.code, 422);
+    assert!(
+        error
+            .message
+            .contains("data: Forbidden: field is immutable"),
+        "{}",
+        error.message
+    );
+    config_maps
+        .patch(
+            "frozen",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})),
+        )
+        .await
+        .expect("metadata may change");
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn delete_answers_the_marked_object_or_a_success_status_like_the_real_server() {
+    let (sandbox, client) = start().await;
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &widgets_resource());
+    let mut held = widget("held", 1);
+    held.metadata.finalizers = Some(vec!["test.zis.dev/hold".into()]);
+    widgets
+        .create(&PostParams::default(), &held)
+        .await
+        .expect("create");
+    widgets
+        .create(&PostParams::default(), &widget("free", 1))
+        .await
+        .expect("create");
+    let marked = widgets
+        .delete("held", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let object = marked.left().expect("the marked object is returned");
+    assert!(object.metadata.deletion_timestamp.is_some());
+    let gone = widgets
+        .delete("free", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let status = gone.right().expect("a Status is returned");
+    assert_eq!(
+        status.status,
+        Some(kube::core::response::StatusSummary::Success)
+    );
+    let details = status.details.expect("details");
+    assert_eq!(
+        (details.name.as_str(), details.kind.as_str()),
+        ("free", "widgets")
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_label_selected_watch_sees_objects_enter_and_leave_its_selection() {
+    let (sandbox, client) = start().await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client, "default");
+    let list = config_maps
+        .list(&ListParams::default())
+        .await
+        .expect("list");
+    let from = list.metadata.resource_version.expect("rv");
+    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "c"}})).expect("cm");
+    config_maps
+        .create(&PostParams::default(), &cm)
+        .await
+        .expect("create");
+    for team in ["a", "b"] {
+        config_maps
+            .patch(
+                "c",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"labels": {"team": team}}})),
+            )
+            .await
+            .expect("label");
+    }
+    let params = WatchParams::default().labels("team=a").timeout(1);
+    let mut stream = config_maps
+        .watch(&params, &from)
+        .await
+        .expect("watch")
+        .boxed();
+    let mut seen = Vec::new();
+    while let Some(event) = stream.try_next().await.expect("event") {
+        match event {
+            WatchEvent::Added(o) => seen.push(format!(
+                "ADDED {:?}",
+                o.metadata.labels.unwrap_or_default().get("team")
+            )),
+            WatchEvent::Modified(_) => seen.push("MODIFIED".into()),
+            WatchEvent::Deleted(o) => seen.push(format!(
+                "DELETED {:?}",
+                o.metadata.labels.unwrap_or_default().get("team")
+            )),
+            WatchEvent::Bookmark(_) => {}
+            WatchEvent::Error(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(seen, [r#"ADDED Some("a")"#, r#"DELETED Some("b")"#]);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn kube_discovery_finds_crd_kinds_in_legacy_and_aggregated_form() {
+    let (sandbox, client) = start().await;
+    for aggregated in [false, true] {
+        let discovery = kube::Discovery::new(client.clone());
+        let discovery = if aggregated {
+            discovery
+                .run_aggregated()
+                .await
+                .expect("aggregated discovery")
+        } else {
+            discovery.run().await.expect("legacy discovery")
+        };
+        let (resource, capabilities) = discovery
+            .resolve_gvk(&GroupVersionKind::gvk("test.zis.dev", "v1", "Widget"))
+            .expect("Widget discovered");
+        assert_eq!(resource.plural, "widgets");
+        assert_eq!(capabilities.scope, kube::discovery::Scope::Namespaced);
+        assert!(
+            capabilities
+                .subresources
+                .iter()
+                .any(|(r, _)| r.plural == "widgets/status" || r.plural == "status"),
+            "aggregated={aggregated}"
+        );
+        assert!(discovery.has_group("coordination.k8s.io"));
+    }
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_updates_from_the_same_version_let_exactly_one_win() {
+    let (sandbox, client) = start().await;
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &widgets_resource());
+    let base = widgets
+        .create(&PostParams::default(), &widget("w", 1))
+        .await
+        .expect("create");
+    let mut tasks = Vec::new();
+    for size in 2..18 {
+        let api = widgets.clone();
+        let mut update = base.clone();
+        update.data["spec"]["size"] = json!(size);
+        tasks.push(tokio::spawn(async move {
+            api.replace("w", &PostParams::default(), &update).await
+        }));
+    }
+    let mut won = Vec::new();
+    let mut conflicts = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(object) => won.push(object.data["spec"]["size"].clone()),
+            Err(error) => {
+                assert_eq!(api_error(error).code, 409);
+                conflicts += 1;
+            }
+        }
+    }
+    assert_eq!((won.len(), conflicts), (1, 15));
+    assert_eq!(
+        widgets.get("w").await.expect("get").data["spec"]["size"],
+        won[0]
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_busy_resource_does_not_expire_the_watches_of_a_quiet_one() {
+    let (sandbox, client) = start_with_history(5).await;
+    let widgets: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "default", &widgets_resource());
+    let from = widgets
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .metadata
+        .resource_version
+        .expect("rv");
+    let config_maps: Api<ConfigMap> = Api::namespaced(client, "default");
+    for i in 0..10 {
+        let cm: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": format!("c{i}")}})).expect("cm");
+        config_maps
+            .create(&PostParams::default(), &cm)
+            .await
+            .expect("create");
+    }
+    widgets
+        .create(&PostParams::default(), &widget("w", 1))
+        .await
+        .expect("create");
+    let mut stream = widgets
+        .watch(&WatchParams::default().timeout(1), &from)
+        .await
+        .expect("watch")
+        .boxed();
+    match stream.try_next().await.expect("event").expect("one event") {
+        WatchEvent::Added(o) => assert_eq!(o.metadata.name.as_deref(), Some("w")),
+        other => panic!("expected ADDED, got {other:?}"),
+    }
     sandbox.shutdown().await;
 }

@@ -160,11 +160,32 @@ pub async fn dispatch(
     body: Bytes,
 ) -> Response {
     let query: HashMap<String, String> = query.into_iter().collect();
-    let result = match routing::parse(uri.path()) {
+    let route = routing::parse(uri.path());
+    let result = match route.clone() {
         Route::Version => Ok(json_response(200, &discovery::version(), &[])),
         Route::Health => Ok((StatusCode::OK, "ok").into_response()),
-        Route::CoreVersions => Ok(json_response(200, &discovery::core_versions(&api), &[])),
-        Route::Groups => Ok(json_response(200, &discovery::groups(&api), &[])),
+        Route::CoreVersions | Route::Groups => {
+            let core = matches!(route, Route::CoreVersions);
+            let accept = headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            Ok(match discovery::aggregated_version(accept) {
+                Some(version) => {
+                    let body = discovery::aggregated(&api, core, version);
+                    let mut response = json_response(200, &body, &[]);
+                    let content_type = format!(
+                        "application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"
+                    );
+                    if let Ok(value) = HeaderValue::from_str(&content_type) {
+                        response.headers_mut().insert(header::CONTENT_TYPE, value);
+                    }
+                    response
+                }
+                None if core => json_response(200, &discovery::core_versions(&api), &[]),
+                None => json_response(200, &discovery::groups(&api), &[]),
+            })
+        }
         Route::Group { group } => {
             discovery::group(&api, &group).map(|v| json_response(200, &v, &[]))
         }

@@ -113,7 +113,11 @@ fn finish_namespace(state: &mut State, namespace: &str) {
     let Some(ns) = state.get(&ns_key, "", namespace).cloned() else {
         return;
     };
-    if !is_deleting(&ns) || state.namespace_has_objects(namespace) {
+    if !is_deleting(&ns) {
+        return;
+    }
+    if state.namespace_has_objects(namespace) {
+        report_remaining(state, ns, namespace);
         return;
     }
     if finalizers(&ns).is_empty() {
@@ -125,6 +129,84 @@ fn finish_namespace(state: &mut State, namespace: &str) {
         let mut emptied = ns;
         emptied["spec"]["finalizers"] = json!([]);
         state.put(&ns_key, "", namespace, emptied, EventType::Modified);
+    }
+}
+
+/// Sets the `NamespaceContentRemaining` and `NamespaceFinalizersRemaining` conditions the real
+/// namespace controller reports while objects (usually held by finalizers) remain.
+fn report_remaining(state: &mut State, ns: Value, namespace: &str) {
+    let mut per_resource: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut per_finalizer: std::collections::BTreeMap<String, usize> = Default::default();
+    for (object_key, name) in state.objects_in_namespace(namespace) {
+        let resource = if object_key.0.is_empty() {
+            object_key.1.clone()
+        } else {
+            format!("{}.{}", object_key.1, object_key.0)
+        };
+        *per_resource.entry(resource).or_default() += 1;
+        if let Some(object) = state.get(&object_key, namespace, &name) {
+            for finalizer in finalizers(object) {
+                *per_finalizer.entry(finalizer).or_default() += 1;
+            }
+        }
+    }
+    let previous = ns["status"]["conditions"].clone();
+    let condition = |kind: &str, active: bool, reason: &str, message: String| {
+        let status = if active { "True" } else { "False" };
+        let since = previous
+            .as_array()
+            .and_then(|c| {
+                c.iter()
+                    .find(|c| c["type"] == kind && c["status"] == status)
+            })
+            .and_then(|c| c["lastTransitionTime"].as_str().map(str::to_string))
+            .unwrap_or_else(now);
+        json!({"type": kind, "status": status, "reason": reason, "message": message, "lastTransitionTime": since})
+    };
+    let resources: Vec<String> = per_resource
+        .iter()
+        .map(|(r, n)| format!("{r} has {n} resource instances"))
+        .collect();
+    let held: Vec<String> = per_finalizer
+        .iter()
+        .map(|(f, n)| format!("{f} in {n} resource instances"))
+        .collect();
+    let conditions = json!([
+        condition(
+            "NamespaceContentRemaining",
+            true,
+            "SomeResourcesRemain",
+            format!("Some resources are remaining: {}", resources.join(", "))
+        ),
+        if held.is_empty() {
+            condition(
+                "NamespaceFinalizersRemaining",
+                false,
+                "ContentHasNoFinalizers",
+                "All content-preserving finalizers finished".into(),
+            )
+        } else {
+            condition(
+                "NamespaceFinalizersRemaining",
+                true,
+                "SomeFinalizersRemain",
+                format!(
+                    "Some content in the namespace has finalizers remaining: {}",
+                    held.join(", ")
+                ),
+            )
+        },
+    ]);
+    if previous != conditions {
+        let mut updated = ns;
+        updated["status"]["conditions"] = conditions;
+        state.put(
+            &key(NAMESPACE_KEY),
+            "",
+            namespace,
+            updated,
+            EventType::Modified,
+        );
     }
 }
 
@@ -152,6 +234,8 @@ fn finish_crd(state: &mut State, resource: &(String, String)) {
 
 /// Options of a delete request (body `DeleteOptions` and query parameters).
 struct DeleteOptions {
+    /// `orphanDependents: false`: the real server answers 202 when the object is not gone yet.
+    cascading: bool,
     uid: Option<String>,
     resource_version: Option<String>,
     dry_run: bool,
@@ -177,6 +261,7 @@ fn options(call: &Call) -> Result<DeleteOptions, ApiError> {
         )));
     }
     Ok(DeleteOptions {
+        cascading: body["orphanDependents"] == Value::Bool(false),
         uid: body["preconditions"]["uid"].as_str().map(str::to_string),
         resource_version: body["preconditions"]["resourceVersion"]
             .as_str()
@@ -185,10 +270,16 @@ fn options(call: &Call) -> Result<DeleteOptions, ApiError> {
     })
 }
 
-/// The answer of a finished delete: the object for custom resources, Namespaces and CRDs (as
-/// the real server returns them), a Success Status for other built-in kinds.
+/// The answer of a finished delete: the object for the kinds whose real storage returns it
+/// (Namespace, ServiceAccount, CustomResourceDefinition), else a Success Status naming it
+/// (custom resources, ConfigMaps, Secrets, ...), as the generic registry answers.
 fn removed_response(call: &Call, object: &Value) -> Value {
-    if call.rt.custom || call.rt.kind == "Namespace" || call.rt.kind == "CustomResourceDefinition" {
+    let returns_object = !call.rt.custom
+        && matches!(
+            call.rt.kind.as_str(),
+            "Namespace" | "ServiceAccount" | "CustomResourceDefinition"
+        );
+    if returns_object {
         return render(&call.rt, object.clone());
     }
     let mut details = json!({
@@ -244,11 +335,14 @@ pub fn delete(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
         (outcome, state.current_rv())
     };
     api.store.notify(rv);
-    let body = match outcome {
-        Deletion::Marked(object) => render(&call.rt, object),
-        Deletion::Removed(object) => removed_response(call, &object),
+    let (code, body) = match outcome {
+        Deletion::Marked(object) => (
+            if opts.cascading { 202 } else { 200 },
+            render(&call.rt, object),
+        ),
+        Deletion::Removed(object) => (200, removed_response(call, &object)),
     };
-    Ok(json_response(200, &body, &[]))
+    Ok(json_response(code, &body, &[]))
 }
 
 /// DELETE on a collection: deletes every selected object and returns them as a list.

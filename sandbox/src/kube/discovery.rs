@@ -143,3 +143,118 @@ pub fn resources(api: &Api, group: &str, version: &str) -> Result<Value, ApiErro
         "resources": resources
     }))
 }
+
+/// The aggregated-discovery version the Accept header asks for first (`v2` or `v2beta1`), if
+/// any: clients list it before plain JSON and use whichever the server answers.
+pub fn aggregated_version(accept: &str) -> Option<&'static str> {
+    for media in accept.split(',') {
+        let params: Vec<&str> = media.split(';').map(str::trim).collect();
+        let is_discovery = params.contains(&"g=apidiscovery.k8s.io")
+            && params.contains(&"as=APIGroupDiscoveryList");
+        if is_discovery {
+            if params.contains(&"v=v2") {
+                return Some("v2");
+            }
+            if params.contains(&"v=v2beta1") {
+                return Some("v2beta1");
+            }
+            continue;
+        }
+        if params
+            .first()
+            .is_some_and(|m| *m == "application/json" || *m == "*/*")
+        {
+            return None;
+        }
+    }
+    None
+}
+
+fn aggregated_resource(rt: &ResourceType) -> Value {
+    let kind = json!({"group": rt.group, "version": rt.version, "kind": rt.kind});
+    let mut resource = json!({
+        "resource": rt.plural,
+        "responseKind": kind,
+        "scope": if rt.namespaced { "Namespaced" } else { "Cluster" },
+        "singularResource": rt.singular,
+        "verbs": VERBS,
+    });
+    if !rt.short_names.is_empty() {
+        resource["shortNames"] = json!(rt.short_names);
+    }
+    if !rt.categories.is_empty() {
+        resource["categories"] = json!(rt.categories);
+    }
+    let mut subresources = Vec::new();
+    if rt.status_subresource {
+        subresources.push(json!({"subresource": "status", "responseKind": kind, "verbs": ["get", "patch", "update"]}));
+    }
+    if rt.kind == "Namespace" && rt.group.is_empty() {
+        subresources
+            .push(json!({"subresource": "finalize", "responseKind": kind, "verbs": ["update"]}));
+    }
+    if !subresources.is_empty() {
+        resource["subresources"] = json!(subresources);
+    }
+    resource
+}
+
+/// `APIGroupDiscoveryList` of the core group (`core`) or of the named groups, in the given
+/// aggregated-discovery version.
+pub fn aggregated(api: &Api, core: bool, version: &str) -> Value {
+    let state = api.store.lock();
+    let mut groups: BTreeMap<String, BTreeMap<String, Vec<Value>>> = BTreeMap::new();
+    for rt in state.types().filter(|t| t.group.is_empty() == core) {
+        groups
+            .entry(rt.group.clone())
+            .or_default()
+            .entry(rt.version.clone())
+            .or_default()
+            .push(aggregated_resource(rt));
+    }
+    let items: Vec<Value> = groups
+        .into_iter()
+        .map(|(group, versions)| {
+            let mut names: Vec<String> = versions.keys().cloned().collect();
+            sort_versions(&mut names);
+            let versions: Vec<Value> = names
+                .iter()
+                .map(|v| {
+                    json!({"version": v, "resources": versions.get(v).cloned().unwrap_or_default(), "freshness": "Current"})
+                })
+                .collect();
+            let metadata = if group.is_empty() { json!({}) } else { json!({"name": group}) };
+            json!({"metadata": metadata, "versions": versions})
+        })
+        .collect();
+    json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": format!("apidiscovery.k8s.io/{version}"),
+        "metadata": {},
+        "items": items
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::aggregated_version;
+
+    #[test]
+    fn aggregated_discovery_is_chosen_only_when_asked_for_first() {
+        let kubectl = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+        assert_eq!(aggregated_version(kubectl), Some("v2"));
+        assert_eq!(
+            aggregated_version(
+                "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+            ),
+            Some("v2beta1")
+        );
+        assert_eq!(aggregated_version("application/json"), None);
+        assert_eq!(
+            aggregated_version(
+                "application/json, application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+            ),
+            None
+        );
+    }
+}

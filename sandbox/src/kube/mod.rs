@@ -12,6 +12,7 @@ mod crd;
 mod delete;
 mod discovery;
 mod error;
+mod events;
 mod objects;
 mod openapi;
 mod proto;

@@ -218,14 +218,24 @@ pub fn invalid(rt: &ResourceType, name: &str, causes: &[Cause]) -> ApiError {
     ApiError::invalid(&Subject::new(&rt.group, &rt.kind, name), causes)
 }
 
+/// How a Strict unknown-field failure is reported: a decode error (400) for create and update,
+/// an Invalid `patch` field (422) for merge and JSON patches, as the real server does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrictStyle {
+    Decode,
+    Patch,
+}
+
 /// Prunes, defaults and validates a custom resource against its schema. Returns warnings for
-/// pruned fields (fieldValidation=Warn); Strict turns them into 400.
+/// pruned fields (fieldValidation=Warn); Strict turns them into errors.
 pub fn check_schema(
     rt: &ResourceType,
     object: &mut Value,
     old: Option<&Value>,
     validation: FieldValidation,
+    style: StrictStyle,
 ) -> Result<Vec<String>, ApiError> {
+    let submitted = object.clone();
     let Some(schema) = &rt.schema else {
         return Ok(Vec::new());
     };
@@ -237,10 +247,25 @@ pub fn check_schema(
             .iter()
             .map(|f| format!("unknown field \"{}\"", f.trim_start_matches('.')))
             .collect();
-        return Err(ApiError::bad_request(format!(
-            "strict decoding error: {}",
-            fields.join(", ")
-        )));
+        let decoding = format!("strict decoding error: {}", fields.join(", "));
+        return Err(match style {
+            StrictStyle::Decode => ApiError::bad_request(format!(
+                "{kind} in version \"{version}\" cannot be handled as a {kind}: {decoding}",
+                kind = rt.kind,
+                version = rt.version
+            )),
+            StrictStyle::Patch => ApiError::invalid(
+                &Subject::default(),
+                &[Cause {
+                    reason: "FieldValueInvalid".into(),
+                    field: "patch".into(),
+                    message: format!(
+                        "Invalid value: {}: {decoding}",
+                        Value::String(submitted.to_string())
+                    ),
+                }],
+            ),
+        });
     }
     if !outcome.errors.is_empty() {
         let causes: Vec<Cause> = outcome
@@ -455,4 +480,31 @@ pub fn finalizers(object: &Value) -> Vec<String> {
 
 pub fn is_deleting(object: &Value) -> bool {
     object["metadata"]["deletionTimestamp"].is_string()
+}
+
+/// ConfigMaps and Secrets marked `immutable: true` keep their data and stay immutable.
+pub fn immutable_data(rt: &ResourceType, old: &Value, new: &Value) -> Vec<Cause> {
+    if !rt.group.is_empty() || !matches!(rt.kind.as_str(), "ConfigMap" | "Secret") {
+        return Vec::new();
+    }
+    if old["immutable"] != Value::Bool(true) {
+        return Vec::new();
+    }
+    let forbidden = |field: &str| Cause {
+        reason: "FieldValueForbidden".into(),
+        field: field.into(),
+        message: "Forbidden: field is immutable when `immutable` is set".into(),
+    };
+    let mut causes = Vec::new();
+    if new["immutable"] != Value::Bool(true) {
+        causes.push(forbidden("immutable"));
+    }
+    for field in ["data", "binaryData"] {
+        let empty = |v: &Value| v.is_null() || v.as_object().is_some_and(Map::is_empty);
+        let same = old[field] == new[field] || (empty(&old[field]) && empty(&new[field]));
+        if !same {
+            causes.push(forbidden(field));
+        }
+    }
+    causes
 }

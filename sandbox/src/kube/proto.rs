@@ -168,12 +168,18 @@ fn base64(bytes: &[u8]) -> Value {
     serde_json::to_value(k8s_openapi::ByteString(bytes.to_vec())).unwrap_or(Value::Null)
 }
 
+/// Seconds of Go's zero `time.Time`, which marks an unset timestamp.
+const GO_ZERO_TIME: i64 = -62_135_596_800;
+
 fn time(bytes: &[u8]) -> Result<Value, ProtoError> {
     let mut seconds = 0i64;
     for (number, value) in fields(bytes)? {
         if let (1, Wire::Varint(v)) = (number, value) {
             seconds = v as i64;
         }
+    }
+    if seconds == GO_ZERO_TIME {
+        return Ok(Value::Null);
     }
     Ok(chrono::DateTime::from_timestamp(seconds, 0)
         .map(|t| json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
@@ -201,17 +207,25 @@ fn message(bytes: &[u8], schema: &[Field]) -> Result<Value, ProtoError> {
         };
         let name = name.to_string();
         match (kind, wire) {
+            // Go encodes unset (empty) strings and zero generations; JSON omits them.
             (Kind::Str, Wire::Bytes(b)) => {
-                out.insert(name, json!(text(b)?));
+                if !b.is_empty() {
+                    out.insert(name, json!(text(b)?));
+                }
             }
             (Kind::Bool, Wire::Varint(v)) => {
                 out.insert(name, json!(v != 0));
             }
             (Kind::Int, Wire::Varint(v)) => {
-                out.insert(name, json!(v as i64));
+                if v != 0 || name != "generation" {
+                    out.insert(name, json!(v as i64));
+                }
             }
             (Kind::Time, Wire::Bytes(b)) => {
-                out.insert(name, time(b)?);
+                let stamp = time(b)?;
+                if !stamp.is_null() {
+                    out.insert(name, stamp);
+                }
             }
             (Kind::Strings, Wire::Bytes(b)) => {
                 let list = out.entry(name).or_insert_with(|| json!([]));
@@ -295,6 +309,7 @@ mod tests {
     #[test]
     fn a_protobuf_secret_decodes_to_json_with_base64_data() {
         let mut meta = field(1, b"creds");
+        meta.extend(field(2, b""));
         meta.extend(field(11, &[field(1, b"app"), field(2, b"demo")].concat()));
         let mut secret = field(1, &meta);
         secret.extend(field(2, &[field(1, b"token"), field(2, b"abc")].concat()));

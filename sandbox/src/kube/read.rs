@@ -8,13 +8,15 @@ use serde_json::{Value, json};
 
 use super::api::{Api, Call, json_response};
 use super::error::ApiError;
+use super::events;
 use super::resources::ResourceType;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::table;
 
 /// An object as served at `rt`'s version (all versions share storage, as with the real
 /// server's `None` conversion strategy).
-pub fn render(rt: &ResourceType, mut object: Value) -> Value {
+pub fn render(rt: &ResourceType, object: Value) -> Value {
+    let mut object = events::to_view(rt, object);
     object["apiVersion"] = json!(rt.api_version());
     object["kind"] = json!(rt.kind);
     object

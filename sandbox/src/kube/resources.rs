@@ -38,8 +38,12 @@ impl ResourceType {
         }
     }
 
-    /// Storage is shared by all versions of a resource: (group, plural).
+    /// Storage is shared by all versions of a resource: (group, plural). events.k8s.io Events
+    /// live with core/v1 Events, as on a real server.
     pub fn storage_key(&self) -> (String, String) {
+        if self.group == "events.k8s.io" && self.plural == "events" {
+            return (String::new(), "events".into());
+        }
         (self.group.clone(), self.plural.clone())
     }
 

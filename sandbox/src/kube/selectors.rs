@@ -174,11 +174,6 @@ fn extra_fields(kind: &str) -> &'static [&'static str] {
             "reportingComponent",
             "source",
             "type",
-            "regarding.kind",
-            "regarding.namespace",
-            "regarding.name",
-            "regarding.uid",
-            "reportingController",
         ],
         "Secret" => &["type"],
         "Namespace" => &["status.phase"],
@@ -201,7 +196,15 @@ impl FieldSelector {
                     "invalid selector: '{text}'; can't understand '{part}'"
                 )));
             };
-            let field = field.trim();
+            // events.k8s.io names of core/v1 Event fields (Events are stored in the core form).
+            let field = match (kind, field.trim()) {
+                ("Event", f) if f.starts_with("regarding.") => {
+                    f.replacen("regarding.", "involvedObject.", 1)
+                }
+                ("Event", "reportingController") => "reportingComponent".to_string(),
+                (_, f) => f.to_string(),
+            };
+            let field = field.as_str();
             if field != "metadata.name"
                 && field != "metadata.namespace"
                 && !extra_fields(kind).contains(&field)

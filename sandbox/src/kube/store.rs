@@ -45,6 +45,15 @@ pub struct StoredEvent {
     /// The object before a MODIFIED change (watchers with selectors need it to turn a change
     /// that leaves or enters their selection into DELETED or ADDED).
     pub previous: Option<Value>,
+    /// The object's JSON, encoded once and shared by every watcher that sends it as stored.
+    pub encoded: std::sync::OnceLock<String>,
+}
+
+impl StoredEvent {
+    /// The stored object as JSON text (encoded on first use).
+    pub fn object_json(&self) -> &str {
+        self.encoded.get_or_init(|| self.object.to_string())
+    }
 }
 
 /// The requested resourceVersion is older than the kept history.
@@ -63,35 +72,37 @@ pub struct State {
     objects: HashMap<(String, String), Objects>,
     log: VecDeque<Arc<StoredEvent>>,
     history: usize,
-    /// Events with a resourceVersion up to this one may have been dropped from the history.
-    compacted: u64,
+    /// Per resource: events with a resourceVersion up to this one were dropped from the history
+    /// (like the real server's per-resource watch caches, a busy resource does not expire the
+    /// watches of a quiet one).
+    compacted: HashMap<(String, String), u64>,
     builtin_types: Vec<ResourceType>,
     custom_types: Vec<ResourceType>,
-    /// Bumped whenever the set of served types changes (OpenAPI hashes use it).
-    pub types_generation: u64,
+    /// Resources written since watchers were last signalled.
+    touched: std::collections::HashSet<(String, String)>,
 }
 
 /// The storage shared by all requests.
 pub struct Store {
     state: Mutex<State>,
-    latest: tokio::sync::watch::Sender<u64>,
+    /// One change signal per resource, so a write wakes only the watchers of its resource.
+    signals: Mutex<HashMap<(String, String), tokio::sync::watch::Sender<u64>>>,
 }
 
 impl Store {
     pub fn new(history: usize) -> Store {
-        let (latest, _) = tokio::sync::watch::channel(0);
         Store {
             state: Mutex::new(State {
                 rv: 1,
                 objects: HashMap::new(),
                 log: VecDeque::new(),
                 history: history.max(1),
-                compacted: 1,
+                compacted: HashMap::new(),
                 builtin_types: resources::builtins(),
                 custom_types: Vec::new(),
-                types_generation: 1,
+                touched: Default::default(),
             }),
-            latest,
+            signals: Mutex::new(HashMap::new()),
         }
     }
 
@@ -103,14 +114,31 @@ impl Store {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Tells watchers that the history grew (call after releasing the lock).
+    /// Tells the watchers of every resource written since the last call that the history grew
+    /// (call after releasing the state lock).
     pub fn notify(&self, rv: u64) {
-        self.latest.send_replace(rv);
+        let touched = std::mem::take(&mut self.lock().touched);
+        let signals = self
+            .signals
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for key in touched {
+            if let Some(signal) = signals.get(&key) {
+                signal.send_replace(rv);
+            }
+        }
     }
 
-    /// A receiver that changes whenever new events are written.
-    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.latest.subscribe()
+    /// A receiver that changes whenever objects of the resource `key` are written.
+    pub fn subscribe(&self, key: &(String, String)) -> tokio::sync::watch::Receiver<u64> {
+        let mut signals = self
+            .signals
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        signals
+            .entry(key.clone())
+            .or_insert_with(|| tokio::sync::watch::channel(0).0)
+            .subscribe()
     }
 }
 
@@ -208,6 +236,7 @@ impl State {
         object: Value,
         previous: Option<Value>,
     ) {
+        self.touched.insert(key.clone());
         self.log.push_back(Arc::new(StoredEvent {
             rv: self.rv,
             key: key.clone(),
@@ -215,29 +244,37 @@ impl State {
             kind,
             object,
             previous,
+            encoded: std::sync::OnceLock::new(),
         }));
         while self.log.len() > self.history {
             if let Some(dropped) = self.log.pop_front() {
-                self.compacted = dropped.rv;
+                self.compacted.insert(dropped.key.clone(), dropped.rv);
             }
         }
     }
 
-    /// Events after `rv` (exclusive), at most `max`, or `Expired` when some may have been dropped.
-    pub fn events_after(&self, rv: u64, max: usize) -> Result<Vec<Arc<StoredEvent>>, Expired> {
-        if rv < self.compacted {
+    /// Events after `rv` (exclusive), at most `max`, or `Expired` when events of resource
+    /// `key` after `rv` may have been dropped.
+    pub fn events_after(
+        &self,
+        key: &(String, String),
+        rv: u64,
+        max: usize,
+    ) -> Result<Vec<Arc<StoredEvent>>, Expired> {
+        let oldest = self.oldest_watchable(key);
+        if rv < oldest {
             return Err(Expired {
                 requested: rv,
-                oldest: self.compacted,
+                oldest,
             });
         }
         let start = self.log.partition_point(|event| event.rv <= rv);
         Ok(self.log.range(start..).take(max).cloned().collect())
     }
 
-    /// The oldest resourceVersion a watch may still start from.
-    pub fn oldest_watchable(&self) -> u64 {
-        self.compacted
+    /// The oldest resourceVersion a watch of resource `key` may still start from.
+    pub fn oldest_watchable(&self, key: &(String, String)) -> u64 {
+        self.compacted.get(key).copied().unwrap_or(0)
     }
 
     /// All served types: built-ins, then CRD-defined ones.
@@ -264,9 +301,6 @@ impl State {
                 types.extend(resources::from_crd(crd));
             }
         }
-        if types != self.custom_types {
-            self.custom_types = types;
-            self.types_generation += 1;
-        }
+        self.custom_types = types;
     }
 }

@@ -24,6 +24,8 @@ use super::table;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
 /// How often an idle watch with bookmarks enabled gets one.
 const BOOKMARK_INTERVAL: Duration = Duration::from_secs(15);
+/// How long a woken watcher waits for more events before reading the history.
+const COALESCE: Duration = Duration::from_millis(5);
 /// Events read from the history per lock acquisition.
 const BATCH: usize = 1000;
 
@@ -70,6 +72,19 @@ impl Filter {
         Bytes::from(text)
     }
 
+    /// The line of a stored event: the shared encoding when the object is sent as stored.
+    fn event_line(&self, kind: &str, event: &StoredEvent) -> Bytes {
+        let as_stored = !self.table
+            && event.object["apiVersion"].as_str() == Some(self.rt.api_version().as_str());
+        if !as_stored {
+            return self.line(kind, event.object.clone());
+        }
+        Bytes::from(format!(
+            "{{\"type\":\"{kind}\",\"object\":{}}}\n",
+            event.object_json()
+        ))
+    }
+
     /// Maps a stored event to what this watcher sees: a change that moves an object into or
     /// out of the selection becomes ADDED or DELETED, as on the real server.
     fn translate(&self, event: &StoredEvent) -> Option<Bytes> {
@@ -86,13 +101,13 @@ impl Filter {
             EventType::Modified => {
                 let before = event.previous.as_ref().is_some_and(|p| self.matches(p));
                 match (before, now) {
-                    (true, true) => Some(self.line("MODIFIED", event.object.clone())),
-                    (false, true) => Some(self.line("ADDED", event.object.clone())),
-                    (true, false) => Some(self.line("DELETED", event.object.clone())),
+                    (true, true) => Some(self.event_line("MODIFIED", event)),
+                    (false, true) => Some(self.event_line("ADDED", event)),
+                    (true, false) => Some(self.event_line("DELETED", event)),
                     (false, false) => None,
                 }
             }
-            kind => now.then(|| self.line(kind.as_str(), event.object.clone())),
+            kind => now.then(|| self.event_line(kind.as_str(), event)),
         }
     }
 
@@ -186,7 +201,7 @@ async fn run(
     bookmarks: bool,
     sender: mpsc::Sender<Bytes>,
 ) {
-    let mut changes = api.store.subscribe();
+    let mut changes = api.store.subscribe(&filter.key);
     let mut stopping = api.stopping.clone();
     let deadline = tokio::time::Instant::now() + timeout;
     // The starting point and the initial events are taken under one lock so no write slips
@@ -195,9 +210,9 @@ async fn run(
         let state = api.store.lock();
         let current = state.current_rv();
         match from {
-            Some(rv) if rv < state.oldest_watchable() => Err(format!(
+            Some(rv) if rv < state.oldest_watchable(&filter.key) => Err(format!(
                 "too old resource version: {rv} ({})",
-                state.oldest_watchable()
+                state.oldest_watchable(&filter.key)
             )),
             _ => {
                 let mut initial = Vec::new();
@@ -233,7 +248,7 @@ async fn run(
     }
     let mut last_sent = tokio::time::Instant::now();
     loop {
-        let batch = api.store.lock().events_after(cursor, BATCH);
+        let batch = api.store.lock().events_after(&filter.key, cursor, BATCH);
         let events = match batch {
             Ok(events) => events,
             Err(expired) => {
@@ -245,13 +260,18 @@ async fn run(
             cursor = last.rv;
         }
         let full = events.len() == BATCH;
+        // One chunk per batch: fewer wake-ups and writes when many events arrive together.
+        let mut chunk = Vec::new();
         for event in events {
             if let Some(line) = filter.translate(&event) {
-                if sender.send(line).await.is_err() {
-                    return;
-                }
-                last_sent = tokio::time::Instant::now();
+                chunk.extend_from_slice(&line);
             }
+        }
+        if !chunk.is_empty() {
+            if sender.send(Bytes::from(chunk)).await.is_err() {
+                return;
+            }
+            last_sent = tokio::time::Instant::now();
         }
         if full {
             continue;
@@ -262,6 +282,9 @@ async fn run(
                 if changed.is_err() {
                     return;
                 }
+                // Under a burst of writes, hundreds of watchers waking for every single event
+                // cost more than the events; a short pause lets each wake take a batch.
+                tokio::time::sleep(COALESCE).await;
             }
             _ = tokio::time::sleep_until(bookmark_at), if bookmarks => {
                 // Every event up to the cursor has been delivered (or filtered out).

@@ -11,6 +11,7 @@ use super::api::{Api, Call, json_response};
 use super::crd;
 use super::delete::{CRD_KEY, remove_object};
 use super::error::{ApiError, Cause, Subject};
+use super::events;
 use super::objects::{self, finalizers, is_deleting, meta_str};
 use super::patch::{self, PatchError};
 use super::read::render;
@@ -118,7 +119,13 @@ pub fn create_in(
     if !causes.is_empty() {
         return Err(objects::invalid(rt, &name, &causes));
     }
-    let warnings = objects::check_schema(rt, &mut object, None, call.field_validation())?;
+    let warnings = objects::check_schema(
+        rt,
+        &mut object,
+        None,
+        call.field_validation(),
+        objects::StrictStyle::Decode,
+    )?;
     if is_crd(rt) {
         crd::set_status(&mut object, None);
     }
@@ -128,6 +135,7 @@ pub fn create_in(
     if call.dry_run() {
         return Ok(Written { object, warnings });
     }
+    let object = events::to_storage(rt, object);
     let stored = state.put(&key, &path_ns, &name, object, EventType::Added);
     if is_crd(rt) {
         state.refresh_custom_types();
@@ -251,13 +259,20 @@ pub fn update_in(
     }
     objects::normalize_builtin(rt, &mut result)?;
     let mut causes = objects::validate_metadata(rt, &result);
+    causes.extend(objects::immutable_data(rt, current, &result));
     if is_crd(rt) {
         causes.extend(crd::default_and_validate(&mut result));
     }
     if !causes.is_empty() {
         return Err(objects::invalid(rt, &name, &causes));
     }
-    let warnings = objects::check_schema(rt, &mut result, Some(current), call.field_validation())?;
+    let warnings = objects::check_schema(
+        rt,
+        &mut result,
+        Some(current),
+        call.field_validation(),
+        strict_style(call),
+    )?;
     if is_crd(rt) && call.subresource.is_none() {
         crd::set_status(&mut result, Some(current));
     }
@@ -290,6 +305,7 @@ pub fn update_in(
     }
     let key = rt.storage_key();
     let ns = call.ns().to_string();
+    let result = events::to_storage(rt, result);
     let stored = state.put(&key, &ns, &name, result, EventType::Modified);
     if is_crd(rt) {
         state.refresh_custom_types();
@@ -301,6 +317,16 @@ pub fn update_in(
         object: stored,
         warnings,
     })
+}
+
+/// Merge and JSON patches report Strict unknown fields on the `patch` field.
+fn strict_style(call: &Call) -> objects::StrictStyle {
+    let content_type = call.content_type();
+    if call.method == axum::http::Method::PATCH && content_type != APPLY {
+        objects::StrictStyle::Patch
+    } else {
+        objects::StrictStyle::Decode
+    }
 }
 
 fn respond(api: &Arc<Api>, call: &Call, code: u16, written: Written) -> Response {
@@ -322,7 +348,11 @@ pub fn update(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
     let key = call.rt.storage_key();
     let (written, code) = {
         let mut state = api.store.lock();
-        match state.get(&key, call.ns(), &name).cloned() {
+        match state
+            .get(&key, call.ns(), &name)
+            .cloned()
+            .map(|c| render(&call.rt, c))
+        {
             Some(current) => (
                 update_in(
                     &mut state,
@@ -347,7 +377,10 @@ pub fn update(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
 fn patch_error(error: PatchError) -> ApiError {
     match error {
         PatchError::Malformed(message) => ApiError::bad_request(message),
-        PatchError::Unprocessable(message) => ApiError::unprocessable(message),
+        // The real server drops the patch library's message here (a generic 422 response).
+        PatchError::Unprocessable(_) => ApiError::unprocessable(
+            "the server rejected our request due to an error in our request",
+        ),
         PatchError::Conflict(conflicts) => ApiError {
             code: 409,
             reason: "Conflict",
@@ -393,7 +426,10 @@ pub fn patch(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
     let key = call.rt.storage_key();
     let (written, code) = {
         let mut state = api.store.lock();
-        let current = state.get(&key, call.ns(), &name).cloned();
+        let current = state
+            .get(&key, call.ns(), &name)
+            .cloned()
+            .map(|c| render(&call.rt, c));
         if content_type == APPLY {
             let manager = call.param("fieldManager").ok_or_else(|| {
                 ApiError::bad_request("PATCH: fieldManager is required for apply requests")
