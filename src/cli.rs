@@ -43,7 +43,8 @@ pub struct RunArgs {
     pub credentials_secret: SecretRef,
 
     /// Accept a plain http:// Zendesk URL (local test servers only).
-    #[arg(long, env = "ZIS_ALLOW_HTTP")]
+    /// (The environment variable accepts true/false, 1/0, yes/no, on/off.)
+    #[arg(long, env = "ZIS_ALLOW_HTTP", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_http: bool,
 
     /// How often every connection is compared with the remote (jittered).

@@ -11,14 +11,14 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, PartialObjectMeta};
 use kube::runtime::controller::Config as ControllerConfig;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use kube::{Api, ResourceExt};
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{LogFormat, RunArgs, SecretRef};
 use crate::controller::credentials::Credentials;
-use crate::controller::{self, Context, Settings};
+use crate::controller::{self, Context, Settings, Watched};
 use crate::resource::ZisBearerConnection;
 use crate::zis::{ClientConfig, ConfigError, ZisClient};
 
@@ -53,7 +53,7 @@ pub fn main(args: RunArgs) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            error!(%error, "zis-operator stopped");
+            // Printed directly, not logged: it must show whatever RUST_LOG says.
             eprintln!("zis-operator: {error}");
             ExitCode::FAILURE
         }
@@ -117,8 +117,10 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
         None => Api::all(client.clone()),
     };
     let secret_store = store.clone();
+    let (secret_metadata, secret_writer) = reflector::store();
     let secret_triggers = watcher(secrets, watcher::Config::default().any_semantic())
         .default_backoff()
+        .reflect(secret_writer)
         .touched_objects()
         .filter_map(|event| async move {
             match event {
@@ -141,11 +143,14 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
         zis,
         credentials,
         recorder,
-        store,
         Settings {
             resync: args.resync_interval,
         },
-        peers,
+        Watched {
+            objects: store,
+            secrets: secret_metadata,
+            peers,
+        },
     ));
     info!(
         namespace = args.namespace.as_deref().unwrap_or("<all>"),

@@ -52,7 +52,7 @@ pub enum Retry {
     Backoff,
     /// [`SLOW_RETRY`], or at once when the Secret, spec or credentials change.
     Slow,
-    /// Only when something changes (watch events).
+    /// When the Secret or the credentials change (watched), with [`SLOW_RETRY`] as a safety net.
     OnChange,
 }
 

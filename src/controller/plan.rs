@@ -188,7 +188,10 @@ pub struct Claim {
     pub namespace: String,
     pub name: String,
     pub created: Option<Time>,
+    /// The connection its spec asks for.
     pub identity: Identity,
+    /// Connections its status still holds (before a rename's old connection is removed).
+    pub held: Vec<Identity>,
     /// The object is being deleted (it still owns the name until its cleanup finishes).
     pub deleting: bool,
 }
@@ -217,7 +220,7 @@ pub fn senior_claimant<'a>(
     others
         .into_iter()
         .filter(|other| {
-            other.identity == me.identity
+            (other.identity == me.identity || other.held.contains(&me.identity))
                 && !(other.namespace == me.namespace && other.name == me.name)
                 && other.seniority(me) == Ordering::Less
         })
@@ -580,6 +583,7 @@ mod tests {
             name: name.into(),
             created,
             identity: id("int", conn),
+            held: Vec::new(),
             deleting: false,
         };
         let me = claim("ns", "b", at("2026-01-01T00:00:10Z"), "shared");
@@ -588,6 +592,10 @@ mod tests {
         let same_time_lower_name = claim("ns", "a2", at("2026-01-01T00:00:10Z"), "shared");
         let same_time_higher_name = claim("ns", "z", at("2026-01-01T00:00:10Z"), "shared");
         let unrelated = claim("ns", "x", at("2025-01-01T00:00:00Z"), "other");
+        let renaming_away = Claim {
+            held: vec![id("int", "shared")],
+            ..claim("ns", "r", at("2025-01-01T00:00:00Z"), "elsewhere")
+        };
         let cases: Vec<(&str, Vec<&Claim>, Option<&str>)> = vec![
             (
                 "an older object with the same name wins",
@@ -611,6 +619,11 @@ mod tests {
                 None,
             ),
             ("the object itself is ignored", vec![&me], None),
+            (
+                "an older object still holding the name while renaming away wins",
+                vec![&renaming_away],
+                Some("r"),
+            ),
         ];
         for (case, others, expected) in cases {
             let got = senior_claimant(&me, others).map(|c| c.name.as_str());

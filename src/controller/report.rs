@@ -242,6 +242,21 @@ pub async fn publish_failure(recorder: &Recorder, reference: &ObjectReference, f
     .await;
 }
 
+/// Longest event note the API accepts (1 kB).
+const MAX_NOTE_BYTES: usize = 1024;
+
+/// The longest prefix of `text` within `max` bytes that ends on a character boundary.
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 async fn publish(
     recorder: &Recorder,
     reference: &ObjectReference,
@@ -252,7 +267,7 @@ async fn publish(
     let event = Event {
         type_,
         reason: reason.to_owned(),
-        note: Some(message.chars().take(1000).collect()),
+        note: Some(truncate(message, MAX_NOTE_BYTES).to_owned()),
         action: "Reconcile".to_owned(),
         secondary: None,
     };
@@ -291,6 +306,15 @@ mod tests {
         Verdict::Synced {
             message: "ok".into(),
         }
+    }
+
+    #[test]
+    fn event_notes_are_cut_to_one_kilobyte_on_a_character_boundary() {
+        assert_eq!(truncate("short", MAX_NOTE_BYTES), "short");
+        let long = "é".repeat(600);
+        let cut = truncate(&long, MAX_NOTE_BYTES);
+        assert!(cut.len() <= MAX_NOTE_BYTES && cut.len() >= MAX_NOTE_BYTES - 1);
+        assert!(cut.chars().all(|c| c == 'é'));
     }
 
     #[test]

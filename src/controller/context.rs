@@ -1,0 +1,217 @@
+//! What every reconcile shares: the clients, the caches the watches fill, the settings, and
+//! what the operator remembers of each object between reconciles (retry counters, the retry
+//! gate, when the remote was last checked). Retry timing (backoff, jitter) lives here too.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::channel::mpsc::UnboundedSender;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::PartialObjectMeta;
+use kube::runtime::controller::Action as Requeue;
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::{ObjectRef, Store};
+use rand::Rng;
+
+use super::credentials::Credentials;
+use super::outcome::{Retry, SLOW_RETRY};
+use crate::resource::{ZisBearerConnection, ZisBearerConnectionStatus};
+use crate::zis::ZisClient;
+
+type Object = ZisBearerConnection;
+
+/// First delay of the exponential backoff for transient failures.
+const BACKOFF_BASE: Duration = Duration::from_millis(500);
+/// Longest delay of the exponential backoff.
+const BACKOFF_CAP: Duration = Duration::from_secs(300);
+
+/// Settings of the reconcile loop.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How often each connection is read back from ZIS (drift check), jittered by +-10%.
+    pub resync: Duration,
+}
+
+/// What the operator remembers of an object between reconciles (lost on restart, by design:
+/// the status is the durable record).
+#[derive(Debug, Default)]
+pub(super) struct Memory {
+    /// Consecutive transient failures, for the backoff.
+    pub(super) failures: u32,
+    /// When the remote connection was last read or written.
+    pub(super) last_checked: Option<Instant>,
+    /// The last status this process wrote, to detect a stale cached copy of the object.
+    pub(super) written: Option<ZisBearerConnectionStatus>,
+    /// After a remote failure: no remote call before `until` unless the inputs change.
+    pub(super) gate: Option<Gate>,
+    /// The credentials epoch of the last successful sync.
+    pub(super) synced_epoch: Option<u64>,
+}
+
+/// Holds back remote calls after a failure, so that events that change nothing (our own status
+/// writes, Secret metadata touches) cannot turn a retry delay into a hot loop. Any change of the
+/// spec, the token or the operator's credentials opens it at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Gate {
+    until: Instant,
+    inputs: Inputs,
+}
+
+/// What a remote failure depended on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Inputs {
+    pub(super) generation: Option<i64>,
+    pub(super) fingerprint: String,
+    pub(super) credentials_epoch: u64,
+}
+
+/// Shared by every reconcile.
+pub struct Context {
+    pub client: kube::Client,
+    pub zis: ZisClient,
+    pub credentials: Arc<Credentials>,
+    pub recorder: Recorder,
+    pub store: Store<Object>,
+    /// Metadata (never data) of the Secrets in the watched namespaces.
+    pub secrets: Store<PartialObjectMeta<Secret>>,
+    pub settings: Settings,
+    /// Asks for other objects to be reconciled (a released connection name).
+    pub peers: UnboundedSender<ObjectRef<Object>>,
+    memory: Mutex<HashMap<ObjectRef<Object>, Memory>>,
+}
+
+/// The caches and channels the watches feed.
+pub struct Watched {
+    /// Every `ZisBearerConnection` in the watched namespaces.
+    pub objects: Store<Object>,
+    /// Metadata of the Secrets in the watched namespaces.
+    pub secrets: Store<PartialObjectMeta<Secret>>,
+    /// Where reconciles of other objects are asked for.
+    pub peers: UnboundedSender<ObjectRef<Object>>,
+}
+
+impl Context {
+    pub fn new(
+        client: kube::Client,
+        zis: ZisClient,
+        credentials: Arc<Credentials>,
+        recorder: Recorder,
+        settings: Settings,
+        watched: Watched,
+    ) -> Self {
+        Self {
+            client,
+            zis,
+            credentials,
+            recorder,
+            store: watched.objects,
+            secrets: watched.secrets,
+            settings,
+            peers: watched.peers,
+            memory: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(super) fn remember<T>(
+        &self,
+        key: &ObjectRef<Object>,
+        f: impl FnOnce(&mut Memory) -> T,
+    ) -> T {
+        // A poisoned lock only means a panic elsewhere mid-update of plain counters.
+        let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+        f(memory.entry(key.clone()).or_default())
+    }
+
+    pub(super) fn forget(&self, key: &ObjectRef<Object>) {
+        let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+        memory.remove(key);
+    }
+
+    /// When to come back after `retry`; counts transient failures for the backoff.
+    pub(super) fn requeue_after(&self, key: &ObjectRef<Object>, retry: Retry) -> Requeue {
+        Requeue::requeue(self.retry_delay(key, retry))
+    }
+
+    pub(super) fn retry_delay(&self, key: &ObjectRef<Object>, retry: Retry) -> Duration {
+        let failures = self.remember(key, |m| {
+            if retry == Retry::Backoff {
+                m.failures = m.failures.saturating_add(1);
+            }
+            m.failures
+        });
+        match retry {
+            Retry::After(wait) => wait + jitter_up_to(wait / 10 + Duration::from_millis(100)),
+            Retry::Backoff => backoff(failures),
+            Retry::Slow | Retry::OnChange => SLOW_RETRY,
+        }
+    }
+
+    /// Closes the gate for `requeue`'s delay after a remote failure with `inputs`.
+    pub(super) fn close_gate(&self, key: &ObjectRef<Object>, delay: Duration, inputs: Inputs) {
+        self.remember(key, |m| {
+            m.gate = Some(Gate {
+                until: Instant::now() + delay,
+                inputs,
+            })
+        });
+    }
+
+    /// How long remote calls are still held back for these inputs, if at all.
+    pub(super) fn gated(&self, key: &ObjectRef<Object>, inputs: &Inputs) -> Option<Duration> {
+        self.remember(key, |m| {
+            let gate = m.gate.as_ref()?;
+            let left = gate.until.checked_duration_since(Instant::now())?;
+            (gate.inputs == *inputs && !left.is_zero()).then_some(left)
+        })
+    }
+
+    pub(super) fn resync_after(&self) -> Requeue {
+        let base = self.settings.resync;
+        let tenth = base / 10;
+        Requeue::requeue(base - tenth + jitter_up_to(tenth * 2))
+    }
+
+    pub(super) fn resync_due(&self, key: &ObjectRef<Object>) -> bool {
+        let resync = self.settings.resync;
+        self.remember(key, |m| {
+            // Slightly early counts as due, so a jittered requeue always finds a check to do.
+            m.last_checked
+                .is_none_or(|at| at.elapsed() + resync / 10 >= resync)
+        })
+    }
+}
+
+pub(super) fn jitter_up_to(max: Duration) -> Duration {
+    let millis = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+    if millis == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_millis(rand::rng().random_range(0..=millis))
+}
+
+/// Exponential backoff with "equal jitter": half the step fixed, half random.
+pub(super) fn backoff(failures: u32) -> Duration {
+    let exponent = failures.saturating_sub(1).min(20);
+    let step = BACKOFF_BASE
+        .saturating_mul(2u32.saturating_pow(exponent))
+        .min(BACKOFF_CAP);
+    step / 2 + jitter_up_to(step / 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_grows_and_is_capped() {
+        for failures in 1..40 {
+            let delay = backoff(failures);
+            let step = BACKOFF_BASE
+                .saturating_mul(2u32.saturating_pow(failures - 1))
+                .min(BACKOFF_CAP);
+            assert!(delay >= step / 2 && delay <= step, "{failures}: {delay:?}");
+        }
+        assert!(backoff(40) <= BACKOFF_CAP);
+    }
+}
