@@ -310,6 +310,13 @@ impl TestEnv {
         }
     }
 
+    pub async fn delete_secret(&self, name: &str) {
+        self.secrets
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap_or_else(|e| panic!("deleting Secret {name}: {e}"));
+    }
+
     /// A token Secret with key `token`.
     pub async fn put_token(&self, name: &str, token: &str) {
         self.put_secret(name, &[("token", token.as_bytes())]).await;
