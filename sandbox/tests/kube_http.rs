@@ -268,3 +268,68 @@ async fn patch_media_types_follow_the_real_server() {
     );
     http.sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn unknown_metadata_and_built_in_fields_are_pruned_like_typed_decoding() {
+    let http = Http::start().await;
+    let config_map = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                            "metadata": {"name": "c"}, "datas": {"a": "b"}});
+    let (code, status) = http
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/namespaces/default/configmaps?fieldValidation=Strict",
+            Some(("application/json", config_map)),
+        )
+        .await;
+    assert_eq!(code, 400);
+    assert_eq!(
+        status["message"],
+        r#"ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "datas""#
+    );
+    let mut typo = widget("w", json!({"size": 1}));
+    typo["metadata"]["lables"] = json!({"app": "x"});
+    let (code, warnings, stored) = http
+        .send_full(
+            reqwest::Method::POST,
+            WIDGETS,
+            Some(("application/json", typo)),
+        )
+        .await;
+    assert_eq!(code, 201);
+    assert_eq!(warnings, [r#"299 - "unknown field \"metadata.lables\"""#]);
+    assert!(stored["metadata"].get("lables").is_none());
+    http.sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn put_creates_missing_objects_only_for_kinds_whose_real_strategy_allows_it() {
+    let http = Http::start().await;
+    let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                       "metadata": {"name": "leader"}, "spec": {"holderIdentity": "a"}});
+    let (code, created) = http
+        .send(
+            reqwest::Method::PUT,
+            "/apis/coordination.k8s.io/v1/namespaces/default/leases/leader",
+            Some(("application/json", lease)),
+        )
+        .await;
+    assert_eq!(code, 201, "{created}");
+    let config_map = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+    let (code, _) = http
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/namespaces/default/configmaps/c",
+            Some(("application/json", config_map)),
+        )
+        .await;
+    assert_eq!(code, 404);
+    let (code, _) = http
+        .send(
+            reqwest::Method::PUT,
+            &format!("{WIDGETS}/w"),
+            Some(("application/json", widget("w", json!({"size": 1})))),
+        )
+        .await;
+    assert_eq!(code, 404);
+    http.sandbox.shutdown().await;
+}

@@ -313,6 +313,10 @@ async fn kubectl_apply_is_refused_for_schema_violations_and_unknown_fields() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_create_generators_and_namespace_deletion_work() {
     let env = Env::start("generators").await;
+    let answer = env
+        .ok(&["auth", "can-i", "list", "secrets", "-n", "default"])
+        .await;
+    assert_eq!(answer.trim(), "yes");
     env.ok(&["create", "namespace", "team"]).await;
     env.ok(&[
         "-n",

@@ -196,10 +196,17 @@ pub async fn dispatch(
         Route::OpenApiGroupVersion { group, version } => {
             openapi::group_version(&api, &group, &version).map(|v| json_response(200, &v, &[]))
         }
-        Route::Resource(path) => resource(&api, method, path, query, headers, body).await,
+        Route::Resource(path) => resource(&api, method.clone(), path, query, headers, body).await,
         Route::Unknown => Err(ApiError::no_route()),
     };
-    result.unwrap_or_else(IntoResponse::into_response)
+    let response = result.unwrap_or_else(IntoResponse::into_response);
+    // Paths and query strings carry no secrets (bodies are never logged).
+    tracing::debug!(
+        target: "zis_sandbox::kube::requests",
+        "{method} {uri} -> {}",
+        response.status().as_u16()
+    );
+    response
 }
 
 async fn resource(
@@ -238,6 +245,15 @@ async fn resource(
         headers,
         body,
     };
+    if call.rt.review {
+        if call.method != Method::POST || call.name.is_some() || call.watch {
+            return Err(ApiError::method_not_allowed(format!(
+                "the server does not allow this method on the requested resource ({})",
+                call.method
+            )));
+        }
+        return write::review(&call);
+    }
     if call.watch {
         if call.method != Method::GET {
             return Err(ApiError::method_not_allowed("watch requires GET"));

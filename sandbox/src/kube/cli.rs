@@ -1,7 +1,7 @@
 //! `zis-sandbox kube`: runs the server until SIGINT or SIGTERM, after writing a kubeconfig and
 //! announcing the URL on stdout.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -19,10 +19,21 @@ pub struct KubeArgs {
     /// How many events the watch history keeps; older resourceVersions get 410 Gone.
     #[arg(long, default_value_t = DEFAULT_HISTORY)]
     pub history: usize,
+    /// Log every request (method, path and query, response code; never bodies) on stderr.
+    #[arg(long)]
+    pub log_requests: bool,
 }
 
 /// Runs `zis-sandbox kube` until SIGINT or SIGTERM.
 pub async fn run(args: KubeArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    if args.log_requests {
+        // Ignored when the embedding program installed a subscriber already.
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_env_filter("zis_sandbox::kube::requests=debug")
+            .try_init();
+    }
     let sandbox = KubeSandbox::start_with_history(args.listen, args.history).await?;
     if let Some(path) = &args.kubeconfig_out {
         sandbox

@@ -85,13 +85,22 @@ const VERBS: [&str; 8] = [
     "watch",
 ];
 
+/// The verbs a type serves.
+fn verbs(rt: &ResourceType) -> Vec<&'static str> {
+    if rt.review {
+        vec!["create"]
+    } else {
+        VERBS.to_vec()
+    }
+}
+
 fn resource_entries(rt: &ResourceType) -> Vec<Value> {
     let mut main = json!({
         "name": rt.plural,
         "singularName": rt.singular,
         "namespaced": rt.namespaced,
         "kind": rt.kind,
-        "verbs": VERBS,
+        "verbs": verbs(rt),
     });
     if !rt.short_names.is_empty() {
         main["shortNames"] = json!(rt.short_names);
@@ -177,7 +186,7 @@ fn aggregated_resource(rt: &ResourceType) -> Value {
         "responseKind": kind,
         "scope": if rt.namespaced { "Namespaced" } else { "Cluster" },
         "singularResource": rt.singular,
-        "verbs": VERBS,
+        "verbs": verbs(rt),
     });
     if !rt.short_names.is_empty() {
         resource["shortNames"] = json!(rt.short_names);

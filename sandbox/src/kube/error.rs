@@ -217,6 +217,11 @@ impl ApiError {
         ApiError::plain(500, "InternalError", message)
     }
 
+    /// A storage failure the real server passes through without a reason (500, reason unset).
+    pub fn unknown(message: impl Into<String>) -> ApiError {
+        ApiError::plain(500, "", message)
+    }
+
     /// The `Status` object of this error.
     pub fn status(&self) -> Value {
         let mut status = json!({
@@ -228,6 +233,11 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
+        if self.reason.is_empty()
+            && let Some(map) = status.as_object_mut()
+        {
+            map.remove("reason");
+        }
         if let Some(details) = &self.details {
             status["details"] = details.clone();
         }

@@ -46,6 +46,9 @@ pub struct KubeSandbox {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// The real API server's request body limit.
+const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
 /// Namespaces a fresh cluster has.
 const INITIAL_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
 
@@ -73,7 +76,11 @@ impl KubeSandbox {
             stopping: stop.subscribe(),
         });
         seed(&api);
-        let app = axum::Router::new().fallback(api::dispatch).with_state(api);
+        let app = axum::Router::new()
+            .fallback(api::dispatch)
+            // The real API server accepts request bodies up to 3 MiB.
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .with_state(api);
         let task = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stopped.wait_for(|stop| *stop).await;

@@ -236,10 +236,13 @@ pub fn check_schema(
     style: StrictStyle,
 ) -> Result<Vec<String>, ApiError> {
     let submitted = object.clone();
-    let Some(schema) = &rt.schema else {
-        return Ok(Vec::new());
+    let mut pruned = prune_typed_fields(rt, object);
+    let mut outcome = match &rt.schema {
+        Some(schema) => schema::prune_default_validate(schema, object, old),
+        None => schema::SchemaOutcome::default(),
     };
-    let outcome = schema::prune_default_validate(schema, object, old);
+    pruned.append(&mut outcome.pruned_fields);
+    outcome.pruned_fields = pruned;
     let name = meta_str(object, "name").to_string();
     if !outcome.pruned_fields.is_empty() && validation == FieldValidation::Strict {
         let fields: Vec<String> = outcome
@@ -287,6 +290,108 @@ pub fn check_schema(
             .collect(),
         _ => Vec::new(),
     })
+}
+
+/// Fields of `ObjectMeta` (everything else under `metadata` is unknown, for every kind).
+const OBJECT_META_FIELDS: &[&str] = &[
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+];
+
+/// Top-level fields of the built-in kinds besides apiVersion, kind and metadata (custom
+/// resources are pruned by their schema).
+fn builtin_fields(rt: &ResourceType) -> Option<&'static [&'static str]> {
+    Some(match (rt.group.as_str(), rt.kind.as_str()) {
+        ("", "ConfigMap") => &["data", "binaryData", "immutable"],
+        ("", "Secret") => &["data", "stringData", "type", "immutable"],
+        ("", "Namespace") => &["spec", "status"],
+        ("", "ServiceAccount") => &[
+            "secrets",
+            "imagePullSecrets",
+            "automountServiceAccountToken",
+        ],
+        ("", "Event") => &[
+            "involvedObject",
+            "reason",
+            "message",
+            "source",
+            "firstTimestamp",
+            "lastTimestamp",
+            "count",
+            "type",
+            "eventTime",
+            "series",
+            "action",
+            "related",
+            "reportingComponent",
+            "reportingInstance",
+        ],
+        ("events.k8s.io", "Event") => &[
+            "eventTime",
+            "series",
+            "reportingController",
+            "reportingInstance",
+            "action",
+            "reason",
+            "regarding",
+            "related",
+            "note",
+            "type",
+            "deprecatedSource",
+            "deprecatedFirstTimestamp",
+            "deprecatedLastTimestamp",
+            "deprecatedCount",
+        ],
+        ("coordination.k8s.io", "Lease") => &["spec"],
+        ("apiextensions.k8s.io", _) | ("apps", _) => &["spec", "status"],
+        ("rbac.authorization.k8s.io", "Role") => &["rules"],
+        ("rbac.authorization.k8s.io", "ClusterRole") => &["rules", "aggregationRule"],
+        ("rbac.authorization.k8s.io", _) => &["subjects", "roleRef"],
+        _ => return None,
+    })
+}
+
+/// Drops unknown `metadata` fields (every kind) and unknown top-level fields of built-in kinds,
+/// returning their paths, as the real server's typed decoding does.
+fn prune_typed_fields(rt: &ResourceType, object: &mut Value) -> Vec<String> {
+    let mut pruned = Vec::new();
+    if let Some(metadata) = object["metadata"].as_object_mut() {
+        let unknown: Vec<String> = metadata
+            .keys()
+            .filter(|k| !OBJECT_META_FIELDS.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        for key in unknown {
+            metadata.remove(&key);
+            pruned.push(format!("metadata.{key}"));
+        }
+    }
+    if let (Some(known), Some(map)) = (builtin_fields(rt), object.as_object_mut()) {
+        let unknown: Vec<String> = map
+            .keys()
+            .filter(|k| !matches!(k.as_str(), "apiVersion" | "kind" | "metadata"))
+            .filter(|k| !known.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        for key in unknown {
+            map.remove(&key);
+            pruned.push(key);
+        }
+    }
+    pruned
 }
 
 /// Whether `metadata.generation` must increase from `old` to `new`: any change outside

@@ -194,6 +194,13 @@ fn paths_for(rt: &ResourceType, paths: &mut Map<String, Value>) {
             "Timeout for the list/watch call.",
         ),
     ];
+    if rt.review {
+        paths.insert(
+            collection,
+            json!({"post": operation(rt, "post", &format!("create{kind}"), write_params(), Some(object_body))}),
+        );
+        return;
+    }
     paths.insert(
         collection,
         json!({

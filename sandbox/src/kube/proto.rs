@@ -151,6 +151,28 @@ const SERVICE_ACCOUNT: &[Field] = &[
     ),
     (4, "automountServiceAccountToken", Kind::Bool),
 ];
+const RESOURCE_ATTRIBUTES: &[Field] = &[
+    (1, "namespace", Kind::Str),
+    (2, "verb", Kind::Str),
+    (3, "group", Kind::Str),
+    (4, "version", Kind::Str),
+    (5, "resource", Kind::Str),
+    (6, "subresource", Kind::Str),
+    (7, "name", Kind::Str),
+];
+const NON_RESOURCE_ATTRIBUTES: &[Field] = &[(1, "path", Kind::Str), (2, "verb", Kind::Str)];
+const ACCESS_REVIEW_SPEC: &[Field] = &[
+    (1, "resourceAttributes", Kind::Message(RESOURCE_ATTRIBUTES)),
+    (
+        2,
+        "nonResourceAttributes",
+        Kind::Message(NON_RESOURCE_ATTRIBUTES),
+    ),
+];
+const SELF_SUBJECT_ACCESS_REVIEW: &[Field] = &[
+    (1, "metadata", Kind::Message(OBJECT_META)),
+    (2, "spec", Kind::Message(ACCESS_REVIEW_SPEC)),
+];
 const DELETE_PRECONDITIONS: &[Field] = &[(1, "uid", Kind::Str), (2, "resourceVersion", Kind::Str)];
 const DELETE_OPTIONS: &[Field] = &[
     (1, "gracePeriodSeconds", Kind::Int),
@@ -284,6 +306,7 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtoError> {
         ("v1", "Namespace") => NAMESPACE,
         ("v1", "ServiceAccount") => SERVICE_ACCOUNT,
         (_, "DeleteOptions") => DELETE_OPTIONS,
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => SELF_SUBJECT_ACCESS_REVIEW,
         _ => {
             return Err(ProtoError::UnsupportedKind(format!(
                 "{api_version}, Kind={kind}"

@@ -27,6 +27,8 @@ pub struct ResourceType {
     pub schema: Option<Value>,
     /// The CRD version's `additionalPrinterColumns`.
     pub printer_columns: Option<Value>,
+    /// A create-only review (SelfSubjectAccessReview): answered, never stored.
+    pub review: bool,
 }
 
 impl ResourceType {
@@ -180,6 +182,72 @@ const BUILTINS: &[Builtin] = &[
         generation: true,
         create_on_update: false,
     },
+    // Stored generically so that deployment manifests apply; no controller acts on them.
+    Builtin {
+        group: "apps",
+        version: "v1",
+        plural: "deployments",
+        singular: "deployment",
+        kind: "Deployment",
+        namespaced: true,
+        short_names: &["deploy"],
+        categories: &["all"],
+        status: true,
+        generation: true,
+        create_on_update: false,
+    },
+    Builtin {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        plural: "roles",
+        singular: "role",
+        kind: "Role",
+        namespaced: true,
+        short_names: &[],
+        categories: &[],
+        status: false,
+        generation: false,
+        create_on_update: true,
+    },
+    Builtin {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        plural: "rolebindings",
+        singular: "rolebinding",
+        kind: "RoleBinding",
+        namespaced: true,
+        short_names: &[],
+        categories: &[],
+        status: false,
+        generation: false,
+        create_on_update: true,
+    },
+    Builtin {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        plural: "clusterroles",
+        singular: "clusterrole",
+        kind: "ClusterRole",
+        namespaced: false,
+        short_names: &[],
+        categories: &[],
+        status: false,
+        generation: false,
+        create_on_update: true,
+    },
+    Builtin {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        plural: "clusterrolebindings",
+        singular: "clusterrolebinding",
+        kind: "ClusterRoleBinding",
+        namespaced: false,
+        short_names: &[],
+        categories: &[],
+        status: false,
+        generation: false,
+        create_on_update: true,
+    },
 ];
 
 /// The built-in resource types, in discovery order.
@@ -201,8 +269,31 @@ pub fn builtins() -> Vec<ResourceType> {
             create_on_update: b.create_on_update,
             schema: None,
             printer_columns: None,
+            review: false,
         })
+        .chain(std::iter::once(self_subject_access_review()))
         .collect()
+}
+
+/// `kubectl auth can-i` asks this; the sandbox authorizes everything, so it always allows.
+fn self_subject_access_review() -> ResourceType {
+    ResourceType {
+        group: "authorization.k8s.io".into(),
+        version: "v1".into(),
+        plural: "selfsubjectaccessreviews".into(),
+        singular: "selfsubjectaccessreview".into(),
+        kind: "SelfSubjectAccessReview".into(),
+        namespaced: false,
+        short_names: Vec::new(),
+        categories: Vec::new(),
+        status_subresource: false,
+        custom: false,
+        has_generation: false,
+        create_on_update: false,
+        schema: None,
+        printer_columns: None,
+        review: true,
+    }
 }
 
 fn strings(value: &Value) -> Vec<String> {
@@ -261,6 +352,7 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
                 .get("additionalPrinterColumns")
                 .cloned()
                 .filter(|c| c.as_array().is_some_and(|a| !a.is_empty())),
+            review: false,
         });
     }
     types

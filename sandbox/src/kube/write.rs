@@ -337,6 +337,12 @@ fn respond(api: &Arc<Api>, call: &Call, code: u16, written: Written) -> Response
 
 pub fn create(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
     let body = call.body_value()?;
+    // The real storage layer refuses this (as an internal error) rather than ignoring it.
+    if !meta_str(&body, "resourceVersion").is_empty() {
+        return Err(ApiError::unknown(
+            "resourceVersion should not be set on objects to be created",
+        ));
+    }
     let manager = call.field_manager();
     let written = create_in(&mut api.store.lock(), call, body, Some(&manager))?;
     Ok(respond(api, call, 201, written))
@@ -483,4 +489,16 @@ pub fn patch(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
         }
     };
     Ok(respond(api, call, code, written))
+}
+
+/// Answers a SelfSubjectAccessReview: the sandbox has no authorization, so everything is
+/// allowed (201 with the review and its status, as the real server answers; nothing is stored).
+pub fn review(call: &Call) -> Result<Response, ApiError> {
+    let mut review = call.body_value()?;
+    objects::check_type_meta(&call.rt, &mut review)?;
+    review["status"] = json!({
+        "allowed": true,
+        "reason": "the zis-sandbox API server authorizes every request",
+    });
+    Ok(json_response(201, &review, &[]))
 }
