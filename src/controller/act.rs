@@ -1,8 +1,6 @@
 //! Carries out one planned action through the ZIS client and records the result in the working
 //! copy of the status (the record of what exists remotely). Knows ZIS calls, not Kubernetes.
 
-use chrono::{SecondsFormat, Utc};
-
 use super::credentials::Credentials;
 use super::outcome::{Failure, Happened, Note};
 use super::plan::{Action, ConflictDecision, Identity, on_conflict};
@@ -61,10 +59,6 @@ pub enum Step {
     Recreate(Vec<Note>),
 }
 
-fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
 /// Reads the recorded connection for a drift check: `Ok(None)` when ZIS says it is gone.
 pub async fn observe(
     remote: &Remote<'_>,
@@ -113,7 +107,7 @@ fn record_synced(
     }
     record.token_fingerprint = Some(desired.fingerprint.to_owned());
     record.secret_resource_version = desired.secret_resource_version.map(str::to_owned);
-    record.last_sync_time = Some(now());
+    record.last_sync_time = Some(super::report::now());
     if let Some(adopted) = adopted {
         record.adopted = Some(adopted);
     }

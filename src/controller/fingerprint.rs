@@ -26,7 +26,6 @@ const DEFAULT_KEY: &[u8] = b"zis-operator.dev/token-fingerprint/v1";
 pub fn fingerprint(key: Option<&SecretString>, uid: &str, token: &SecretString) -> String {
     let key_bytes = key.map_or(DEFAULT_KEY, |k| k.expose().as_bytes());
     // HMAC accepts keys of any length (long keys are hashed), so this never fails.
-    #[allow(clippy::expect_used)]
     let mut mac = Hmac::<Sha256>::new_from_slice(key_bytes)
         // Impossible: only fixed-key-size MACs refuse a key length; HMAC hashes long keys.
         .expect("hmac accepts keys of any length");

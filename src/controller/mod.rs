@@ -207,6 +207,16 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
     match run.sync(&desired, &target).await? {
         Ok(()) => {
             ctx.remember(&run.key, |m| m.gate = None);
+            // The pushed token is still current under a new Secret version (recreated, or only
+            // its metadata changed): record the version when the status is written anyway, so
+            // later reconciles can skip reading the Secret; never write status just for this.
+            let was_synced = report::ready(&run.written)
+                .is_some_and(|c| c.status == ConditionStatus::True && c.reason == "Synced")
+                && run.written.observed_generation == object.metadata.generation;
+            if !was_synced && run.record.token_fingerprint.as_deref() == Some(fingerprint.as_str())
+            {
+                run.record.secret_resource_version = token.resource_version.clone();
+            }
             let message = format!(
                 "connection {} is in sync for {}",
                 Identity::of_target(&target),
