@@ -66,6 +66,7 @@ pub struct Setup {
     rate_limit_per_minute: Option<u32>,
     credentials: Credentials,
     start_operator: bool,
+    via_env: bool,
 }
 
 impl Setup {
@@ -79,6 +80,7 @@ impl Setup {
             rate_limit_per_minute: None,
             credentials: Credentials::Valid,
             start_operator: true,
+            via_env: false,
         }
     }
 
@@ -101,6 +103,12 @@ impl Setup {
 
     pub fn rate_limit_per_minute(mut self, limit: u32) -> Setup {
         self.rate_limit_per_minute = Some(limit);
+        self
+    }
+
+    /// Configures the operator through its `ZIS_*` environment variables, with no flags.
+    pub fn configured_by_env(mut self) -> Setup {
+        self.via_env = true;
         self
     }
 
@@ -156,6 +164,7 @@ impl Setup {
             access_token,
             resync: self.resync,
             rust_log: self.rust_log,
+            via_env: self.via_env,
             operator: None,
             runs: 0,
             log_dir,
@@ -204,6 +213,7 @@ pub struct TestEnv {
     kubeconfig: PathBuf,
     resync: String,
     rust_log: String,
+    via_env: bool,
     operator: Option<OperatorProcess>,
     runs: usize,
     log_dir: PathBuf,
@@ -225,6 +235,7 @@ impl TestEnv {
             resync_interval: &self.resync,
             rust_log: &self.rust_log,
             log_path,
+            via_env: self.via_env,
         }));
     }
 
