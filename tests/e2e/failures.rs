@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    CREDENTIALS_SECRET, Credentials, INTEGRATION, Setup, condition, random_token,
+    CREDENTIALS_SECRET, Credentials, INTEGRATION, Setup, check_condition, condition, random_token,
 };
 
 /// How soon a credentials Secret change must unblock a stalled connection. These scenarios run
@@ -200,6 +200,21 @@ async fn a_low_account_rate_limit_is_respected_and_every_connection_still_conver
         env.put_token(name, &random_token("conn-token")).await;
         env.create_ok(name, env.spec(name)).await;
     }
+    // While one waits for the window, its status says so.
+    env.eventually(
+        "one connection to report Ready=False RateLimited",
+        crate::harness::env::CONVERGE,
+        async |env| {
+            for name in names {
+                let object = env.get_ok(name).await;
+                if check_condition(&object, "Ready", "False", "RateLimited").is_ok() {
+                    return Ok(());
+                }
+            }
+            Err("none is RateLimited".to_string())
+        },
+    )
+    .await;
     for name in names {
         env.wait_condition_within(name, "Ready", "True", "Synced", Duration::from_secs(150))
             .await;

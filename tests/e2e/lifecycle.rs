@@ -282,3 +282,72 @@ async fn connections_are_reconciled_in_parallel() {
         "four slow creates took {elapsed:?}: they were not run in parallel"
     );
 }
+
+#[tokio::test]
+async fn a_new_integration_moves_the_connection_using_that_integrations_own_credentials() {
+    let mut env = Setup::new("move-integration").start().await;
+    let token = random_token("conn-token");
+    env.put_token("move-token", &token).await;
+    env.create_ok("move-conn", env.spec("move-token")).await;
+    env.wait_ready("move-conn").await;
+    // Another integration, with an access token of its own under a key named after it.
+    let other_access = random_token("other-access");
+    env.admin
+        .add_access_token("e2e-other", &other_access, &["read", "write"])
+        .await;
+    let access_token = env.access_token.clone();
+    env.put_secret(
+        crate::harness::CREDENTIALS_SECRET,
+        &[
+            ("access-token", access_token.as_bytes()),
+            ("e2e-other", other_access.as_bytes()),
+        ],
+    )
+    .await;
+
+    env.patch_spec_ok("move-conn", json!({"integration": "e2e-other"}))
+        .await;
+    let object = env.wait_ready("move-conn").await;
+
+    assert_eq!(object["status"]["remote"]["integration"], "e2e-other");
+    let moved = env
+        .admin
+        .bearer("e2e-other", "move-conn")
+        .await
+        .unwrap_or_else(|| panic!("no connection under e2e-other"));
+    assert_eq!(moved["token"], token.as_str());
+    assert!(
+        env.remote("move-conn").await.is_none(),
+        "the connection under the old integration leaked"
+    );
+}
+
+#[tokio::test]
+async fn renaming_an_orphan_policy_connection_leaves_the_old_remote_in_place() {
+    let mut env = Setup::new("rename-orphan").start().await;
+    let token = random_token("conn-token");
+    env.put_token("rename-token", &token).await;
+    let mut spec = env.spec("rename-token");
+    spec["connectionName"] = json!("old-name");
+    spec["deletionPolicy"] = json!("Orphan");
+    env.create_ok("rename-conn", spec).await;
+    env.wait_ready("rename-conn").await;
+
+    env.patch_spec_ok("rename-conn", json!({"connectionName": "new-name"}))
+        .await;
+    let object = env.wait_ready("rename-conn").await;
+
+    assert_eq!(object["status"]["remote"]["connectionName"], "new-name");
+    assert!(
+        env.remote("new-name").await.is_some(),
+        "the new connection exists"
+    );
+    let old = env.remote("old-name").await.unwrap_or_default();
+    assert_eq!(
+        old["token"],
+        token.as_str(),
+        "the old connection is left in place"
+    );
+    let requests = env.admin.requests().await;
+    assert_eq!(requests.with_method("DELETE"), 0, "no DELETE: {requests:?}");
+}

@@ -178,3 +178,80 @@ async fn no_token_appears_in_the_operators_trace_output_events_or_status() {
     assert_no_secret(&events, &secrets, "the events");
     assert_no_secret(&object.to_string(), &secrets, "the object");
 }
+
+#[tokio::test]
+async fn touching_the_secret_without_changing_the_token_writes_nothing_remotely() {
+    let mut env = Setup::new("secret-touch").resync("10m").start().await;
+    let token = random_token("conn-token");
+    env.put_token("touch-token", &token).await;
+    env.create_ok("touch-conn", env.spec("touch-token")).await;
+    env.wait_ready("touch-conn").await;
+    let before = env.admin.requests().await;
+
+    // Same data, new resourceVersion (an added key and a label).
+    env.put_secret(
+        "touch-token",
+        &[("token", token.as_bytes()), ("note", b"unrelated")],
+    )
+    .await;
+    env.secrets
+        .patch(
+            "touch-token",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"metadata": {"labels": {"touched": "yes"}}})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("labelling the Secret: {e}"));
+
+    env.holds(
+        "no remote write for an unchanged token",
+        Duration::from_secs(2),
+        async |env| {
+            let now = env.admin.requests().await;
+            if now.writes() != before.writes() {
+                return Err(format!("a write: before {before:?}, now {now:?}"));
+            }
+            Ok(())
+        },
+    )
+    .await;
+    env.wait_ready("touch-conn").await;
+}
+
+#[tokio::test]
+async fn a_deleted_token_secret_is_reported_and_the_remote_is_left_in_place() {
+    let mut env = Setup::new("secret-gone").resync("10m").start().await;
+    let token = random_token("conn-token");
+    env.put_token("gone-token", &token).await;
+    env.create_ok("gone-conn", env.spec("gone-token")).await;
+    env.wait_ready("gone-conn").await;
+    let before = env.admin.requests().await;
+
+    env.delete_secret("gone-token").await;
+
+    env.wait_condition_within("gone-conn", "Ready", "False", "SecretNotFound", AT_ONCE)
+        .await;
+    let remote = env.remote("gone-conn").await.unwrap_or_default();
+    assert_eq!(
+        remote["token"],
+        token.as_str(),
+        "the remote stays as it was"
+    );
+    let after = env.admin.requests().await;
+    assert_eq!(
+        after.writes(),
+        before.writes(),
+        "no remote write: {after:?}"
+    );
+
+    // The same token again: synced, still without a write.
+    env.put_token("gone-token", &token).await;
+    env.wait_condition_within("gone-conn", "Ready", "True", "Synced", AT_ONCE)
+        .await;
+    let after = env.admin.requests().await;
+    assert_eq!(
+        after.writes(),
+        before.writes(),
+        "no remote write: {after:?}"
+    );
+}

@@ -1,6 +1,6 @@
-//! Starting the operator against a cluster without the CRD: it must stop at once and say how to
-//! install it, rather than retry forever. Uses a Kubernetes API sandbox of its own (the shared
-//! one has the CRD installed).
+//! Starting the operator: configured by environment variables alone, and against a cluster
+//! without the CRD, where it must stop at once and say how to install it rather than retry
+//! forever (that test uses a Kubernetes API sandbox of its own: the shared one has the CRD).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -45,6 +45,7 @@ async fn the_operator_exits_with_install_instructions_when_the_crd_is_missing() 
         resync_interval: "2s",
         rust_log: "zis_operator=debug",
         log_path: dir.join(format!("operator-{}.log", std::process::id())),
+        via_env: false,
     });
     let started = Instant::now();
     let status = loop {
@@ -66,5 +67,21 @@ async fn the_operator_exits_with_install_instructions_when_the_crd_is_missing() 
     assert!(
         log.contains("kubectl apply -f crds/zisbearerconnections.yaml"),
         "the message does not say how to install the CRD:\n{log}"
+    );
+}
+
+#[tokio::test]
+async fn the_operator_runs_configured_by_environment_variables_alone() {
+    let mut env = crate::harness::Setup::new("env-config")
+        .configured_by_env()
+        .start()
+        .await;
+    let token = crate::harness::random_token("conn-token");
+    env.put_token("env-token", &token).await;
+    env.create_ok("env-conn", env.spec("env-token")).await;
+    env.wait_ready("env-conn").await;
+    assert_eq!(
+        env.remote("env-conn").await.unwrap_or_default()["token"],
+        token.as_str()
     );
 }

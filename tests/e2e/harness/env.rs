@@ -1,12 +1,11 @@
 //! One test's world: a fresh namespace on the shared cluster, the operator's credentials Secret,
 //! a fake ZIS server of its own, and an operator process watching only that namespace; plus the
-//! helpers the scenarios use to act on it and to wait, with deadlines, for what should follow.
-//! A failed wait panics with what was expected, the last observation, every object's status,
-//! the fake's connections and counters, and the tail of the operator's log.
+//! helpers the scenarios use to act on it (the waits are in `wait`). Dropping it kills the
+//! operator and deletes the namespace.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -33,7 +32,6 @@ pub const DOMAIN: &str = "api.example.com";
 /// The integration key every test's fake serves.
 pub const INTEGRATION: &str = "e2e-app";
 
-const POLL: Duration = Duration::from_millis(100);
 /// How long a scenario waits for the operator to converge when nothing slows it down on purpose.
 pub const CONVERGE: Duration = Duration::from_secs(20);
 
@@ -68,6 +66,7 @@ pub struct Setup {
     rate_limit_per_minute: Option<u32>,
     credentials: Credentials,
     start_operator: bool,
+    via_env: bool,
 }
 
 impl Setup {
@@ -81,6 +80,7 @@ impl Setup {
             rate_limit_per_minute: None,
             credentials: Credentials::Valid,
             start_operator: true,
+            via_env: false,
         }
     }
 
@@ -103,6 +103,12 @@ impl Setup {
 
     pub fn rate_limit_per_minute(mut self, limit: u32) -> Setup {
         self.rate_limit_per_minute = Some(limit);
+        self
+    }
+
+    /// Configures the operator through its `ZIS_*` environment variables, with no flags.
+    pub fn configured_by_env(mut self) -> Setup {
+        self.via_env = true;
         self
     }
 
@@ -158,6 +164,7 @@ impl Setup {
             access_token,
             resync: self.resync,
             rust_log: self.rust_log,
+            via_env: self.via_env,
             operator: None,
             runs: 0,
             log_dir,
@@ -206,6 +213,7 @@ pub struct TestEnv {
     kubeconfig: PathBuf,
     resync: String,
     rust_log: String,
+    via_env: bool,
     operator: Option<OperatorProcess>,
     runs: usize,
     log_dir: PathBuf,
@@ -227,6 +235,7 @@ impl TestEnv {
             resync_interval: &self.resync,
             rust_log: &self.rust_log,
             log_path,
+            via_env: self.via_env,
         }));
     }
 
@@ -252,7 +261,7 @@ impl TestEnv {
             .join("\n")
     }
 
-    fn log_tail(&mut self) -> String {
+    pub(super) fn log_tail(&mut self) -> String {
         let exited = self
             .operator
             .as_mut()
@@ -308,6 +317,13 @@ impl TestEnv {
                     .unwrap_or_else(|e| panic!("creating Secret {name}: {e}"));
             }
         }
+    }
+
+    pub async fn delete_secret(&self, name: &str) {
+        self.secrets
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap_or_else(|e| panic!("deleting Secret {name}: {e}"));
     }
 
     /// A token Secret with key `token`.
@@ -455,210 +471,6 @@ impl TestEnv {
         }
         text
     }
-
-    // ----- waiting -----
-
-    /// Polls `probe` every 100 ms until it returns `Ok`, or panics after `timeout` with `what`,
-    /// the last observation (`Err` text) and the state of the world.
-    pub async fn eventually<T>(
-        &mut self,
-        what: &str,
-        timeout: Duration,
-        mut probe: impl AsyncFnMut(&TestEnv) -> Result<T, String>,
-    ) -> T {
-        let started = Instant::now();
-        loop {
-            let last = match probe(self).await {
-                Ok(value) => return value,
-                Err(observation) => observation,
-            };
-            if started.elapsed() > timeout {
-                let context = self.context().await;
-                panic!(
-                    "timed out after {:.1}s waiting for: {what}\nlast observation: {last}\n{context}",
-                    timeout.as_secs_f64()
-                );
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    /// Polls `probe` for `duration` and panics as soon as it fails: a property that must hold.
-    pub async fn holds(
-        &mut self,
-        what: &str,
-        duration: Duration,
-        mut probe: impl AsyncFnMut(&TestEnv) -> Result<(), String>,
-    ) {
-        let started = Instant::now();
-        while started.elapsed() < duration {
-            if let Err(observation) = probe(self).await {
-                let context = self.context().await;
-                panic!(
-                    "stopped holding after {:.1}s: {what}\nobservation: {observation}\n{context}",
-                    started.elapsed().as_secs_f64()
-                );
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    /// Panics with `message` and the state of the world.
-    pub async fn fail(&mut self, message: &str) -> ! {
-        let context = self.context().await;
-        panic!("{message}\n{context}");
-    }
-
-    /// Waits until `name` is Ready=True reason Synced for its current generation.
-    pub async fn wait_ready(&mut self, name: &str) -> Value {
-        self.wait_condition(name, "Ready", "True", "Synced").await
-    }
-
-    /// Waits until condition `type_` of `name` has `status` and `reason`, set for the object's
-    /// current generation, and returns the object.
-    pub async fn wait_condition(
-        &mut self,
-        name: &str,
-        type_: &str,
-        status: &str,
-        reason: &str,
-    ) -> Value {
-        self.wait_condition_within(name, type_, status, reason, CONVERGE)
-            .await
-    }
-
-    pub async fn wait_condition_within(
-        &mut self,
-        name: &str,
-        type_: &str,
-        status: &str,
-        reason: &str,
-        timeout: Duration,
-    ) -> Value {
-        let what =
-            format!("{name}: condition {type_}={status} reason {reason} (current generation)");
-        self.eventually(&what, timeout, async |env| {
-            let object = env.get(name).await.ok_or("the object does not exist")?;
-            check_condition(&object, type_, status, reason)?;
-            Ok(object)
-        })
-        .await
-    }
-
-    /// Waits until the object is gone from the API.
-    pub async fn wait_gone(&mut self, name: &str) {
-        self.eventually(
-            &format!("{name} to be gone"),
-            CONVERGE,
-            async |env| match env.get(name).await {
-                None => Ok(()),
-                Some(object) => Err(format!(
-                    "still there: finalizers {}, deletionTimestamp {}",
-                    object["metadata"]["finalizers"], object["metadata"]["deletionTimestamp"]
-                )),
-            },
-        )
-        .await
-    }
-
-    /// Waits for an event with `reason` about `name`.
-    pub async fn wait_event(&mut self, name: &str, reason: &str) -> EventInfo {
-        self.wait_event_where(name, &format!("reason {reason}"), |event| {
-            event.reason == reason
-        })
-        .await
-    }
-
-    /// Waits for an event about `name` that satisfies `matches` (described by `what`).
-    pub async fn wait_event_where(
-        &mut self,
-        name: &str,
-        what: &str,
-        matches: impl Fn(&EventInfo) -> bool,
-    ) -> EventInfo {
-        self.eventually(
-            &format!("an event with {what} about {name}"),
-            CONVERGE,
-            async |env| {
-                let events = env.events(name).await?;
-                events
-                    .iter()
-                    .find(|event| matches(event))
-                    .cloned()
-                    .ok_or_else(|| format!("events so far: {events:?}"))
-            },
-        )
-        .await
-    }
-
-    /// Waits until the remote bearer connection `name` satisfies `check`.
-    pub async fn wait_remote(
-        &mut self,
-        what: &str,
-        name: &str,
-        timeout: Duration,
-        check: impl Fn(&Value) -> Result<(), String>,
-    ) -> Value {
-        self.eventually(what, timeout, async |env| {
-            let remote = env
-                .remote(name)
-                .await
-                .ok_or_else(|| format!("no bearer_token connection {name} remotely"))?;
-            check(&remote).map(|()| remote)
-        })
-        .await
-    }
-
-    /// Waits until no bearer connection `name` exists remotely.
-    pub async fn wait_remote_gone(&mut self, name: &str, timeout: Duration) {
-        let what = format!("the remote connection {name} to be gone");
-        self.eventually(&what, timeout, async |env| match env.remote(name).await {
-            None => Ok(()),
-            Some(remote) => Err(format!("still there: {remote}")),
-        })
-        .await
-    }
-
-    /// The state of the world, for failure messages.
-    pub async fn context(&mut self) -> String {
-        let mut out = String::new();
-        let kind = if cluster().real {
-            "real cluster"
-        } else {
-            "sandbox"
-        };
-        out.push_str(&format!("namespace: {} ({kind})\n", self.ns));
-        match self.objects.list(&ListParams::default()).await {
-            Ok(list) => {
-                for object in list.items {
-                    let value = to_value(&object);
-                    out.push_str(&format!(
-                        "object {} generation {} finalizers {} deletionTimestamp {} spec {} status {}\n",
-                        value["metadata"]["name"],
-                        value["metadata"]["generation"],
-                        value["metadata"]["finalizers"],
-                        value["metadata"]["deletionTimestamp"],
-                        value["spec"],
-                        value["status"],
-                    ));
-                }
-            }
-            Err(error) => out.push_str(&format!("cannot list objects: {error}\n")),
-        }
-        if self.fake.is_some() {
-            out.push_str(&format!(
-                "remote connections: {}\n",
-                Value::Array(self.admin.connections().await)
-            ));
-            let requests = self.admin.requests().await;
-            out.push_str(&format!(
-                "requests to the fake (total {}): {:?}\n",
-                requests.total, requests.rows
-            ));
-        }
-        out.push_str(&self.log_tail());
-        out
-    }
 }
 
 impl Drop for TestEnv {
@@ -709,51 +521,4 @@ async fn cleanup(ns: String, kubeconfig: PathBuf) {
 
 pub fn to_value(object: &DynamicObject) -> Value {
     serde_json::to_value(object).unwrap_or_else(|e| panic!("object to JSON: {e}"))
-}
-
-/// The condition `type_` of an object, if set.
-pub fn condition<'a>(object: &'a Value, type_: &str) -> Option<&'a Value> {
-    object["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == type_)
-}
-
-/// Ok when condition `type_` has `status` and `reason` and was set for the current generation.
-pub fn check_condition(
-    object: &Value,
-    type_: &str,
-    status: &str,
-    reason: &str,
-) -> Result<(), String> {
-    let generation = &object["metadata"]["generation"];
-    let found = condition(object, type_)
-        .ok_or_else(|| format!("no {type_} condition; status {}", object["status"]))?;
-    if found["status"] != status || found["reason"] != reason {
-        return Err(format!("{type_} is {found}"));
-    }
-    if &found["observedGeneration"] != generation {
-        return Err(format!(
-            "{type_} is {found} but the generation is {generation}"
-        ));
-    }
-    if type_ == "Ready" && status == "True" && &object["status"]["observedGeneration"] != generation
-    {
-        return Err(format!(
-            "status.observedGeneration is {} but the generation is {generation}",
-            object["status"]["observedGeneration"]
-        ));
-    }
-    Ok(())
-}
-
-/// Panics if any of `secrets` occurs in `text`.
-pub fn assert_no_secret(text: &str, secrets: &[&str], what: &str) {
-    for secret in secrets {
-        assert!(
-            !secret.is_empty() && !text.contains(secret),
-            "a secret ({}...) appears in {what}",
-            &secret[..secret.len().min(8)]
-        );
-    }
 }

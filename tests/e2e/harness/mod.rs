@@ -1,12 +1,15 @@
 //! The e2e harness: the shared Kubernetes API ([`cluster`]), the fake ZIS admin client
-//! ([`fake`]), the operator process guard ([`operator`]) and one test's world ([`env`]).
+//! ([`fake`]), the operator process guard ([`operator`]) one test's world ([`env`]), the
+//! waits ([`wait`]) and status reading ([`status`]).
 
 pub mod cluster;
 pub mod env;
 pub mod fake;
 pub mod operator;
+pub mod status;
+pub mod wait;
 
 pub use env::{
-    CREDENTIALS_SECRET, Credentials, DOMAIN, FINALIZER, INTEGRATION, Setup, assert_no_secret,
-    check_condition, condition, random_token,
+    CREDENTIALS_SECRET, Credentials, DOMAIN, FINALIZER, INTEGRATION, Setup, random_token,
 };
+pub use status::{assert_no_secret, check_condition, condition};

@@ -28,6 +28,8 @@ pub struct OperatorCommand<'a> {
     pub resync_interval: &'a str,
     pub rust_log: &'a str,
     pub log_path: PathBuf,
+    /// Configure through the `ZIS_*` environment variables instead of flags.
+    pub via_env: bool,
 }
 
 /// A running operator; killed on drop.
@@ -45,25 +47,34 @@ impl OperatorProcess {
             .try_clone()
             .unwrap_or_else(|e| panic!("cannot clone the log file handle: {e}"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_zis-operator"));
-        cmd.arg("run")
-            .arg("--namespace")
-            .arg(command.namespace)
-            .arg("--zendesk-url")
-            .arg(command.zendesk_url)
-            .arg("--allow-http")
-            .arg("--credentials-secret")
-            .arg(format!("{}/zis-credentials", command.namespace))
-            .arg("--resync-interval")
-            .arg(command.resync_interval)
-            .env("KUBECONFIG", command.kubeconfig)
+        for name in OPERATOR_ENV {
+            cmd.env_remove(name);
+        }
+        let credentials = format!("{}/zis-credentials", command.namespace);
+        cmd.arg("run");
+        if command.via_env {
+            cmd.env("ZIS_NAMESPACE", command.namespace)
+                .env("ZIS_ZENDESK_URL", command.zendesk_url)
+                .env("ZIS_ALLOW_HTTP", "true")
+                .env("ZIS_CREDENTIALS_SECRET", &credentials)
+                .env("ZIS_RESYNC_INTERVAL", command.resync_interval);
+        } else {
+            cmd.arg("--namespace")
+                .arg(command.namespace)
+                .arg("--zendesk-url")
+                .arg(command.zendesk_url)
+                .arg("--allow-http")
+                .arg("--credentials-secret")
+                .arg(&credentials)
+                .arg("--resync-interval")
+                .arg(command.resync_interval);
+        }
+        cmd.env("KUBECONFIG", command.kubeconfig)
             .env("RUST_LOG", command.rust_log)
             .env_remove("RUST_BACKTRACE")
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err));
-        for name in OPERATOR_ENV {
-            cmd.env_remove(name);
-        }
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start zis-operator: {e}"));
