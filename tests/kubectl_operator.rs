@@ -1,0 +1,605 @@
+//! Acceptance of the operator through the client platform teams really use: `/usr/bin/kubectl`.
+//!
+//! Each test starts an in-process Kubernetes API sandbox and a fake ZIS server on a runtime of
+//! its own, writes a kubeconfig, and then drives the Kubernetes side with kubectl only: it applies
+//! the CRD and the ready-to-apply files of `examples/`, starts the real `zis-operator` binary,
+//! and checks what kubectl shows (`wait`, `get`, `explain`, `describe`, `patch`, `delete`) against
+//! what the fake ZIS holds (read through its admin API). Skipped, with a note, when kubectl is not
+//! installed.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use zis_sandbox::kube::KubeSandbox;
+use zis_sandbox::zis::{FakeZis, FakeZisConfig};
+
+/// The integration key the examples use.
+const INTEGRATION: &str = "my_integration";
+/// The placeholder access token of `examples/operator-credentials.yaml`; the fake accepts it, so
+/// the example is applied exactly as shipped.
+const EXAMPLE_ACCESS_TOKEN: &str = "replace-with-your-zis-oauth-access-token";
+const CRD: &str = "crds/zisbearerconnections.yaml";
+const CRD_NAME: &str = "zisbearerconnections.zis-operator.dev";
+
+fn kubectl_available() -> bool {
+    Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+fn repo_path(relative: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(relative)
+        .display()
+        .to_string()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// One test's world: a Kubernetes API sandbox, a fake ZIS, a namespace with the operator's
+/// credentials, and the operator process watching that namespace.
+struct World {
+    ns: String,
+    dir: PathBuf,
+    kubeconfig: PathBuf,
+    fake_url: String,
+    http: reqwest::Client,
+    operator: Option<Child>,
+    operator_log: PathBuf,
+    // Dropped last: the servers run on this runtime's worker threads while the test thread
+    // blocks on kubectl.
+    _servers: (KubeSandbox, FakeZis),
+    runtime: tokio::runtime::Runtime,
+}
+
+impl World {
+    /// Everything a platform team does before applying a connection: install the CRD, create the
+    /// namespace, apply the operator's credentials Secret, start the operator.
+    fn start(hint: &str) -> World {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("runtime: {e}"));
+        let servers = runtime.block_on(async {
+            let any_port = "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"));
+            let kube = KubeSandbox::start(any_port)
+                .await
+                .unwrap_or_else(|e| panic!("cannot start the Kubernetes API sandbox: {e}"));
+            let fake = FakeZis::start(
+                FakeZisConfig::new(INTEGRATION, EXAMPLE_ACCESS_TOKEN),
+                any_port,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("cannot start the fake ZIS: {e}"));
+            (kube, fake)
+        });
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "kubectl-operator-{}-{}-{hint}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let kubeconfig = dir.join("kubeconfig.yaml");
+        servers
+            .0
+            .write_kubeconfig(&kubeconfig)
+            .unwrap_or_else(|e| panic!("writing the kubeconfig: {e}"));
+        let mut world = World {
+            ns: format!("shop-{hint}"),
+            operator_log: dir.join("operator.log"),
+            dir,
+            kubeconfig,
+            fake_url: servers.1.url(),
+            http: reqwest::Client::new(),
+            operator: None,
+            _servers: servers,
+            runtime,
+        };
+
+        world.ok(&["apply", "-f", &repo_path(CRD)]);
+        world.ok(&[
+            "wait",
+            "--for=condition=Established",
+            &format!("crd/{CRD_NAME}"),
+            "--timeout=30s",
+        ]);
+        world.ok(&["create", "namespace", &world.ns.clone()]);
+        world.apply_example("operator-credentials.yaml");
+        world.start_operator();
+        world
+    }
+
+    fn start_operator(&mut self) {
+        let log = File::create(&self.operator_log)
+            .unwrap_or_else(|e| panic!("{}: {e}", self.operator_log.display()));
+        let log_err = log.try_clone().unwrap_or_else(|e| panic!("{e}"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_zis-operator"));
+        command
+            .arg("run")
+            .args(["--zendesk-url", &self.fake_url, "--allow-http"])
+            .args([
+                "--credentials-secret",
+                &format!("{}/zis-credentials", self.ns),
+            ])
+            .args(["--namespace", &self.ns, "--resync-interval", "2s"])
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("RUST_LOG", "zis_operator=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err));
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("ZIS_") {
+                command.env_remove(name);
+            }
+        }
+        self.operator = Some(
+            command
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start zis-operator: {e}")),
+        );
+    }
+
+    fn operator_log(&self) -> String {
+        std::fs::read(&self.operator_log)
+            .map(|bytes| text(&bytes))
+            .unwrap_or_default()
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new("kubectl");
+        command
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.dir.join("kube-cache"))
+            .env_remove("KUBECONFIG");
+        command
+    }
+
+    /// Runs kubectl with `args`.
+    fn run(&self, args: &[&str]) -> Output {
+        self.command()
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run kubectl: {e}"))
+    }
+
+    /// Runs kubectl and insists on success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "kubectl {} failed ({}):\nstdout: {}\nstderr: {}\noperator log tail:\n{}",
+            args.join(" "),
+            out.status,
+            text(&out.stdout),
+            text(&out.stderr),
+            tail(&self.operator_log(), 30),
+        );
+        text(&out.stdout)
+    }
+
+    /// Runs kubectl in the world's namespace and insists on success.
+    fn ok_ns(&self, args: &[&str]) -> String {
+        let mut all = vec!["-n", self.ns.as_str()];
+        all.extend_from_slice(args);
+        self.ok(&all)
+    }
+
+    /// Runs kubectl in the world's namespace with `input` on stdin.
+    fn run_ns_with_input(&self, args: &[&str], input: &str) -> Output {
+        let mut child = self
+            .command()
+            .args(["-n", &self.ns])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run kubectl: {e}"));
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(input.as_bytes())
+                .unwrap_or_else(|e| panic!("writing kubectl's stdin: {e}"));
+        }
+        child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("waiting for kubectl: {e}"))
+    }
+
+    fn apply_example(&self, file: &str) {
+        self.ok_ns(&["apply", "-f", &repo_path(&format!("examples/{file}"))]);
+    }
+
+    fn wait_ready(&self, name: &str) {
+        self.ok_ns(&[
+            "wait",
+            "--for=condition=Ready",
+            &format!("zbc/{name}"),
+            "--timeout=30s",
+        ]);
+    }
+
+    /// Every bearer-token connection the fake holds, with its true token.
+    fn remote_connections(&self) -> Vec<Value> {
+        let url = format!("{}/_fake/connections?type=bearer_token", self.fake_url);
+        let body: Value = self.runtime.block_on(async {
+            let response = self
+                .http
+                .get(&url)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+            assert!(response.status().is_success(), "GET {url}: {response:?}");
+            response
+                .json()
+                .await
+                .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        });
+        match body.get("connections") {
+            Some(Value::Array(list)) => list.clone(),
+            _ => panic!("unexpected admin answer: {body}"),
+        }
+    }
+
+    fn remote(&self, name: &str) -> Option<Value> {
+        self.remote_connections()
+            .into_iter()
+            .find(|c| c["integration"] == INTEGRATION && c["name"] == name)
+    }
+
+    /// Polls the fake until `check` holds for the connection `name` (or its absence).
+    fn await_remote(&self, name: &str, what: &str, check: impl Fn(Option<&Value>) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let current = self.remote(name);
+            if check(current.as_ref()) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the remote connection {name} never {what}; it is {current:?}\noperator log:\n{}",
+                tail(&self.operator_log(), 30)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.operator.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn tail(log: &str, lines: usize) -> String {
+    let all: Vec<&str> = log.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+#[test]
+fn the_examples_become_ready_and_kubectl_get_explain_and_describe_show_them() {
+    if !kubectl_available() {
+        eprintln!("kubectl is not installed: skipping");
+        return;
+    }
+    let world = World::start("show");
+    world.apply_example("connection.yaml");
+    world.wait_ready("payments-api");
+
+    let remote = world
+        .remote("payments-api")
+        .unwrap_or_else(|| panic!("no remote connection payments-api"));
+    assert_eq!(remote["allowed_domain"], "api.payments.example.com");
+    assert_eq!(remote["token"], "the-bearer-token-your-integration-sends");
+
+    // The printer columns, by short name and by category.
+    for resource in ["zbc", "zis"] {
+        let table = world.ok_ns(&["get", resource]);
+        let mut lines = table.lines();
+        assert_eq!(
+            words(lines.next().unwrap_or_default()),
+            [
+                "NAME",
+                "INTEGRATION",
+                "CONNECTION",
+                "DOMAIN",
+                "READY",
+                "REASON",
+                "AGE"
+            ],
+            "kubectl get {resource}:\n{table}"
+        );
+        let row = lines.next().unwrap_or_default().to_string();
+        assert_eq!(
+            words(&row).get(..6),
+            Some(
+                &[
+                    "payments-api",
+                    INTEGRATION,
+                    "payments-api",
+                    "api.payments.example.com",
+                    "True",
+                    "Synced"
+                ][..]
+            ),
+            "kubectl get {resource}:\n{table}"
+        );
+        assert_eq!(lines.next(), None, "one row only:\n{table}");
+    }
+
+    // The full resource name and YAML output: the status a person reads.
+    let yaml = world.ok_ns(&["get", CRD_NAME, "payments-api", "-o", "yaml"]);
+    for expected in [
+        "kind: ZisBearerConnection",
+        "zis-operator.dev/cleanup",
+        "observedGeneration: 1",
+        "connectionName: payments-api",
+        "tokenFingerprint: hmac-sha256:",
+        "reason: Synced",
+    ] {
+        assert!(yaml.contains(expected), "no {expected:?} in:\n{yaml}");
+    }
+    assert!(
+        !yaml.contains("the-bearer-token-your-integration-sends"),
+        "the token leaked into the object:\n{yaml}"
+    );
+
+    // The resource is in category `zis` only, not in `all`.
+    let all = world.run(&["get", "all", "-n", &world.ns]);
+    assert!(
+        !text(&all.stdout).contains("payments-api"),
+        "kubectl get all lists the connection:\n{}",
+        text(&all.stdout)
+    );
+
+    // The schema is published, so kubectl explain documents every spec field.
+    let explained = world.ok(&["explain", "zbc.spec"]);
+    for field in [
+        "integration",
+        "connectionName",
+        "allowedDomain",
+        "tokenSecretRef",
+        "deletionPolicy",
+        "adoptionPolicy",
+        "suspend",
+    ] {
+        assert!(
+            explained.contains(field),
+            "kubectl explain zbc.spec does not mention {field}:\n{explained}"
+        );
+    }
+
+    // kubectl describe reads core/v1 Events; the operator writes events.k8s.io/v1 ones.
+    let described = world.ok_ns(&["describe", "zbc", "payments-api"]);
+    let events = described
+        .split("Events:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no Events section in kubectl describe:\n{described}"));
+    assert!(
+        events.lines().any(|line| {
+            let w = words(line);
+            w.first() == Some(&"Normal") && w.get(1) == Some(&"Created")
+        }),
+        "no Normal Created event in kubectl describe:\n{described}"
+    );
+}
+
+#[test]
+fn rotation_a_domain_patch_and_deletion_through_kubectl_reach_zis() {
+    if !kubectl_available() {
+        eprintln!("kubectl is not installed: skipping");
+        return;
+    }
+    let world = World::start("life");
+    world.apply_example("connection.yaml");
+    world.wait_ready("payments-api");
+    let first = world
+        .remote("payments-api")
+        .unwrap_or_else(|| panic!("no remote connection payments-api"));
+    assert_eq!(first["token"], "the-bearer-token-your-integration-sends");
+
+    // Rotation the way the docs show it: a client-side dry run piped into apply.
+    let rotated = "rotated-bearer-token-0123456789";
+    let manifest = world.ok_ns(&[
+        "create",
+        "secret",
+        "generic",
+        "payments-token",
+        &format!("--from-literal=token={rotated}"),
+        "--dry-run=client",
+        "-o",
+        "yaml",
+    ]);
+    let applied = world.run_ns_with_input(&["apply", "-f", "-"], &manifest);
+    assert!(
+        applied.status.success(),
+        "kubectl apply of the rotated Secret failed: {}",
+        text(&applied.stderr)
+    );
+    world.await_remote("payments-api", "got the rotated token", |c| {
+        c.is_some_and(|c| c["token"] == rotated)
+    });
+
+    // A spec change: kubectl wait must not return on the Ready of the previous generation.
+    world.ok_ns(&[
+        "patch",
+        "zbc",
+        "payments-api",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"allowedDomain":"api2.payments.example.com"}}"#,
+    ]);
+    world.wait_ready("payments-api");
+    let after = world
+        .remote("payments-api")
+        .unwrap_or_else(|| panic!("the remote connection went away"));
+    assert_eq!(
+        after["allowed_domain"], "api2.payments.example.com",
+        "kubectl wait returned before the new domain reached ZIS"
+    );
+    assert_eq!(after["token"], rotated);
+    let generation = world.ok_ns(&[
+        "get",
+        "zbc",
+        "payments-api",
+        "-o",
+        "jsonpath={.metadata.generation} {.status.observedGeneration}",
+    ]);
+    assert_eq!(generation.trim(), "2 2");
+
+    // Deletion waits for the finalizer, which deletes the remote connection first.
+    world.ok_ns(&[
+        "delete",
+        "zbc",
+        "payments-api",
+        "--wait=true",
+        "--timeout=30s",
+    ]);
+    assert_eq!(
+        world.remote("payments-api"),
+        None,
+        "kubectl delete returned while the remote connection still exists"
+    );
+    let gone = world.run(&["get", "zbc", "payments-api", "-n", &world.ns]);
+    assert!(!gone.status.success());
+    assert!(
+        text(&gone.stderr).contains("NotFound") || text(&gone.stderr).contains("not found"),
+        "kubectl get after delete: {}",
+        text(&gone.stderr)
+    );
+}
+
+#[test]
+fn deleting_an_orphan_connection_with_kubectl_keeps_the_remote_one() {
+    if !kubectl_available() {
+        eprintln!("kubectl is not installed: skipping");
+        return;
+    }
+    let world = World::start("orphan");
+    world.apply_example("connection-orphan-never.yaml");
+    world.wait_ready("ledger-api");
+    let table = world.ok_ns(&["get", "zbc", "ledger-api"]);
+    let row = table.lines().nth(1).unwrap_or_default().to_string();
+    assert_eq!(
+        words(&row).get(..6),
+        Some(
+            &[
+                "ledger-api",
+                INTEGRATION,
+                "ledger_api",
+                "ledger.example.com",
+                "True",
+                "Synced"
+            ][..]
+        ),
+        "kubectl get zbc:\n{table}"
+    );
+
+    world.ok_ns(&[
+        "delete",
+        "zbc",
+        "ledger-api",
+        "--wait=true",
+        "--timeout=30s",
+    ]);
+    let gone = world.run(&["get", "zbc", "ledger-api", "-n", &world.ns]);
+    assert!(!gone.status.success(), "the object is still there");
+    // The operator had its chance (the finalizer is gone); give it one more resync besides.
+    std::thread::sleep(Duration::from_millis(2500));
+    let remote = world
+        .remote("ledger_api")
+        .unwrap_or_else(|| panic!("the orphaned remote connection was deleted"));
+    assert_eq!(remote["token"], "the-bearer-token-the-ledger-api-expects");
+    let described = text(&world.run(&["get", "events", "-n", &world.ns]).stdout);
+    assert!(
+        described.contains("Orphaned"),
+        "no Orphaned event in kubectl get events:\n{described}"
+    );
+}
+
+#[test]
+fn kubectl_apply_rejects_invalid_specs_with_the_field_named() {
+    if !kubectl_available() {
+        eprintln!("kubectl is not installed: skipping");
+        return;
+    }
+    let world = World::start("invalid");
+    let cases: [(&str, &str, &str); 6] = [
+        (
+            "a URL as the domain",
+            "integration: my_integration\n  allowedDomain: https://api.example.com/hook\n  tokenSecretRef: {name: t}",
+            "spec.allowedDomain",
+        ),
+        (
+            "an integration key with capitals",
+            "integration: My Integration\n  allowedDomain: api.example.com\n  tokenSecretRef: {name: t}",
+            "spec.integration",
+        ),
+        (
+            "the reserved connection name",
+            "integration: my_integration\n  connectionName: zendesk\n  allowedDomain: api.example.com\n  tokenSecretRef: {name: t}",
+            "spec.connectionName",
+        ),
+        (
+            "an unknown deletion policy",
+            "integration: my_integration\n  allowedDomain: api.example.com\n  tokenSecretRef: {name: t}\n  deletionPolicy: Sometimes",
+            "spec.deletionPolicy",
+        ),
+        (
+            "no token Secret",
+            "integration: my_integration\n  allowedDomain: api.example.com",
+            "spec.tokenSecretRef",
+        ),
+        (
+            "no domain",
+            "integration: my_integration\n  tokenSecretRef: {name: t}",
+            "spec.allowedDomain",
+        ),
+    ];
+    for (what, spec, field) in cases {
+        let manifest = format!(
+            "apiVersion: zis-operator.dev/v1alpha1\nkind: ZisBearerConnection\n\
+             metadata:\n  name: bad\nspec:\n  {spec}\n"
+        );
+        let out = world.run_ns_with_input(&["apply", "-f", "-"], &manifest);
+        let stderr = text(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "kubectl apply accepted {what}: {}",
+            text(&out.stdout)
+        );
+        assert!(
+            stderr.contains(field) && stderr.contains("invalid"),
+            "kubectl apply of {what} did not name {field}: {stderr}"
+        );
+    }
+    let listed = world.run(&["get", "zbc", "-n", &world.ns, "-o", "name"]);
+    assert_eq!(
+        text(&listed.stdout).trim(),
+        "",
+        "a rejected object was stored"
+    );
+    assert!(
+        world.remote_connections().is_empty(),
+        "something reached ZIS"
+    );
+}
