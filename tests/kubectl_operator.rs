@@ -764,3 +764,75 @@ fn kubectl_apply_rejects_invalid_specs_with_the_field_named() {
         "something reached ZIS"
     );
 }
+
+#[test]
+fn server_side_apply_as_gitops_tools_use_it_keeps_the_finalizer_and_reaches_zis() {
+    if !kubectl_available() {
+        eprintln!("kubectl is not installed: skipping");
+        return;
+    }
+    let world = World::start("ssa");
+    let example = repo_path("examples/connection.yaml");
+    world.ok_ns(&[
+        "apply",
+        "--server-side",
+        "--field-manager=gitops",
+        "-f",
+        &example,
+    ]);
+    world.wait_ready("payments-api");
+
+    // The desired state changes in git and is applied again by the same field manager: the
+    // operator's finalizer (a field kubectl never set) survives, and the change reaches ZIS.
+    let manifest = std::fs::read_to_string(&example)
+        .unwrap_or_else(|e| panic!("{example}: {e}"))
+        .replace("api.payments.example.com", "api3.payments.example.com");
+    let out = world.run_ns_with_input(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=gitops",
+            "-f",
+            "-",
+        ],
+        &manifest,
+    );
+    assert!(
+        out.status.success(),
+        "kubectl apply --server-side: {}",
+        text(&out.stderr)
+    );
+    world.wait_ready("payments-api");
+    let finalizers = world.ok_ns(&[
+        "get",
+        "zbc",
+        "payments-api",
+        "-o",
+        "jsonpath={.metadata.finalizers}",
+    ]);
+    assert!(
+        finalizers.contains("zis-operator.dev/cleanup"),
+        "the finalizer is gone after a server-side apply: {finalizers}"
+    );
+    let remote = world
+        .remote("payments-api")
+        .unwrap_or_else(|| panic!("no remote connection payments-api"));
+    assert_eq!(remote["allowed_domain"], "api3.payments.example.com");
+
+    // kubectl diff against the live object shows no spec change once applied.
+    let diff = world.run_ns_with_input(
+        &["diff", "--server-side", "--field-manager=gitops", "-f", "-"],
+        &manifest,
+    );
+    assert_eq!(
+        diff.status.code(),
+        Some(0),
+        "kubectl diff: {}",
+        text(&diff.stderr)
+    );
+    assert!(
+        !text(&diff.stdout).contains("allowedDomain"),
+        "kubectl diff shows a spec change after apply:\n{}",
+        text(&diff.stdout)
+    );
+}
