@@ -55,7 +55,11 @@ fn text(bytes: &[u8]) -> String {
 /// One test's world: a Kubernetes API sandbox, a fake ZIS, a namespace with the operator's
 /// credentials, and the operator process watching that namespace.
 struct World {
+    /// Where the connections and their token Secrets live.
     ns: String,
+    /// The operator's own namespace, holding its credentials Secret (as the docs lay it out;
+    /// never the namespace of the connections, whose deletion would take the credentials first).
+    system_ns: String,
     dir: PathBuf,
     kubeconfig: PathBuf,
     fake_url: String,
@@ -104,6 +108,7 @@ impl World {
             .unwrap_or_else(|e| panic!("writing the kubeconfig: {e}"));
         let mut world = World {
             ns: format!("shop-{hint}"),
+            system_ns: format!("zis-system-{hint}"),
             operator_log: dir.join("operator.log"),
             dir,
             kubeconfig,
@@ -121,8 +126,15 @@ impl World {
             &format!("crd/{CRD_NAME}"),
             "--timeout=30s",
         ]);
-        world.ok(&["create", "namespace", &world.ns.clone()]);
-        world.apply_example("operator-credentials.yaml");
+        world.ok(&["create", "namespace", &world.system_ns]);
+        world.ok(&["create", "namespace", &world.ns]);
+        world.ok(&[
+            "apply",
+            "-n",
+            &world.system_ns,
+            "-f",
+            &repo_path("examples/operator-credentials.yaml"),
+        ]);
         world.start_operator();
         world
     }
@@ -137,7 +149,7 @@ impl World {
             .args(["--zendesk-url", &self.fake_url, "--allow-http"])
             .args([
                 "--credentials-secret",
-                &format!("{}/zis-credentials", self.ns),
+                &format!("{}/zis-credentials", self.system_ns),
             ])
             .args(["--namespace", &self.ns, "--resync-interval", "2s"]);
         if operator_has_flag("--metrics-addr") {
@@ -834,5 +846,32 @@ fn server_side_apply_as_gitops_tools_use_it_keeps_the_finalizer_and_reaches_zis(
         !text(&diff.stdout).contains("allowedDomain"),
         "kubectl diff shows a spec change after apply:\n{}",
         text(&diff.stdout)
+    );
+}
+
+#[test]
+fn deleting_the_namespace_with_kubectl_deletes_the_remote_connections_first() {
+    if !kubectl_available() {
+        eprintln!("kubectl is not installed: skipping");
+        return;
+    }
+    let world = World::start("nsdel");
+    world.apply_example("connection.yaml");
+    world.wait_ready("payments-api");
+    assert!(world.remote("payments-api").is_some());
+
+    // The namespace goes with everything in it: kubectl returns once the connection's finalizer
+    // has deleted the remote connection and the namespace is gone.
+    world.ok(&[
+        "delete",
+        "namespace",
+        &world.ns,
+        "--wait=true",
+        "--timeout=30s",
+    ]);
+    assert_eq!(
+        world.remote("payments-api"),
+        None,
+        "the namespace is gone but its remote connection is not"
     );
 }
