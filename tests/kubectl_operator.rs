@@ -2,10 +2,11 @@
 //!
 //! Each test starts an in-process Kubernetes API sandbox and a fake ZIS server on a runtime of
 //! its own, writes a kubeconfig, and then drives the Kubernetes side with kubectl only: it applies
-//! the CRD and the ready-to-apply files of `examples/`, starts the real `zis-operator` binary,
-//! and checks what kubectl shows (`wait`, `get`, `explain`, `describe`, `patch`, `delete`) against
-//! what the fake ZIS holds (read through its admin API). Skipped, with a note, when kubectl is not
-//! installed.
+//! the CRD and the ready-to-apply files of `examples/` (client-side and server-side apply), starts
+//! the real `zis-operator` binary, and checks what kubectl shows (`wait`, `get`, `explain`,
+//! `describe`, `diff`, `patch`, `delete`) against what the fake ZIS holds (read through its admin
+//! API). Skipped, with a note, when kubectl is not installed. A failing test keeps its directory
+//! under the target's tmp dir (kubeconfig, operator log); a passing one removes it.
 
 use std::fs::File;
 use std::io::Write;
@@ -355,6 +356,9 @@ impl Drop for World {
         if let Some(mut child) = self.operator.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 }
