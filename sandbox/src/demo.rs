@@ -167,6 +167,16 @@ async fn walkthrough(
         remote["allowed_domain"].as_str().unwrap_or("?"),
         started.elapsed().as_millis()
     ));
+    if let Some(object) = connections.get_opt(CONNECTION).await? {
+        let status = &object.data["status"];
+        say(&format!(
+            "status records remote {}/{} created_at {}, token fingerprint {} (never the token)",
+            status["remote"]["integration"].as_str().unwrap_or("?"),
+            status["remote"]["connectionName"].as_str().unwrap_or("?"),
+            status["createdAt"].as_str().unwrap_or("?"),
+            status["tokenFingerprint"].as_str().unwrap_or("?"),
+        ));
+    }
 
     let started = Instant::now();
     put_secret(
