@@ -16,9 +16,11 @@ use kube::{Api, ResourceExt};
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{LogFormat, RunArgs, SecretRef};
+use crate::cli::{LogFormat, MetricsAddr, RunArgs, SecretRef};
 use crate::controller::credentials::Credentials;
 use crate::controller::{self, Context, Settings, Watched};
+use crate::metrics::server::{MetricsServer, ServerError};
+use crate::metrics::{self, Metrics};
 use crate::resource::ZisBearerConnection;
 use crate::zis::{ClientConfig, ConfigError, ZisClient};
 
@@ -40,6 +42,8 @@ pub enum RunError {
     Runtime(#[from] std::io::Error),
     #[error("neither --zendesk-url nor --subdomain was given")]
     NoZendesk,
+    #[error(transparent)]
+    Metrics(#[from] ServerError),
 }
 
 /// Runs the operator until SIGINT or SIGTERM.
@@ -82,7 +86,10 @@ fn zis_config(args: &RunArgs) -> Result<ClientConfig, RunError> {
 }
 
 async fn run(args: RunArgs) -> Result<(), RunError> {
-    let zis = ZisClient::new(zis_config(&args)?)?;
+    let metrics = Arc::new(Metrics::new());
+    let zis = ZisClient::new(zis_config(&args)?.with_observer(metrics.clone()))?;
+    // Bound before anything else so a taken port stops the operator at once.
+    let (stop_server, server) = start_metrics_server(args.metrics_addr, metrics.clone()).await?;
     let client = kube::Client::try_default().await?;
     let objects: Api<ZisBearerConnection> = match &args.namespace {
         Some(namespace) => Api::namespaced(client.clone(), namespace),
@@ -109,6 +116,9 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
 
     let controller = Controller::new(objects, watcher::Config::default().any_semantic());
     let store = controller.store();
+    let counted = store.clone();
+    metrics
+        .count_objects_with(move || metrics::count_by_ready(counted.state().iter().map(|o| &**o)));
     let (peers, peer_triggers) = futures::channel::mpsc::unbounded();
     // `Api<PartialObjectMeta<_>>` asks for metadata only (`as=PartialObjectMetadata`): the
     // operator never receives, let alone caches, the data of every Secret it can see.
@@ -138,6 +148,11 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
         instance: std::env::var("POD_NAME").ok(),
     };
     let recorder = Recorder::new(client.clone(), reporter);
+    tokio::spawn(mark_ready_when_synced(
+        store.clone(),
+        secret_metadata.clone(),
+        metrics.clone(),
+    ));
     let ctx = Arc::new(Context::new(
         client,
         zis,
@@ -151,6 +166,7 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
             secrets: secret_metadata,
             peers,
         },
+        metrics.clone(),
     ));
     info!(
         namespace = args.namespace.as_deref().unwrap_or("<all>"),
@@ -170,8 +186,56 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
             }
         })
         .await;
+    metrics.set_ready(false);
+    // The receiver is gone only if the server already stopped (its error is logged below).
+    let _ = stop_server.send(());
+    if let Some(server) = server {
+        match server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => warn!(%error, "metrics server failed"),
+            Err(error) => warn!(%error, "metrics server task failed"),
+        }
+    }
     info!("zis-operator stopped");
     Ok(())
+}
+
+type ServerTask = tokio::task::JoinHandle<std::io::Result<()>>;
+
+/// Binds and serves `/metrics`, `/healthz` and `/readyz` unless disabled; the server stops when
+/// the returned sender fires (or is dropped).
+async fn start_metrics_server(
+    addr: MetricsAddr,
+    metrics: Arc<Metrics>,
+) -> Result<(tokio::sync::oneshot::Sender<()>, Option<ServerTask>), RunError> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let MetricsAddr::Listen(addr) = addr else {
+        info!("metrics server disabled (--metrics-addr off)");
+        return Ok((stop, None));
+    };
+    let server = MetricsServer::bind(addr).await?;
+    let bound = server
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    info!(addr = %bound, "metrics listening on {bound}");
+    let task = tokio::spawn(server.serve(metrics, async {
+        // A dropped sender (the operator is ending) stops the server too.
+        let _ = stopped.await;
+    }));
+    Ok((stop, Some(task)))
+}
+
+/// Marks the operator ready once both caches the reconciles read have had their first full list.
+async fn mark_ready_when_synced(
+    objects: reflector::Store<ZisBearerConnection>,
+    secrets: reflector::Store<PartialObjectMeta<Secret>>,
+    metrics: Arc<Metrics>,
+) {
+    // A dropped writer means the controller is shutting down: it never becomes ready.
+    if objects.wait_until_ready().await.is_ok() && secrets.wait_until_ready().await.is_ok() {
+        info!("caches synced; ready");
+        metrics.set_ready(true);
+    }
 }
 
 /// Fails with [`RunError::CrdMissing`] when the API server does not serve the resource.

@@ -55,6 +55,7 @@ impl OperatorProcess {
             .arg(format!("{}/zis-credentials", command.namespace))
             .arg("--resync-interval")
             .arg(command.resync_interval)
+            .args(["--metrics-addr", "127.0.0.1:0"])
             .env("KUBECONFIG", command.kubeconfig)
             .env("RUST_LOG", command.rust_log)
             .env_remove("RUST_BACKTRACE")
