@@ -4,6 +4,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt, stream};
@@ -114,8 +115,16 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
         warn!(secret = %args.credentials_secret, "credentials secret not read yet; starting anyway");
     }
 
-    let controller = Controller::new(objects, watcher::Config::default().any_semantic());
-    let store = controller.store();
+    let readiness = Readiness::new(2, metrics.clone());
+    // The object watch is built here rather than by `Controller::new` only to see its first
+    // full list (readiness); it is the same watch, reflector and triggers.
+    let (store, object_writer) = reflector::store();
+    let object_triggers = watcher(objects, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(object_writer)
+        .inspect(readiness.watch())
+        .applied_objects();
+    let controller = Controller::for_stream(object_triggers, store.clone());
     let counted = store.clone();
     metrics
         .count_objects_with(move || metrics::count_by_ready(counted.state().iter().map(|o| &**o)));
@@ -131,6 +140,7 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
     let secret_triggers = watcher(secrets, watcher::Config::default().any_semantic())
         .default_backoff()
         .reflect(secret_writer)
+        .inspect(readiness.watch())
         .touched_objects()
         .filter_map(|event| async move {
             match event {
@@ -148,11 +158,6 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
         instance: std::env::var("POD_NAME").ok(),
     };
     let recorder = Recorder::new(client.clone(), reporter);
-    tokio::spawn(mark_ready_when_synced(
-        store.clone(),
-        secret_metadata.clone(),
-        metrics.clone(),
-    ));
     let ctx = Arc::new(Context::new(
         client,
         zis,
@@ -225,16 +230,38 @@ async fn start_metrics_server(
     Ok((stop, Some(task)))
 }
 
-/// Marks the operator ready once both caches the reconciles read have had their first full list.
-async fn mark_ready_when_synced(
-    objects: reflector::Store<ZisBearerConnection>,
-    secrets: reflector::Store<PartialObjectMeta<Secret>>,
+/// Marks the operator ready once every watch the reconciles read has had its first full list
+/// (its cache holds the whole state). `Store::wait_until_ready` is not used for this: it wakes a
+/// single waiter, and the controller already waits on the object store.
+struct Readiness {
+    waiting: AtomicUsize,
     metrics: Arc<Metrics>,
-) {
-    // A dropped writer means the controller is shutting down: it never becomes ready.
-    if objects.wait_until_ready().await.is_ok() && secrets.wait_until_ready().await.is_ok() {
-        info!("caches synced; ready");
-        metrics.set_ready(true);
+}
+
+impl Readiness {
+    fn new(watches: usize, metrics: Arc<Metrics>) -> Arc<Self> {
+        Arc::new(Self {
+            waiting: AtomicUsize::new(watches),
+            metrics,
+        })
+    }
+
+    /// An inspector for one watch's events (after its reflector): its first `InitDone` counts.
+    fn watch<K>(
+        self: &Arc<Self>,
+    ) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) + use<K> {
+        let readiness = self.clone();
+        let mut listed = false;
+        move |event| {
+            if listed || !matches!(event, Ok(watcher::Event::InitDone)) {
+                return;
+            }
+            listed = true;
+            if readiness.waiting.fetch_sub(1, Ordering::AcqRel) == 1 {
+                info!("caches synced; ready");
+                readiness.metrics.set_ready(true);
+            }
+        }
     }
 }
 
@@ -304,5 +331,31 @@ async fn watch_credentials(
             // A closed channel means the controller is shutting down.
             let _ = changed.unbounded_send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Event = Result<watcher::Event<Secret>, watcher::Error>;
+
+    #[test]
+    fn the_operator_is_ready_only_after_every_watch_listed_once() {
+        let metrics = Arc::new(Metrics::new());
+        let readiness = Readiness::new(2, metrics.clone());
+        let mut objects = readiness.watch::<Secret>();
+        let mut secrets = readiness.watch::<Secret>();
+        let init: Event = Ok(watcher::Event::Init);
+        let done: Event = Ok(watcher::Event::InitDone);
+        objects(&init);
+        objects(&done);
+        // A relist of the same watch does not count twice.
+        objects(&done);
+        assert!(!metrics.is_ready());
+        secrets(&init);
+        assert!(!metrics.is_ready());
+        secrets(&done);
+        assert!(metrics.is_ready());
     }
 }
