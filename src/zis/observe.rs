@@ -89,6 +89,79 @@ impl RequestOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
+
+    use axum::Router;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+
+    use crate::secret::SecretString;
+    use crate::zis::{ClientConfig, ZisClient};
+
+    /// Method, endpoint, status, outcome.
+    type Seen = (String, &'static str, Option<u16>, RequestOutcome);
+
+    /// Keeps what it is told.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<Seen>>);
+
+    impl RequestObserver for Recorder {
+        fn observe(&self, request: &RequestRecord<'_>) {
+            let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            seen.push((
+                request.method.to_owned(),
+                request.endpoint,
+                request.status,
+                request.outcome,
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn the_client_tells_the_observer_about_each_request_by_endpoint_template() {
+        let app = Router::new().route(
+            "/api/services/zis/integrations/{integration}/connections/bearer_token/{name}",
+            get(|| async { (StatusCode::NOT_FOUND, "{}") })
+                .delete(|| async { StatusCode::NO_CONTENT }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let addr = listener.local_addr().expect("bound");
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let recorder = Arc::new(Recorder::default());
+        let config =
+            ClientConfig::for_url(&format!("http://{addr}"), true).with_observer(recorder.clone());
+        let client = ZisClient::new(config)
+            .expect("client")
+            .integration("some-integration", SecretString::new("access-token-value"));
+        assert!(client.get_bearer("some-connection").await.is_err());
+        client
+            .delete_bearer("some-connection")
+            .await
+            .expect("deleted");
+        server.abort();
+
+        let seen = recorder.0.lock().expect("lock").clone();
+        assert_eq!(
+            seen,
+            vec![
+                (
+                    "GET".to_owned(),
+                    "bearer_token/{name}",
+                    Some(404),
+                    RequestOutcome::NotFound
+                ),
+                (
+                    "DELETE".to_owned(),
+                    "bearer_token/{name}",
+                    Some(204),
+                    RequestOutcome::Success
+                ),
+            ]
+        );
+    }
 
     #[test]
     fn statuses_are_reduced_to_their_class() {
