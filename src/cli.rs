@@ -1,6 +1,7 @@
 //! The command line: `zis-operator run ...` and `zis-operator crd`. Every `run` flag can also come
 //! from an environment variable (`ZIS_...`). Parsing only; nothing here touches the network.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -66,6 +67,18 @@ pub struct RunArgs {
     /// Log line format on stderr.
     #[arg(long, env = "ZIS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// IP:PORT of the HTTP server for /metrics, /healthz and /readyz (port 0: any free port);
+    /// `off` disables it. The operator exits at startup if the address cannot be bound.
+    #[arg(long, env = "ZIS_METRICS_ADDR", default_value = "0.0.0.0:8080", value_parser = parse_metrics_addr)]
+    pub metrics_addr: MetricsAddr,
+}
+
+/// Where the metrics server listens, if anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsAddr {
+    Off,
+    Listen(SocketAddr),
 }
 
 /// How log lines are written.
@@ -97,6 +110,8 @@ pub enum ParseError {
         "invalid duration {0:?}: use a number with ms, s, m or h (for example 500ms, 30s, 10m, 1h)"
     )]
     Duration(String),
+    #[error("invalid metrics address {0:?}: use IP:PORT (for example 0.0.0.0:8080) or off")]
+    MetricsAddr(String),
 }
 
 pub fn parse_secret_ref(value: &str) -> Result<SecretRef, ParseError> {
@@ -111,6 +126,18 @@ pub fn parse_secret_ref(value: &str) -> Result<SecretRef, ParseError> {
         }
         _ => Err(ParseError::SecretRef(value.to_owned())),
     }
+}
+
+/// Parses `IP:PORT`, or `off` (or an empty value) for no metrics server.
+pub fn parse_metrics_addr(value: &str) -> Result<MetricsAddr, ParseError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() || trimmed.eq_ignore_ascii_case("off") {
+        return Ok(MetricsAddr::Off);
+    }
+    trimmed
+        .parse()
+        .map(MetricsAddr::Listen)
+        .map_err(|_| ParseError::MetricsAddr(value.to_owned()))
 }
 
 /// Parses `500ms`, `30s`, `10m`, `1h` (a whole number and one unit).
@@ -187,6 +214,27 @@ mod tests {
         assert_eq!(args.resync_interval, Duration::from_secs(600));
         assert!(args.allow_http);
         assert_eq!(args.namespace, None);
+        assert_eq!(
+            args.metrics_addr,
+            MetricsAddr::Listen(SocketAddr::from(([0, 0, 0, 0], 8080)))
+        );
+    }
+
+    #[test]
+    fn metrics_addresses_are_ip_and_port_or_off() {
+        assert_eq!(
+            parse_metrics_addr("127.0.0.1:0"),
+            Ok(MetricsAddr::Listen(SocketAddr::from(([127, 0, 0, 1], 0))))
+        );
+        assert_eq!(
+            parse_metrics_addr("[::]:9090"),
+            Ok(MetricsAddr::Listen("[::]:9090".parse().expect("valid")))
+        );
+        assert_eq!(parse_metrics_addr("off"), Ok(MetricsAddr::Off));
+        assert_eq!(parse_metrics_addr(""), Ok(MetricsAddr::Off));
+        for bad in ["8080", "localhost:8080", "1.2.3.4", "1.2.3.4:99999"] {
+            assert!(parse_metrics_addr(bad).is_err(), "{bad:?} was accepted");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt, stream};
@@ -16,9 +17,11 @@ use kube::{Api, ResourceExt};
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{LogFormat, RunArgs, SecretRef};
+use crate::cli::{LogFormat, MetricsAddr, RunArgs, SecretRef};
 use crate::controller::credentials::Credentials;
 use crate::controller::{self, Context, Settings, Watched};
+use crate::metrics::server::{MetricsServer, ServerError};
+use crate::metrics::{self, Metrics};
 use crate::resource::ZisBearerConnection;
 use crate::zis::{ClientConfig, ConfigError, ZisClient};
 
@@ -40,6 +43,8 @@ pub enum RunError {
     Runtime(#[from] std::io::Error),
     #[error("neither --zendesk-url nor --subdomain was given")]
     NoZendesk,
+    #[error(transparent)]
+    Metrics(#[from] ServerError),
 }
 
 /// Runs the operator until SIGINT or SIGTERM.
@@ -84,7 +89,10 @@ fn zis_config(args: &RunArgs) -> Result<ClientConfig, RunError> {
 }
 
 async fn run(args: RunArgs) -> Result<(), RunError> {
-    let zis = ZisClient::new(zis_config(&args)?)?;
+    let metrics = Arc::new(Metrics::new());
+    let zis = ZisClient::new(zis_config(&args)?.with_observer(metrics.clone()))?;
+    // Bound before anything else so a taken port stops the operator at once.
+    let (stop_server, server) = start_metrics_server(args.metrics_addr, metrics.clone()).await?;
     let client = kube::Client::try_default().await?;
     let objects: Api<ZisBearerConnection> = match &args.namespace {
         Some(namespace) => Api::namespaced(client.clone(), namespace),
@@ -109,8 +117,19 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
         warn!(secret = %args.credentials_secret, "credentials secret not read yet; starting anyway");
     }
 
-    let controller = Controller::new(objects, watcher::Config::default().any_semantic());
-    let store = controller.store();
+    let readiness = Readiness::new(2, metrics.clone());
+    // The object watch is built here rather than by `Controller::new` only to see its first
+    // full list (readiness); it is the same watch, reflector and triggers.
+    let (store, object_writer) = reflector::store();
+    let object_triggers = watcher(objects, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(object_writer)
+        .inspect(readiness.watch())
+        .applied_objects();
+    let controller = Controller::for_stream(object_triggers, store.clone());
+    let counted = store.clone();
+    metrics
+        .count_objects_with(move || metrics::count_by_ready(counted.state().iter().map(|o| &**o)));
     let (peers, peer_triggers) = futures::channel::mpsc::unbounded();
     // `Api<PartialObjectMeta<_>>` asks for metadata only (`as=PartialObjectMetadata`): the
     // operator never receives, let alone caches, the data of every Secret it can see.
@@ -123,6 +142,7 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
     let secret_triggers = watcher(secrets, watcher::Config::default().any_semantic())
         .default_backoff()
         .reflect(secret_writer)
+        .inspect(readiness.watch())
         .touched_objects()
         .filter_map(|event| async move {
             match event {
@@ -153,6 +173,7 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
             secrets: secret_metadata,
             peers,
         },
+        metrics.clone(),
     ));
     info!(
         namespace = args.namespace.as_deref().unwrap_or("<all>"),
@@ -172,8 +193,78 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
             }
         })
         .await;
+    metrics.set_ready(false);
+    // The receiver is gone only if the server already stopped (its error is logged below).
+    let _ = stop_server.send(());
+    if let Some(server) = server {
+        match server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => warn!(%error, "metrics server failed"),
+            Err(error) => warn!(%error, "metrics server task failed"),
+        }
+    }
     info!("zis-operator stopped");
     Ok(())
+}
+
+type ServerTask = tokio::task::JoinHandle<std::io::Result<()>>;
+
+/// Binds and serves `/metrics`, `/healthz` and `/readyz` unless disabled; the server stops when
+/// the returned sender fires (or is dropped).
+async fn start_metrics_server(
+    addr: MetricsAddr,
+    metrics: Arc<Metrics>,
+) -> Result<(tokio::sync::oneshot::Sender<()>, Option<ServerTask>), RunError> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let MetricsAddr::Listen(addr) = addr else {
+        info!("metrics server disabled (--metrics-addr off)");
+        return Ok((stop, None));
+    };
+    let server = MetricsServer::bind(addr).await?;
+    let bound = server
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    info!(addr = %bound, "metrics listening on {bound}");
+    let task = tokio::spawn(server.serve(metrics, async {
+        // A dropped sender (the operator is ending) stops the server too.
+        let _ = stopped.await;
+    }));
+    Ok((stop, Some(task)))
+}
+
+/// Marks the operator ready once every watch the reconciles read has had its first full list
+/// (its cache holds the whole state). `Store::wait_until_ready` is not used for this: it wakes a
+/// single waiter, and the controller already waits on the object store.
+struct Readiness {
+    waiting: AtomicUsize,
+    metrics: Arc<Metrics>,
+}
+
+impl Readiness {
+    fn new(watches: usize, metrics: Arc<Metrics>) -> Arc<Self> {
+        Arc::new(Self {
+            waiting: AtomicUsize::new(watches),
+            metrics,
+        })
+    }
+
+    /// An inspector for one watch's events (after its reflector): its first `InitDone` counts.
+    fn watch<K>(
+        self: &Arc<Self>,
+    ) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) + use<K> {
+        let readiness = self.clone();
+        let mut listed = false;
+        move |event| {
+            if listed || !matches!(event, Ok(watcher::Event::InitDone)) {
+                return;
+            }
+            listed = true;
+            if readiness.waiting.fetch_sub(1, Ordering::AcqRel) == 1 {
+                info!("caches synced; ready");
+                readiness.metrics.set_ready(true);
+            }
+        }
+    }
 }
 
 /// Fails with [`RunError::CrdMissing`] when the API server does not serve the resource.
@@ -242,5 +333,31 @@ async fn watch_credentials(
             // A closed channel means the controller is shutting down.
             let _ = changed.unbounded_send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Event = Result<watcher::Event<Secret>, watcher::Error>;
+
+    #[test]
+    fn the_operator_is_ready_only_after_every_watch_listed_once() {
+        let metrics = Arc::new(Metrics::new());
+        let readiness = Readiness::new(2, metrics.clone());
+        let mut objects = readiness.watch::<Secret>();
+        let mut secrets = readiness.watch::<Secret>();
+        let init: Event = Ok(watcher::Event::Init);
+        let done: Event = Ok(watcher::Event::InitDone);
+        objects(&init);
+        objects(&done);
+        // A relist of the same watch does not count twice.
+        objects(&done);
+        assert!(!metrics.is_ready());
+        secrets(&init);
+        assert!(!metrics.is_ready());
+        secrets(&done);
+        assert!(metrics.is_ready());
     }
 }

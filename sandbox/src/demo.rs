@@ -275,6 +275,9 @@ fn start_operator(
             &format!("{OPERATOR_NAMESPACE}/zis-credentials"),
             "--resync-interval",
             "30s",
+            // Any free port: the demo must not collide with whatever already uses 8080.
+            "--metrics-addr",
+            "127.0.0.1:0",
         ])
         .env("KUBECONFIG", kubeconfig)
         .env(

@@ -16,6 +16,7 @@ use rand::Rng;
 
 use super::credentials::Credentials;
 use super::outcome::{Retry, SLOW_RETRY};
+use crate::metrics::Metrics;
 use crate::resource::{ZisBearerConnection, ZisBearerConnectionStatus};
 use crate::zis::ZisClient;
 
@@ -78,7 +79,11 @@ pub struct Context {
     pub settings: Settings,
     /// Asks for other objects to be reconciled (a released connection name).
     pub peers: UnboundedSender<ObjectRef<Object>>,
+    /// Where reconcile outcomes are counted.
+    pub metrics: Arc<Metrics>,
     memory: Mutex<HashMap<ObjectRef<Object>, Memory>>,
+    /// The failure reason reported by each reconcile in progress, for its metrics.
+    reported: Mutex<HashMap<ObjectRef<Object>, &'static str>>,
 }
 
 /// The caches and channels the watches feed.
@@ -99,6 +104,7 @@ impl Context {
         recorder: Recorder,
         settings: Settings,
         watched: Watched,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             client,
@@ -109,8 +115,22 @@ impl Context {
             secrets: watched.secrets,
             settings,
             peers: watched.peers,
+            metrics,
             memory: Mutex::new(HashMap::new()),
+            reported: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Notes that the reconcile of `key` in progress reported `reason` (last one wins).
+    pub(super) fn note_failure(&self, key: &ObjectRef<Object>, reason: &'static str) {
+        let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+        reported.insert(key.clone(), reason);
+    }
+
+    /// The failure the reconcile of `key` reported, if any, forgetting it.
+    pub(super) fn take_failure(&self, key: &ObjectRef<Object>) -> Option<&'static str> {
+        let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+        reported.remove(key)
     }
 
     pub(super) fn remember<T>(

@@ -21,7 +21,7 @@ mod run;
 pub mod validate;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
@@ -40,6 +40,7 @@ use run::Run;
 pub use context::{Context, Settings, Watched};
 pub use index::objects_using_secret;
 
+use crate::metrics::ReconcileOutcome;
 use crate::resource::{ConditionStatus, FINALIZER, ZisBearerConnection};
 
 type Object = ZisBearerConnection;
@@ -60,8 +61,46 @@ pub enum Error {
 /// How often an object waiting for the older owner of its connection name to go looks again.
 const OWNER_LEAVING_POLL: Duration = Duration::from_secs(1);
 
-/// The controller's reconcile function.
+/// The controller's reconcile function: [`reconcile_object`], measured.
 pub async fn reconcile(object: Arc<Object>, ctx: Arc<Context>) -> Result<Requeue, Error> {
+    let key = ObjectRef::from_obj(&*object);
+    let started = Instant::now();
+    // Left over only if an earlier reconcile of this object was cancelled mid-way.
+    ctx.take_failure(&key);
+    let result = reconcile_object(object, ctx.clone()).await;
+    let reported = ctx.take_failure(&key);
+    ctx.metrics
+        .reconciled(started.elapsed(), reconcile_outcome(&result, reported));
+    result
+}
+
+/// How a reconcile ended, for the metrics: a failure reported in the status (its `Ready`
+/// reason) or one that could not be (the [`Error::reason`]), else `Ok`.
+fn reconcile_outcome(
+    result: &Result<Requeue, Error>,
+    reported: Option<&'static str>,
+) -> ReconcileOutcome {
+    match (result, reported) {
+        (Err(error), _) => ReconcileOutcome::Failed(error.reason()),
+        (Ok(_), Some(reason)) => ReconcileOutcome::Failed(reason),
+        (Ok(_), None) => ReconcileOutcome::Ok,
+    }
+}
+
+impl Error {
+    /// A stable CamelCase name for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Kube(_) => "KubernetesApiError",
+            Error::CleanupBlocked { .. } => "DeleteFailed",
+            Error::Finalizer(_) => "FinalizerError",
+            Error::NoNamespace => "NoNamespace",
+        }
+    }
+}
+
+/// Reconciles one object: the finalizer, then [`apply`] or [`cleanup`].
+async fn reconcile_object(object: Arc<Object>, ctx: Arc<Context>) -> Result<Requeue, Error> {
     let namespace = object.namespace().ok_or(Error::NoNamespace)?;
     let key = ObjectRef::from_obj(&*object);
     // The controller already runs each reconcile in a span naming the object.
@@ -327,4 +366,48 @@ async fn cleanup(object: Arc<Object>, ctx: &Context) -> Result<Requeue, Error> {
     ctx.forget(&key);
     release_to_peers(ctx, &identities_of(&object), &key);
     Ok(Requeue::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reported_failure_makes_the_reconcile_count_as_failed_under_its_reason() {
+        let outcome = reconcile_outcome(&Ok(Requeue::await_change()), Some("Unauthorized"));
+        assert_eq!(outcome, ReconcileOutcome::Failed("Unauthorized"));
+    }
+
+    #[test]
+    fn a_reconcile_without_a_reported_failure_counts_as_ok() {
+        let outcome = reconcile_outcome(&Ok(Requeue::await_change()), None);
+        assert_eq!(outcome, ReconcileOutcome::Ok);
+    }
+
+    #[test]
+    fn an_error_returned_to_the_controller_counts_under_its_own_reason() {
+        let outcome = reconcile_outcome(&Err(Error::NoNamespace), None);
+        assert_eq!(outcome, ReconcileOutcome::Failed("NoNamespace"));
+        let outcome = reconcile_outcome(
+            &Err(Error::Finalizer("finalizer conflict".into())),
+            Some("RateLimited"),
+        );
+        assert_eq!(outcome, ReconcileOutcome::Failed("FinalizerError"));
+    }
+
+    #[test]
+    fn reconcile_outcomes_increment_the_matching_series() {
+        let metrics = crate::metrics::Metrics::new();
+        let outcome = reconcile_outcome(&Ok(Requeue::await_change()), Some("ZisUnavailable"));
+        metrics.reconciled(Duration::from_millis(2), outcome);
+        let text = metrics.render().expect("renders");
+        assert!(
+            text.contains("zis_operator_reconciles_total{result=\"error\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("zis_operator_reconcile_failures_total{reason=\"ZisUnavailable\"} 1\n"),
+            "{text}"
+        );
+    }
 }

@@ -210,6 +210,7 @@ impl<'a> Run<'a> {
     pub(super) async fn fail_after(&mut self, failure: Failure) -> Result<Duration, Error> {
         let previous = report::ready(&self.written).map(|c| (c.reason.clone(), c.message.clone()));
         warn!(key = %self.key, reason = failure.reason, message = %failure.message, "not in sync");
+        self.ctx.note_failure(&self.key, failure.reason);
         self.write(&Verdict::Failed(failure.clone())).await?;
         self.publish_notes().await;
         if previous != Some((failure.reason.to_owned(), failure.message.clone())) {

@@ -17,7 +17,9 @@ use tokio::time::Instant;
 use tracing::Instrument;
 use url::Url;
 
+use super::RequestObserver;
 use super::endpoint::{connections_url, parse_base_url, redact_userinfo, subdomain_url};
+use super::observe::{RequestOutcome, RequestRecord};
 use super::pacing::Pacer;
 use super::response::{Redactor, classify_failure, parse_success};
 use super::wire::{BearerEnvelope, CreateBody, ListPage, UpdateBody};
@@ -52,6 +54,8 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub pacing: PacingConfig,
+    /// Told about every request sent (for metrics); `None` by default.
+    pub observer: Option<Arc<dyn RequestObserver>>,
 }
 
 impl ClientConfig {
@@ -68,7 +72,14 @@ impl ClientConfig {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             pacing: PacingConfig::default(),
+            observer: None,
         }
+    }
+
+    /// The same configuration with `observer` told about every request sent.
+    pub fn with_observer(mut self, observer: Arc<dyn RequestObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The same configuration with other pacing.
@@ -94,6 +105,7 @@ impl fmt::Debug for ClientConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("pacing", &self.pacing)
+            .field("observer", &self.observer.is_some())
             .finish()
     }
 }
@@ -110,6 +122,7 @@ struct Shared {
     base: Url,
     pacer: Pacer,
     pacing: PacingConfig,
+    observer: Option<Arc<dyn RequestObserver>>,
 }
 
 impl ZisClient {
@@ -136,6 +149,7 @@ impl ZisClient {
                 base,
                 pacer: Pacer::new(&config.pacing),
                 pacing: config.pacing,
+                observer: config.observer,
             }),
         })
     }
@@ -386,9 +400,24 @@ impl IntegrationClient {
             paced_ms = tracing::field::Empty,
             duration_ms = tracing::field::Empty,
         );
-        self.execute_in_span(call, authorization, &span)
+        let method = call.method.clone();
+        let endpoint = call.template;
+        let mut exchange = Exchange::default();
+        let result = self
+            .execute_in_span(call, authorization, &span, &mut exchange)
             .instrument(span.clone())
-            .await
+            .await;
+        if let Some(observer) = &self.client.shared.observer {
+            observer.observe(&RequestRecord {
+                method: method.as_str(),
+                endpoint,
+                status: exchange.status,
+                outcome: RequestOutcome::of(result.as_ref().err()),
+                paced: exchange.paced,
+                duration: exchange.duration,
+            });
+        }
+        result
     }
 
     async fn execute_in_span(
@@ -396,12 +425,14 @@ impl IntegrationClient {
         call: Call<'_>,
         authorization: HeaderValue,
         span: &tracing::Span,
+        exchange: &mut Exchange,
     ) -> Result<Answer, ZisError> {
         let shared = &self.client.shared;
         let queued = Instant::now();
         shared.pacer.acquire().await;
         let started = Instant::now();
-        span.record("paced_ms", millis(started - queued));
+        exchange.paced = started - queued;
+        span.record("paced_ms", millis(exchange.paced));
 
         let mut request = shared
             .http
@@ -413,7 +444,8 @@ impl IntegrationClient {
         }
         let redactor = self.redactor(call.token);
         let outcome = send(request, &redactor).await;
-        let duration_ms = millis(started.elapsed());
+        exchange.duration = started.elapsed();
+        let duration_ms = millis(exchange.duration);
         span.record("duration_ms", duration_ms);
 
         let (status, headers, body) = match outcome {
@@ -424,6 +456,7 @@ impl IntegrationClient {
             }
         };
         span.record("status", status.as_u16());
+        exchange.status = Some(status.as_u16());
         tracing::debug!(
             status = status.as_u16(),
             duration_ms,
@@ -460,6 +493,14 @@ impl IntegrationClient {
         }
         Err(err)
     }
+}
+
+/// What the observer is told of one request besides its outcome.
+#[derive(Default)]
+struct Exchange {
+    status: Option<u16>,
+    paced: Duration,
+    duration: Duration,
 }
 
 /// What was read of a response body.

@@ -10,6 +10,7 @@
 mod client;
 mod endpoint;
 mod error;
+mod observe;
 mod pacing;
 mod response;
 mod types;
@@ -17,6 +18,7 @@ mod wire;
 
 pub use client::{ClientConfig, IntegrationClient, ZisClient};
 pub use error::{ConfigError, ZisError};
+pub use observe::{RequestObserver, RequestOutcome, RequestRecord};
 pub use pacing::PacingConfig;
 pub use types::{
     BearerConnection, BearerTokenUpdate, ConnectionList, ConnectionSummary, NewBearerConnection,

@@ -18,6 +18,7 @@ const OPERATOR_ENV: &[&str] = &[
     "ZIS_NAMESPACE",
     "ZIS_REQUESTS_PER_MINUTE",
     "ZIS_LOG_FORMAT",
+    "ZIS_METRICS_ADDR",
 ];
 
 /// How to run one operator process.
@@ -57,7 +58,8 @@ impl OperatorProcess {
                 .env("ZIS_ZENDESK_URL", command.zendesk_url)
                 .env("ZIS_ALLOW_HTTP", "true")
                 .env("ZIS_CREDENTIALS_SECRET", &credentials)
-                .env("ZIS_RESYNC_INTERVAL", command.resync_interval);
+                .env("ZIS_RESYNC_INTERVAL", command.resync_interval)
+                .env("ZIS_METRICS_ADDR", "127.0.0.1:0");
         } else {
             cmd.arg("--namespace")
                 .arg(command.namespace)
@@ -67,7 +69,8 @@ impl OperatorProcess {
                 .arg("--credentials-secret")
                 .arg(&credentials)
                 .arg("--resync-interval")
-                .arg(command.resync_interval);
+                .arg(command.resync_interval)
+                .args(["--metrics-addr", "127.0.0.1:0"]);
         }
         cmd.env("KUBECONFIG", command.kubeconfig)
             .env("RUST_LOG", command.rust_log)
