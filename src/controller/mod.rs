@@ -348,17 +348,21 @@ async fn cleanup(object: Arc<Object>, ctx: &Context) -> Result<Requeue, Error> {
                 zis: &ctx.zis,
                 credentials: &ctx.credentials,
             };
-            for identity in identities {
-                if let Err(failure) = act::delete(&remote, &identity).await {
-                    let retry = failure.retry;
-                    let message = failure.message.clone();
-                    run.fail(failure).await?;
-                    return Err(Error::CleanupBlocked { message, retry });
+            for doomed in identities {
+                match act::delete(&remote, &doomed).await {
+                    Ok(true) => run.notes.push(Note {
+                        happened: outcome::Happened::Deleted,
+                        message: format!("deleted {}", doomed.identity),
+                    }),
+                    // Only a create was pending and the connection is not from it: not ours.
+                    Ok(false) => {}
+                    Err(failure) => {
+                        let retry = failure.retry;
+                        let message = failure.message.clone();
+                        run.fail(failure).await?;
+                        return Err(Error::CleanupBlocked { message, retry });
+                    }
                 }
-                run.notes.push(Note {
-                    happened: outcome::Happened::Deleted,
-                    message: format!("deleted {identity}"),
-                });
             }
         }
     }
