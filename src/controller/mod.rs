@@ -36,6 +36,7 @@ use outcome::{Failure, Note, Retry};
 use plan::{Cleanup, Identity, Recorded};
 use report::Verdict;
 use run::Run;
+use validate::Target;
 
 pub use context::{Context, Settings, Watched};
 pub use index::objects_using_secret;
@@ -166,7 +167,8 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
         Err(error) => return run.fail(Failure::from_validation(&error)).await,
     };
     if object.spec.suspend {
-        run.write(&Verdict::Suspended).await?;
+        let in_sync = suspended_in_sync(&object, &target, ctx).await?;
+        run.write(&Verdict::Suspended { in_sync }).await?;
         return Ok(Requeue::await_change());
     }
     if let Some(owner) = senior_claimant(&object, &target, &ctx.store) {
@@ -284,6 +286,39 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
             Ok(Requeue::requeue(delay))
         }
     }
+}
+
+/// While suspended (no remote calls): whether the recorded remote connection still answers the
+/// spec (integration, name, domain) and the current token. The token Secret is read only when its
+/// cached `resourceVersion` is not the one last pushed.
+async fn suspended_in_sync(object: &Object, target: &Target, ctx: &Context) -> Result<bool, Error> {
+    let Some(status) = object.status.as_ref() else {
+        return Ok(false);
+    };
+    if !report::records_target(status, target) {
+        return Ok(false);
+    }
+    let namespace = object.namespace().ok_or(Error::NoNamespace)?;
+    let secret_ref = &object.spec.token_secret_ref;
+    let cached = ctx
+        .secrets
+        .get(&ObjectRef::new(&secret_ref.name).within(&namespace));
+    let cached_version = cached.and_then(|c| c.metadata.resource_version.clone());
+    if cached_version.is_some() && cached_version == status.secret_resource_version {
+        return Ok(true);
+    }
+    let contents =
+        dereference::token_secret(&ctx.client, &namespace, &secret_ref.name, &secret_ref.key)
+            .await?;
+    let Ok(token) = validate::token(&secret_ref.name, &secret_ref.key, contents) else {
+        return Ok(false);
+    };
+    let fingerprint = fingerprint::fingerprint(
+        ctx.credentials.fingerprint_key().as_ref(),
+        &object.uid().unwrap_or_default(),
+        &token.value,
+    );
+    Ok(status.token_fingerprint.as_deref() == Some(fingerprint.as_str()))
 }
 
 /// When the object is synced for its generation, its token Secret's `resourceVersion` (from the

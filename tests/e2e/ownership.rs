@@ -108,3 +108,42 @@ async fn a_suspended_connection_makes_no_remote_call_but_its_deletion_still_dele
         "deleted remotely while suspended"
     );
 }
+
+#[tokio::test]
+async fn a_spec_change_made_while_suspended_is_not_reported_ready_until_synced() {
+    let mut env = Setup::new("suspend-edit").start().await;
+    env.put_token("edit-token", &random_token("conn-token"))
+        .await;
+    env.create_ok("edit-conn", env.spec("edit-token")).await;
+    env.wait_ready("edit-conn").await;
+
+    env.patch_spec_ok(
+        "edit-conn",
+        json!({"suspend": true, "allowedDomain": "other.example.com"}),
+    )
+    .await;
+    env.wait_condition("edit-conn", "Ready", "Unknown", "Suspended")
+        .await;
+    env.holds(
+        "Ready stays Unknown while the new domain is not pushed",
+        Duration::from_secs(3),
+        async |env| {
+            let object = env.get_ok("edit-conn").await;
+            check_condition(&object, "Ready", "Unknown", "Suspended")
+        },
+    )
+    .await;
+    assert_eq!(
+        env.remote("edit-conn").await.unwrap_or_default()["allowed_domain"],
+        crate::harness::DOMAIN,
+        "no remote call while suspended"
+    );
+
+    env.patch_spec_ok("edit-conn", json!({"suspend": false}))
+        .await;
+    env.wait_ready("edit-conn").await;
+    assert_eq!(
+        env.remote("edit-conn").await.unwrap_or_default()["allowed_domain"],
+        "other.example.com"
+    );
+}
