@@ -52,7 +52,10 @@ pub enum Error {
     #[error("kubernetes api call failed: {0}")]
     Kube(#[from] kube::Error),
     #[error("remote cleanup is blocked: {message}")]
-    CleanupBlocked { message: String, retry: Retry },
+    CleanupBlocked { message: String, delay: Duration },
+    /// A failed cleanup is waiting out its retry delay (nothing it depends on changed).
+    #[error("remote cleanup is held back for {left:?} after a failure")]
+    CleanupHeld { left: Duration },
     #[error("finalizer handling failed: {0}")]
     Finalizer(String),
     #[error("object has no namespace")]
@@ -93,7 +96,7 @@ impl Error {
     pub fn reason(&self) -> &'static str {
         match self {
             Error::Kube(_) => "KubernetesApiError",
-            Error::CleanupBlocked { .. } => "DeleteFailed",
+            Error::CleanupBlocked { .. } | Error::CleanupHeld { .. } => "DeleteFailed",
             Error::Finalizer(_) => "FinalizerError",
             Error::NoNamespace => "NoNamespace",
         }
@@ -115,9 +118,14 @@ async fn reconcile_object(object: Arc<Object>, ctx: Arc<Context>) -> Result<Requ
     .await;
     match result {
         Ok(requeue) => Ok(requeue),
-        Err(finalizer::Error::CleanupFailed(Error::CleanupBlocked { message, retry })) => {
-            warn!(%key, %message, "remote cleanup blocked; the finalizer stays");
-            Ok(ctx.requeue_after(&key, retry))
+        // The failure was counted and reported once, where it happened.
+        Err(finalizer::Error::CleanupFailed(Error::CleanupBlocked { message, delay })) => {
+            warn!(%key, %message, ?delay, "remote cleanup blocked; the finalizer stays");
+            Ok(Requeue::requeue(delay))
+        }
+        Err(finalizer::Error::CleanupFailed(Error::CleanupHeld { left })) => {
+            debug!(%key, ?left, "holding back the remote cleanup after a failure");
+            Ok(Requeue::requeue(left))
         }
         Err(finalizer::Error::ApplyFailed(error) | finalizer::Error::CleanupFailed(error)) => {
             Err(error)
@@ -379,6 +387,17 @@ async fn cleanup(object: Arc<Object>, ctx: &Context) -> Result<Requeue, Error> {
             });
         }
         Cleanup::Delete(identities) => {
+            // Like `apply`: after a failure, events that change nothing (our own DeleteFailed
+            // status write, Secret touches) must not cut the retry delay short. A spec change
+            // (for example to deletionPolicy Orphan) or new credentials open the gate.
+            let inputs = Inputs {
+                generation: object.metadata.generation,
+                fingerprint: String::new(),
+                credentials_epoch: ctx.credentials.epoch(),
+            };
+            if let Some(left) = ctx.gated(&key, &inputs) {
+                return Err(Error::CleanupHeld { left });
+            }
             let remote = Remote {
                 zis: &ctx.zis,
                 credentials: &ctx.credentials,
@@ -392,10 +411,10 @@ async fn cleanup(object: Arc<Object>, ctx: &Context) -> Result<Requeue, Error> {
                     // Only a create was pending and the connection is not from it: not ours.
                     Ok(false) => {}
                     Err(failure) => {
-                        let retry = failure.retry;
                         let message = failure.message.clone();
-                        run.fail(failure).await?;
-                        return Err(Error::CleanupBlocked { message, retry });
+                        let delay = run.fail_after(failure).await?;
+                        ctx.close_gate(&key, delay, inputs);
+                        return Err(Error::CleanupBlocked { message, delay });
                     }
                 }
             }
