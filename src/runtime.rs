@@ -14,7 +14,7 @@ use kube::runtime::controller::Config as ControllerConfig;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use kube::{Api, ResourceExt};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{LogFormat, MetricsAddr, RunArgs, SecretRef};
@@ -317,7 +317,7 @@ async fn watch_credentials(
         };
         if let Some(update) = update {
             let present = update.is_some();
-            credentials.replace(update.map(|object| {
+            let changed_data = credentials.replace(update.map(|object| {
                 object
                     .data
                     .unwrap_or_default()
@@ -325,10 +325,16 @@ async fn watch_credentials(
                     .map(|(key, value)| (key, value.0))
                     .collect()
             }));
-            info!(secret = %secret, present, "credentials secret read");
             if let Some(first) = first_read.take() {
+                info!(secret = %secret, present, "credentials secret read");
                 // Nobody waiting any more is fine: startup went on without it.
                 let _ = first.send(());
+            } else if changed_data {
+                info!(secret = %secret, present, "credentials secret changed");
+            } else {
+                // A relist or a metadata-only touch: nothing to retry for.
+                debug!(secret = %secret, "credentials secret event without a data change");
+                continue;
             }
             // A closed channel means the controller is shutting down.
             let _ = changed.unbounded_send(());

@@ -1,8 +1,9 @@
 //! The operator's own ZIS credentials: one Secret (`--credentials-secret NAMESPACE/NAME`) whose
 //! key `access-token` serves every integration and whose key named exactly like an integration
 //! serves that integration only (and wins). An optional `fingerprint-key` keys the token
-//! fingerprints (see `fingerprint`). The Secret is watched; every change replaces the cached copy
-//! and asks for every object to be reconciled (a 401 or 403 is retried at once).
+//! fingerprints (see `fingerprint`). The Secret is watched; every change of its data
+//! replaces the cached copy and asks for every object to be reconciled (a 401 or 403 is retried at
+//! once).
 
 use std::collections::BTreeMap;
 use std::sync::RwLock;
@@ -16,7 +17,7 @@ pub const SHARED_KEY: &str = "access-token";
 pub const FINGERPRINT_KEY: &str = "fingerprint-key";
 
 /// What is known of the credentials Secret.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 enum State {
     /// Not read yet.
     #[default]
@@ -60,8 +61,10 @@ impl Credentials {
     }
 
     /// Replaces the cache with the Secret's entries; `None` when the Secret is gone. Values that
-    /// are not UTF-8 or are blank are ignored (they cannot be bearer tokens).
-    pub fn replace(&self, data: Option<BTreeMap<String, Vec<u8>>>) {
+    /// are not UTF-8 or are blank are ignored (they cannot be bearer tokens). Returns whether
+    /// anything changed: only then is the epoch bumped, since a new epoch opens every retry gate
+    /// (a metadata-only touch or a relist of the same data must not).
+    pub fn replace(&self, data: Option<BTreeMap<String, Vec<u8>>>) -> bool {
         let next = match data {
             None => State::Missing,
             Some(data) => State::Loaded(
@@ -76,8 +79,12 @@ impl Credentials {
         };
         // A poisoned lock only means another thread panicked mid-write of a plain value.
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        if *state == next {
+            return false;
+        }
         *state = next;
         self.epoch.fetch_add(1, Ordering::SeqCst);
+        true
     }
 
     /// Changes whenever the Secret changes.
@@ -190,6 +197,22 @@ mod tests {
             creds.for_integration("a").map(|t| t.expose().to_owned()),
             Ok("second".into())
         );
+    }
+
+    #[test]
+    fn only_a_change_of_the_data_bumps_the_epoch() {
+        let creds = loaded(&[("access-token", "first")]);
+        let epoch = creds.epoch();
+        let same = || Some([("access-token".to_owned(), b"first".to_vec())].into());
+        assert!(!creds.replace(same()), "the same data again is no change");
+        assert_eq!(creds.epoch(), epoch);
+        assert!(creds.replace(Some(
+            [("access-token".to_owned(), b"second".to_vec())].into()
+        )));
+        assert_eq!(creds.epoch(), epoch + 1);
+        assert!(creds.replace(None), "the Secret going away is a change");
+        assert!(!creds.replace(None));
+        assert_eq!(creds.epoch(), epoch + 2);
     }
 
     #[test]
