@@ -1,7 +1,8 @@
 //! The operator's own ZIS credentials: one Secret (`--credentials-secret NAMESPACE/NAME`) whose
 //! key `access-token` serves every integration and whose key named exactly like an integration
 //! serves that integration only (and wins). An optional `fingerprint-key` keys the token
-//! fingerprints (see `fingerprint`). The Secret is watched; every change of its data
+//! fingerprints (see `fingerprint`). These two keys are reserved: an integration with one of these
+//! names is served by `access-token` only. The Secret is watched; every change of its data
 //! replaces the cached copy and asks for every object to be reconciled (a 401 or 403 is retried at
 //! once).
 
@@ -15,6 +16,9 @@ use crate::secret::SecretString;
 pub const SHARED_KEY: &str = "access-token";
 /// The key that keys token fingerprints.
 pub const FINGERPRINT_KEY: &str = "fingerprint-key";
+/// Keys with a meaning of their own: never an integration's own access token, even for an
+/// integration with that very name (it uses `access-token`).
+const RESERVED_KEYS: [&str; 2] = [SHARED_KEY, FINGERPRINT_KEY];
 
 /// What is known of the credentials Secret.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -104,6 +108,9 @@ impl Credentials {
             }),
             State::Loaded(entries) => entries
                 .get(integration)
+                // An integration named like a reserved key has no key of its own: the
+                // fingerprint key must never be sent to ZIS as an access token.
+                .filter(|_| !RESERVED_KEYS.contains(&integration))
                 .or_else(|| entries.get(SHARED_KEY))
                 .cloned()
                 .ok_or_else(|| CredentialsError::KeyMissing {
@@ -166,6 +173,22 @@ mod tests {
                 .map(|t| t.expose().to_owned()),
             Ok("shared".into())
         );
+    }
+
+    #[test]
+    fn an_integration_named_like_a_reserved_key_never_gets_the_fingerprint_key() {
+        let creds = loaded(&[("access-token", "shared"), ("fingerprint-key", "hmac-key")]);
+        assert_eq!(
+            creds
+                .for_integration("fingerprint-key")
+                .map(|t| t.expose().to_owned()),
+            Ok("shared".into())
+        );
+        let creds = loaded(&[("fingerprint-key", "hmac-key")]);
+        assert!(matches!(
+            creds.for_integration("fingerprint-key"),
+            Err(CredentialsError::KeyMissing { .. })
+        ));
     }
 
     #[test]
