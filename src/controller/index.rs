@@ -25,7 +25,8 @@ pub(super) fn senior_claimant(
         name: object.name_any(),
         created: object.metadata.creation_timestamp.clone(),
         identity: Identity::of_target(target),
-        held: Vec::new(),
+        held: held_by(object),
+        owns: owned_by(object),
         deleting: object.metadata.deletion_timestamp.is_some(),
     };
     let others: Vec<Claim> = store
@@ -50,8 +51,19 @@ pub(super) fn claim_of(object: &Object) -> Option<Claim> {
         created: object.metadata.creation_timestamp.clone(),
         identity: Identity::of_target(&target),
         held: held_by(object),
+        owns: owned_by(object),
         deleting: object.metadata.deletion_timestamp.is_some(),
     })
+}
+
+/// The connection `object`'s status records as existing and its own.
+fn owned_by(object: &Object) -> Option<Identity> {
+    object
+        .status
+        .as_ref()?
+        .remote
+        .as_ref()
+        .map(Identity::of_remote)
 }
 
 /// The connections `object`'s status records as existing or possibly created.

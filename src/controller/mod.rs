@@ -180,13 +180,16 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
         return Ok(Requeue::await_change());
     }
     if let Some(owner) = senior_claimant(&object, &target, &ctx.store) {
-        // The older object owns the name: never write to it, and stop claiming it ourselves.
+        // The other object comes first for the name: never write to it. Our record of it is
+        // dropped only if the owner holds it too (then the owner cleans it up); a connection
+        // only we hold is never forgotten (a holder always comes first, so this is defensive).
         let wanted = Identity::of_target(&target);
-        if run
-            .record
-            .remote
-            .as_ref()
-            .is_some_and(|r| Identity::of_remote(r) == wanted)
+        if owner.owns(&wanted)
+            && run
+                .record
+                .remote
+                .as_ref()
+                .is_some_and(|r| Identity::of_remote(r) == wanted)
         {
             run.record.remote = None;
             run.record.token_fingerprint = None;
@@ -203,8 +206,14 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
         let mut failure = Failure::stalled(
             "Conflict",
             format!(
-                "ZisBearerConnection {}/{} (older) already manages connection {wanted}; this object leaves it alone",
-                owner.namespace, owner.name
+                "ZisBearerConnection {}/{} ({}) already manages connection {wanted}; this object leaves it alone",
+                owner.namespace,
+                owner.name,
+                if owner.owns(&wanted) {
+                    "its status holds it"
+                } else {
+                    "older"
+                }
             ),
         );
         if owner.deleting {

@@ -231,41 +231,54 @@ pub struct Claim {
     pub created: Option<Time>,
     /// The connection its spec asks for.
     pub identity: Identity,
-    /// Connections its status still holds (before a rename's old connection is removed).
+    /// Connections its status still holds or may have created (`remote` and `pendingCreate`;
+    /// before a rename's old connection is removed).
     pub held: Vec<Identity>,
+    /// The connection its status records as existing and its own (`status.remote`).
+    pub owns: Option<Identity>,
     /// The object is being deleted (it still owns the name until its cleanup finishes).
     pub deleting: bool,
 }
 
 impl Claim {
-    /// Older first: creation time, then namespace/name (objects without a creation time last).
-    fn seniority(&self, other: &Claim) -> Ordering {
+    /// Whether the status records `identity` as existing remotely and this object's.
+    pub fn owns(&self, identity: &Identity) -> bool {
+        self.owns.as_ref() == Some(identity)
+    }
+
+    /// Who comes first for `identity`: the object whose status already holds it (so a newer
+    /// claimant can never take a live connection from its holder, nor make it forget it), then
+    /// the older one (creation time, then namespace/name; objects without a creation time last).
+    fn precedence(&self, other: &Claim, identity: &Identity) -> Ordering {
+        let by_holding = other.owns(identity).cmp(&self.owns(identity));
         let by_time = match (&self.created, &other.created) {
             (Some(a), Some(b)) => a.cmp(b),
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,
             (None, None) => Ordering::Equal,
         };
-        by_time
+        by_holding
+            .then(by_time)
             .then_with(|| self.namespace.cmp(&other.namespace))
             .then_with(|| self.name.cmp(&other.name))
     }
 }
 
-/// The oldest other object claiming the same remote connection, if it is older than `me`: then
-/// `me` must not touch the connection (`Conflict`).
+/// The other object that comes first for the connection `me` asks for ([`Claim::precedence`]),
+/// if it comes before `me`: then `me` must not touch the connection (`Conflict`).
 pub fn senior_claimant<'a>(
     me: &Claim,
     others: impl IntoIterator<Item = &'a Claim>,
 ) -> Option<&'a Claim> {
+    let wanted = &me.identity;
     others
         .into_iter()
         .filter(|other| {
-            (other.identity == me.identity || other.held.contains(&me.identity))
+            (other.identity == *wanted || other.held.contains(wanted))
                 && !(other.namespace == me.namespace && other.name == me.name)
-                && other.seniority(me) == Ordering::Less
+                && other.precedence(me, wanted) == Ordering::Less
         })
-        .min_by(|a, b| a.seniority(b))
+        .min_by(|a, b| a.precedence(b, wanted))
 }
 
 #[cfg(test)]
@@ -676,6 +689,7 @@ mod tests {
             created,
             identity: id("int", conn),
             held: Vec::new(),
+            owns: None,
             deleting: false,
         };
         let me = claim("ns", "b", at("2026-01-01T00:00:10Z"), "shared");
@@ -686,7 +700,17 @@ mod tests {
         let unrelated = claim("ns", "x", at("2025-01-01T00:00:00Z"), "other");
         let renaming_away = Claim {
             held: vec![id("int", "shared")],
+            owns: Some(id("int", "shared")),
             ..claim("ns", "r", at("2025-01-01T00:00:00Z"), "elsewhere")
+        };
+        let newer_holder = Claim {
+            held: vec![id("int", "shared")],
+            owns: Some(id("int", "shared")),
+            ..claim("ns", "h", at("2026-01-01T00:00:30Z"), "shared")
+        };
+        let newer_pending = Claim {
+            held: vec![id("int", "shared")],
+            ..claim("ns", "p", at("2026-01-01T00:00:30Z"), "shared")
         };
         let cases: Vec<(&str, Vec<&Claim>, Option<&str>)> = vec![
             (
@@ -716,10 +740,23 @@ mod tests {
                 vec![&renaming_away],
                 Some("r"),
             ),
+            (
+                "a newer object whose status holds the connection wins over older ones",
+                vec![&older, &newer_holder],
+                Some("h"),
+            ),
+            (
+                "a create only pending is no hold: age decides",
+                vec![&newer_pending],
+                None,
+            ),
         ];
         for (case, others, expected) in cases {
             let got = senior_claimant(&me, others).map(|c| c.name.as_str());
             assert_eq!(got, expected, "{case}");
         }
+        // The holder itself is not blocked by older objects that only ask for the name.
+        let got = senior_claimant(&newer_holder, [&older, &me]).map(|c| c.name.as_str());
+        assert_eq!(got, None, "the holder keeps its connection");
     }
 }

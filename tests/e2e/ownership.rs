@@ -147,3 +147,57 @@ async fn a_spec_change_made_while_suspended_is_not_reported_ready_until_synced()
         "other.example.com"
     );
 }
+
+#[tokio::test]
+async fn an_older_object_renamed_onto_a_live_connection_of_another_waits_until_its_holder_is_gone()
+{
+    let mut env = Setup::new("rename-onto").start().await;
+    let a_token = random_token("a-token");
+    let b_token = random_token("b-token");
+    env.put_token("a-token", &a_token).await;
+    env.put_token("b-token", &b_token).await;
+    let mut a = env.spec("a-token");
+    a["connectionName"] = json!("a-conn");
+    a["adoptionPolicy"] = json!("Never");
+    env.create_ok("aaa", a).await;
+    env.wait_ready("aaa").await;
+    // Creation timestamps have a resolution of one second: make aaa clearly the older one.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut b = env.spec("b-token");
+    b["connectionName"] = json!("b-conn");
+    env.create_ok("bbb", b).await;
+    env.wait_ready("bbb").await;
+
+    env.patch_spec_ok("aaa", json!({"connectionName": "b-conn"}))
+        .await;
+    env.wait_condition("aaa", "Ready", "False", "Conflict")
+        .await;
+    env.holds(
+        "bbb keeps its connection, its token and its Ready status",
+        Duration::from_secs(3),
+        async |env| {
+            let remote = env.remote("b-conn").await.unwrap_or_default();
+            if remote["token"] != b_token.as_str() {
+                return Err(format!("b-conn was overwritten: {remote}"));
+            }
+            let object = env.get_ok("bbb").await;
+            if object["status"]["remote"]["connectionName"] != "b-conn" {
+                return Err(format!("bbb forgot its connection: {}", object["status"]));
+            }
+            check_condition(&object, "Ready", "True", "Synced")
+        },
+    )
+    .await;
+
+    // Deleting the holder deletes its connection (no leak); then aaa takes the name over.
+    env.delete("bbb").await;
+    env.wait_gone("bbb").await;
+    env.wait_ready("aaa").await;
+    let remote = env.remote("b-conn").await.unwrap_or_default();
+    assert_eq!(remote["token"], a_token.as_str(), "b-conn is aaa's now");
+    assert!(
+        env.remote("a-conn").await.is_none(),
+        "aaa's old connection is removed"
+    );
+    assert_eq!(env.admin.bearer_connections().await.len(), 1);
+}
