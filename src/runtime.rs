@@ -121,16 +121,26 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
     // The object watch is built here rather than by `Controller::new` only to see its first
     // full list (readiness); it is the same watch, reflector and triggers.
     let (store, object_writer) = reflector::store();
+    let (peers, peer_triggers) = futures::channel::mpsc::unbounded();
+    let (deleted_store, deleted_peers) = (store.clone(), peers.clone());
     let object_triggers = watcher(objects, watcher::Config::default().any_semantic())
         .default_backoff()
         .reflect(object_writer)
         .inspect(readiness.watch())
+        // After the cache dropped it: objects waiting for a name it held find it gone.
+        .inspect(move |event| {
+            if let Ok(watcher::Event::Delete(deleted)) = event {
+                for peer in controller::peers_waiting_for(&deleted_store, deleted) {
+                    // A closed channel means the controller is shutting down.
+                    let _ = deleted_peers.unbounded_send(peer);
+                }
+            }
+        })
         .applied_objects();
     let controller = Controller::for_stream(object_triggers, store.clone());
     let counted = store.clone();
     metrics
         .count_objects_with(move || metrics::count_by_ready(counted.state().iter().map(|o| &**o)));
-    let (peers, peer_triggers) = futures::channel::mpsc::unbounded();
     // `Api<PartialObjectMeta<_>>` asks for metadata only (`as=PartialObjectMetadata`): the
     // operator never receives, let alone caches, the data of every Secret it can see.
     let secrets: Api<PartialObjectMeta<Secret>> = match &args.namespace {

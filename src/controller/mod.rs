@@ -39,7 +39,7 @@ use run::Run;
 use validate::Target;
 
 pub use context::{Context, Settings, Watched};
-pub use index::objects_using_secret;
+pub use index::{objects_using_secret, peers_waiting_for};
 
 use crate::metrics::ReconcileOutcome;
 use crate::resource::{ConditionStatus, FINALIZER, ZisBearerConnection};
@@ -61,9 +61,6 @@ pub enum Error {
     #[error("object has no namespace")]
     NoNamespace,
 }
-
-/// How often an object waiting for the older owner of its connection name to go looks again.
-const OWNER_LEAVING_POLL: Duration = Duration::from_secs(1);
 
 /// The controller's reconcile function: [`reconcile_object`], measured.
 pub async fn reconcile(object: Arc<Object>, ctx: Arc<Context>) -> Result<Requeue, Error> {
@@ -203,24 +200,21 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
         {
             run.record.pending_create = None;
         }
-        let mut failure = Failure::stalled(
-            "Conflict",
-            format!(
-                "ZisBearerConnection {}/{} ({}) already manages connection {wanted}; this object leaves it alone",
-                owner.namespace,
-                owner.name,
-                if owner.owns(&wanted) {
-                    "its status holds it"
-                } else {
-                    "older"
-                }
-            ),
+        let why = if owner.owns(&wanted) {
+            "its status holds it"
+        } else {
+            "older"
+        };
+        let mut message = format!(
+            "ZisBearerConnection {}/{} ({why}) already manages connection {wanted}; this object leaves it alone",
+            owner.namespace, owner.name
         );
         if owner.deleting {
-            // The owner is going away: look again soon, the name is about to be free.
-            failure.retry = Retry::After(OWNER_LEAVING_POLL);
+            // No polling: the owner's cleanup and its removal from the cache wake this object
+            // (`release_to_peers`, `peers_waiting_for`); the slow retry is only a safety net.
+            message.push_str(" until that object, being deleted, is gone");
         }
-        return run.fail(failure).await;
+        return run.fail(Failure::stalled("Conflict", message)).await;
     }
 
     let secret_ref = &object.spec.token_secret_ref;

@@ -221,11 +221,17 @@ impl<'a> Run<'a> {
     /// Like [`Run::fail`], returning the retry delay.
     pub(super) async fn fail_after(&mut self, failure: Failure) -> Result<Duration, Error> {
         let previous = report::ready(&self.written).map(|c| (c.reason.clone(), c.message.clone()));
-        warn!(key = %self.key, reason = failure.reason, message = %failure.message, "not in sync");
+        let repeated = previous == Some((failure.reason.to_owned(), failure.message.clone()));
+        if repeated {
+            // Already reported (status, event, log): a retry with the same outcome is not news.
+            debug!(key = %self.key, reason = failure.reason, message = %failure.message, "still not in sync");
+        } else {
+            warn!(key = %self.key, reason = failure.reason, message = %failure.message, "not in sync");
+        }
         self.ctx.note_failure(&self.key, failure.reason);
         self.write(&Verdict::Failed(failure.clone())).await?;
         self.publish_notes().await;
-        if previous != Some((failure.reason.to_owned(), failure.message.clone())) {
+        if !repeated {
             report::publish_failure(&self.ctx.recorder, &self.reference(), &failure).await;
         }
         if failure.retry != Retry::Backoff {

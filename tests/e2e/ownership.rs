@@ -201,3 +201,66 @@ async fn an_older_object_renamed_onto_a_live_connection_of_another_waits_until_i
     );
     assert_eq!(env.admin.bearer_connections().await.len(), 1);
 }
+
+#[tokio::test]
+async fn an_object_waiting_for_an_owner_being_deleted_stays_quiet_and_takes_over_once_it_is_gone() {
+    let mut env = Setup::new("owner-leaving").start().await;
+    let second_token = random_token("second-token");
+    env.put_token("first-token", &random_token("first-token"))
+        .await;
+    env.put_token("second-token", &second_token).await;
+    let mut first = env.spec("first-token");
+    first["connectionName"] = json!("leaving-conn");
+    let mut second = env.spec("second-token");
+    second["connectionName"] = json!("leaving-conn");
+    env.create_ok("first", first).await;
+    env.wait_ready("first").await;
+    env.create_ok("second", second).await;
+    env.wait_condition("second", "Ready", "False", "Conflict")
+        .await;
+
+    // The owner's deletion is refused once (403: retried only after minutes): it stays deleting.
+    env.admin.fault("DELETE", "bearer_token", 403, 1).await;
+    env.delete("first").await;
+    env.wait_condition("first", "Ready", "False", "DeleteFailed")
+        .await;
+    // Something makes the waiting object look again (its token rotates).
+    let second_token = random_token("second-token");
+    env.put_token("second-token", &second_token).await;
+    env.eventually(
+        "second to say its owner is being deleted",
+        Duration::from_secs(20),
+        async |env| {
+            let object = env.get_ok("second").await;
+            let ready = condition(&object, "Ready").cloned().unwrap_or_default();
+            match ready["message"].as_str() {
+                Some(message) if message.contains("being deleted") => Ok(()),
+                _ => Err(format!("Ready is {ready}")),
+            }
+        },
+    )
+    .await;
+    let warnings_of_second = |log: &str| {
+        log.lines()
+            .filter(|line| line.contains(" WARN ") && line.contains("/second."))
+            .count()
+    };
+    let before = warnings_of_second(&env.operator_output());
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let after = warnings_of_second(&env.operator_output());
+    assert!(
+        after - before <= 1,
+        "the waiting object keeps warning: {} new WARN lines in 4 s",
+        after - before
+    );
+
+    // Unblocked by a person (the owner is orphaned): second takes over at once, no 5-minute wait.
+    env.patch_spec_ok("first", json!({"deletionPolicy": "Orphan"}))
+        .await;
+    env.wait_gone("first").await;
+    env.wait_ready("second").await;
+    assert_eq!(
+        env.remote("leaving-conn").await.unwrap_or_default()["token"],
+        second_token.as_str()
+    );
+}
