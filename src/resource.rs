@@ -164,7 +164,7 @@ pub struct ZisBearerConnectionStatus {
     #[serde(default)]
     pub remote: Option<RemoteConnection>,
     /// A create call that was sent but whose outcome was not recorded yet: after a crash, a 409
-    /// for this very name means the connection is ours.
+    /// for this very name means the connection is ours if ZIS created it after `sentAt`.
     #[serde(default)]
     pub pending_create: Option<PendingCreate>,
     /// `created_at` as ZIS reported it.
@@ -202,6 +202,10 @@ pub struct RemoteConnection {
 pub struct PendingCreate {
     pub integration: String,
     pub connection_name: String,
+    /// When the first unconfirmed create of this name was sent (RFC 3339, our clock). A
+    /// connection ZIS reports as created well before it is someone else's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<String>,
 }
 
 /// A status condition as Kubernetes API conventions describe it.

@@ -14,7 +14,7 @@ use kube::runtime::controller::Config as ControllerConfig;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use kube::{Api, ResourceExt};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{LogFormat, MetricsAddr, RunArgs, SecretRef};
@@ -121,16 +121,26 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
     // The object watch is built here rather than by `Controller::new` only to see its first
     // full list (readiness); it is the same watch, reflector and triggers.
     let (store, object_writer) = reflector::store();
+    let (peers, peer_triggers) = futures::channel::mpsc::unbounded();
+    let (deleted_store, deleted_peers) = (store.clone(), peers.clone());
     let object_triggers = watcher(objects, watcher::Config::default().any_semantic())
         .default_backoff()
         .reflect(object_writer)
         .inspect(readiness.watch())
+        // After the cache dropped it: objects waiting for a name it held find it gone.
+        .inspect(move |event| {
+            if let Ok(watcher::Event::Delete(deleted)) = event {
+                for peer in controller::peers_waiting_for(&deleted_store, deleted) {
+                    // A closed channel means the controller is shutting down.
+                    let _ = deleted_peers.unbounded_send(peer);
+                }
+            }
+        })
         .applied_objects();
     let controller = Controller::for_stream(object_triggers, store.clone());
     let counted = store.clone();
     metrics
         .count_objects_with(move || metrics::count_by_ready(counted.state().iter().map(|o| &**o)));
-    let (peers, peer_triggers) = futures::channel::mpsc::unbounded();
     // `Api<PartialObjectMeta<_>>` asks for metadata only (`as=PartialObjectMetadata`): the
     // operator never receives, let alone caches, the data of every Secret it can see.
     let secrets: Api<PartialObjectMeta<Secret>> = match &args.namespace {
@@ -317,7 +327,7 @@ async fn watch_credentials(
         };
         if let Some(update) = update {
             let present = update.is_some();
-            credentials.replace(update.map(|object| {
+            let changed_data = credentials.replace(update.map(|object| {
                 object
                     .data
                     .unwrap_or_default()
@@ -325,10 +335,16 @@ async fn watch_credentials(
                     .map(|(key, value)| (key, value.0))
                     .collect()
             }));
-            info!(secret = %secret, present, "credentials secret read");
             if let Some(first) = first_read.take() {
+                info!(secret = %secret, present, "credentials secret read");
                 // Nobody waiting any more is fine: startup went on without it.
                 let _ = first.send(());
+            } else if changed_data {
+                info!(secret = %secret, present, "credentials secret changed");
+            } else {
+                // A relist or a metadata-only touch: nothing to retry for.
+                debug!(secret = %secret, "credentials secret event without a data change");
+                continue;
             }
             // A closed channel means the controller is shutting down.
             let _ = changed.unbounded_send(());

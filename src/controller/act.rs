@@ -3,7 +3,7 @@
 
 use super::credentials::Credentials;
 use super::outcome::{Failure, Happened, Note};
-use super::plan::{Action, ConflictDecision, Identity, on_conflict};
+use super::plan::{Action, ConflictDecision, Doomed, Identity, created_by_pending, on_conflict};
 use super::validate::Target;
 use crate::resource::{AdoptionPolicy, PendingCreate, RemoteConnection, ZisBearerConnectionStatus};
 use crate::secret::SecretString;
@@ -147,14 +147,15 @@ async fn create(
             Ok(Step::Continue(vec![Note { happened, message }]))
         }
         Err(ZisError::Conflict) => {
-            let ours = attempt
+            let pending = attempt
                 .inherited_pending
-                .is_some_and(|pending| Identity::of_pending(pending) == identity);
-            take_over(desired, record, &client, &identity, ours).await
+                .filter(|pending| Identity::of_pending(pending) == identity);
+            take_over(desired, record, &client, &identity, pending).await
         }
         Err(error) => {
             // Only a transient failure leaves open whether ZIS created it; any other answer
-            // means it did not, so the marker must not later turn someone else's 409 into ours.
+            // means it did not. A kept marker only makes a later 409 ours if ZIS dates the
+            // connection after the marker's `sentAt` (see `plan::created_by_pending`).
             if !matches!(error, ZisError::Transient { .. }) {
                 record.pending_create = None;
             }
@@ -163,19 +164,25 @@ async fn create(
     }
 }
 
-/// Resolves a 409 on create (see `plan::on_conflict`).
+/// Resolves a 409 on create (see `plan::on_conflict`). `pending` is the inherited marker of an
+/// unconfirmed create of this name, if any.
 async fn take_over(
     desired: &Desired<'_>,
     record: &mut ZisBearerConnectionStatus,
     client: &IntegrationClient,
     identity: &Identity,
-    ours: bool,
+    pending: Option<&PendingCreate>,
 ) -> Result<Step, Failure> {
     let existing = match client.get_bearer(&identity.connection_name).await {
         Ok(existing) => Some(existing),
         Err(ZisError::NotFound) => None,
         Err(error) => return Err(Failure::from_zis(&format!("reading {identity}"), &error)),
     };
+    // Our earlier create made it only if ZIS created it after that create was sent; a
+    // connection that is older belongs to someone else, whatever the marker says.
+    let ours = pending
+        .zip(existing.as_ref())
+        .is_some_and(|(pending, existing)| created_by_pending(pending, &existing.created_at));
     match on_conflict(desired.adoption, existing.is_some(), ours) {
         ConflictDecision::OtherType => {
             record.pending_create = None;
@@ -355,28 +362,43 @@ async fn remove_old(
     record: &mut ZisBearerConnectionStatus,
     remote: &Remote<'_>,
 ) -> Result<Step, Failure> {
+    // A name only a create was sent for (never confirmed) is ours only if ZIS says so.
+    let unconfirmed = record
+        .pending_create
+        .as_ref()
+        .filter(|p| Identity::of_pending(p) == *old)
+        .filter(|_| {
+            !record
+                .remote
+                .as_ref()
+                .is_some_and(|r| Identity::of_remote(r) == *old)
+        });
     let note = if delete {
         let client = remote.integration(&old.integration)?;
-        match client.delete_bearer(&old.connection_name).await {
-            Ok(()) | Err(ZisError::NotFound) => {}
-            Err(error) => {
-                return Err(Failure::from_zis(
-                    &format!("deleting the previous connection {old}"),
-                    &error,
-                ));
+        let doing = format!("deleting the previous connection {old}");
+        let ours = match unconfirmed {
+            None => true,
+            Some(pending) => created_by(&client, old, pending)
+                .await
+                .map_err(|e| Failure::from_zis(&doing, &e))?,
+        };
+        if ours {
+            match client.delete_bearer(&old.connection_name).await {
+                Ok(()) | Err(ZisError::NotFound) => {}
+                Err(error) => return Err(Failure::from_zis(&doing, &error)),
             }
         }
-        Note {
+        ours.then(|| Note {
             happened: Happened::Deleted,
             message: format!("deleted the previous connection {old} (integration or name changed)"),
-        }
+        })
     } else {
-        Note {
+        Some(Note {
             happened: Happened::Orphaned,
             message: format!(
                 "left the previous connection {old} in place (deletionPolicy Orphan; integration or name changed)"
             ),
-        }
+        })
     };
     if record
         .remote
@@ -396,18 +418,49 @@ async fn remove_old(
     {
         record.pending_create = None;
     }
-    Ok(Step::Continue(vec![note]))
+    Ok(Step::Continue(note.into_iter().collect()))
 }
 
-/// Deletes `identity` for cleanup (404 counts as gone).
-pub async fn delete(remote: &Remote<'_>, identity: &Identity) -> Result<(), Failure> {
+/// Whether the connection `identity` exists and was made by the unconfirmed create `pending`
+/// (see `plan::created_by_pending`); `false` when it does not exist.
+async fn created_by(
+    client: &IntegrationClient,
+    identity: &Identity,
+    pending: &PendingCreate,
+) -> Result<bool, ZisError> {
+    match client.get_bearer(&identity.connection_name).await {
+        Ok(existing) => {
+            let ours = created_by_pending(pending, &existing.created_at);
+            if !ours {
+                tracing::info!(connection = %identity, "a create was pending, but the connection predates it: someone else's, left alone");
+            }
+            Ok(ours)
+        }
+        Err(ZisError::NotFound) => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// Deletes `doomed` for cleanup (404 counts as gone). A connection only a create was sent for
+/// is deleted only if ZIS dates it after that create; an older one is someone else's.
+/// Returns whether a connection of ours was deleted (or already gone).
+pub async fn delete(remote: &Remote<'_>, doomed: &Doomed) -> Result<bool, Failure> {
+    let identity = &doomed.identity;
     let client = remote
         .integration(&identity.integration)
         .map_err(Failure::while_deleting)?;
+    let failed = |error: ZisError| {
+        Failure::from_zis(&format!("deleting {identity}"), &error).while_deleting()
+    };
+    if let Some(pending) = &doomed.unconfirmed
+        && !created_by(&client, identity, pending)
+            .await
+            .map_err(failed)?
+    {
+        return Ok(false);
+    }
     match client.delete_bearer(&identity.connection_name).await {
-        Ok(()) | Err(ZisError::NotFound) => Ok(()),
-        Err(error) => {
-            Err(Failure::from_zis(&format!("deleting {identity}"), &error).while_deleting())
-        }
+        Ok(()) | Err(ZisError::NotFound) => Ok(true),
+        Err(error) => Err(failed(error)),
     }
 }

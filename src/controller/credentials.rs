@@ -1,8 +1,10 @@
 //! The operator's own ZIS credentials: one Secret (`--credentials-secret NAMESPACE/NAME`) whose
 //! key `access-token` serves every integration and whose key named exactly like an integration
 //! serves that integration only (and wins). An optional `fingerprint-key` keys the token
-//! fingerprints (see `fingerprint`). The Secret is watched; every change replaces the cached copy
-//! and asks for every object to be reconciled (a 401 or 403 is retried at once).
+//! fingerprints (see `fingerprint`). These two keys are reserved: an integration with one of these
+//! names is served by `access-token` only. The Secret is watched; every change of its data
+//! replaces the cached copy and asks for every object to be reconciled (a 401 or 403 is retried at
+//! once).
 
 use std::collections::BTreeMap;
 use std::sync::RwLock;
@@ -14,9 +16,12 @@ use crate::secret::SecretString;
 pub const SHARED_KEY: &str = "access-token";
 /// The key that keys token fingerprints.
 pub const FINGERPRINT_KEY: &str = "fingerprint-key";
+/// Keys with a meaning of their own: never an integration's own access token, even for an
+/// integration with that very name (it uses `access-token`).
+const RESERVED_KEYS: [&str; 2] = [SHARED_KEY, FINGERPRINT_KEY];
 
 /// What is known of the credentials Secret.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 enum State {
     /// Not read yet.
     #[default]
@@ -60,8 +65,10 @@ impl Credentials {
     }
 
     /// Replaces the cache with the Secret's entries; `None` when the Secret is gone. Values that
-    /// are not UTF-8 or are blank are ignored (they cannot be bearer tokens).
-    pub fn replace(&self, data: Option<BTreeMap<String, Vec<u8>>>) {
+    /// are not UTF-8 or are blank are ignored (they cannot be bearer tokens). Returns whether
+    /// anything changed: only then is the epoch bumped, since a new epoch opens every retry gate
+    /// (a metadata-only touch or a relist of the same data must not).
+    pub fn replace(&self, data: Option<BTreeMap<String, Vec<u8>>>) -> bool {
         let next = match data {
             None => State::Missing,
             Some(data) => State::Loaded(
@@ -76,8 +83,12 @@ impl Credentials {
         };
         // A poisoned lock only means another thread panicked mid-write of a plain value.
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        if *state == next {
+            return false;
+        }
         *state = next;
         self.epoch.fetch_add(1, Ordering::SeqCst);
+        true
     }
 
     /// Changes whenever the Secret changes.
@@ -97,6 +108,9 @@ impl Credentials {
             }),
             State::Loaded(entries) => entries
                 .get(integration)
+                // An integration named like a reserved key has no key of its own: the
+                // fingerprint key must never be sent to ZIS as an access token.
+                .filter(|_| !RESERVED_KEYS.contains(&integration))
                 .or_else(|| entries.get(SHARED_KEY))
                 .cloned()
                 .ok_or_else(|| CredentialsError::KeyMissing {
@@ -162,6 +176,22 @@ mod tests {
     }
 
     #[test]
+    fn an_integration_named_like_a_reserved_key_never_gets_the_fingerprint_key() {
+        let creds = loaded(&[("access-token", "shared"), ("fingerprint-key", "hmac-key")]);
+        assert_eq!(
+            creds
+                .for_integration("fingerprint-key")
+                .map(|t| t.expose().to_owned()),
+            Ok("shared".into())
+        );
+        let creds = loaded(&[("fingerprint-key", "hmac-key")]);
+        assert!(matches!(
+            creds.for_integration("fingerprint-key"),
+            Err(CredentialsError::KeyMissing { .. })
+        ));
+    }
+
+    #[test]
     fn missing_credentials_are_reported_by_cause() {
         let creds = Credentials::new("ops/zis");
         assert!(matches!(
@@ -190,6 +220,22 @@ mod tests {
             creds.for_integration("a").map(|t| t.expose().to_owned()),
             Ok("second".into())
         );
+    }
+
+    #[test]
+    fn only_a_change_of_the_data_bumps_the_epoch() {
+        let creds = loaded(&[("access-token", "first")]);
+        let epoch = creds.epoch();
+        let same = || Some([("access-token".to_owned(), b"first".to_vec())].into());
+        assert!(!creds.replace(same()), "the same data again is no change");
+        assert_eq!(creds.epoch(), epoch);
+        assert!(creds.replace(Some(
+            [("access-token".to_owned(), b"second".to_vec())].into()
+        )));
+        assert_eq!(creds.epoch(), epoch + 1);
+        assert!(creds.replace(None), "the Secret going away is a change");
+        assert!(!creds.replace(None));
+        assert_eq!(creds.epoch(), epoch + 2);
     }
 
     #[test]

@@ -25,7 +25,8 @@ pub(super) fn senior_claimant(
         name: object.name_any(),
         created: object.metadata.creation_timestamp.clone(),
         identity: Identity::of_target(target),
-        held: Vec::new(),
+        held: held_by(object),
+        owns: owned_by(object),
         deleting: object.metadata.deletion_timestamp.is_some(),
     };
     let others: Vec<Claim> = store
@@ -50,8 +51,19 @@ pub(super) fn claim_of(object: &Object) -> Option<Claim> {
         created: object.metadata.creation_timestamp.clone(),
         identity: Identity::of_target(&target),
         held: held_by(object),
+        owns: owned_by(object),
         deleting: object.metadata.deletion_timestamp.is_some(),
     })
+}
+
+/// The connection `object`'s status records as existing and its own.
+fn owned_by(object: &Object) -> Option<Identity> {
+    object
+        .status
+        .as_ref()?
+        .remote
+        .as_ref()
+        .map(Identity::of_remote)
 }
 
 /// The connections `object`'s status records as existing or possibly created.
@@ -66,21 +78,39 @@ fn held_by(object: &Object) -> Vec<Identity> {
 
 /// Asks the other objects that want one of `released` to try again (the name is free now).
 pub(super) fn release_to_peers(ctx: &Context, released: &[Identity], except: &ObjectRef<Object>) {
+    for reference in peers_of(&ctx.store, released, except) {
+        // The receiver lives as long as the controller; a closed channel means shutdown.
+        let _ = ctx.peers.unbounded_send(reference);
+    }
+}
+
+/// The objects other than `except` that ask for one of `released`.
+fn peers_of(
+    store: &Store<Object>,
+    released: &[Identity],
+    except: &ObjectRef<Object>,
+) -> Vec<ObjectRef<Object>> {
     if released.is_empty() {
-        return;
+        return Vec::new();
     }
-    for other in ctx.store.state() {
-        let reference = ObjectRef::from_obj(&*other);
-        if reference == *except {
-            continue;
-        }
-        if let Some(claim) = claim_of(&other)
-            && released.contains(&claim.identity)
-        {
-            // The receiver lives as long as the controller; a closed channel means shutdown.
-            let _ = ctx.peers.unbounded_send(reference);
-        }
-    }
+    store
+        .state()
+        .iter()
+        .filter(|other| ObjectRef::from_obj(&***other) != *except)
+        .filter(|other| claim_of(other).is_some_and(|claim| released.contains(&claim.identity)))
+        .map(|other| ObjectRef::from_obj(&**other))
+        .collect()
+}
+
+/// The objects waiting for a connection name `deleted` (an object just removed from the cache)
+/// asked for or held. Its cleanup already woke them, but possibly before it left the cache, where
+/// they would still find it; the watch's delete event wakes them once it is gone.
+pub fn peers_waiting_for(store: &Store<Object>, deleted: &Object) -> Vec<ObjectRef<Object>> {
+    peers_of(
+        store,
+        &identities_of(deleted),
+        &ObjectRef::from_obj(deleted),
+    )
 }
 
 /// Every connection identity `object` claims or holds.

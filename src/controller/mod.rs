@@ -36,9 +36,10 @@ use outcome::{Failure, Note, Retry};
 use plan::{Cleanup, Identity, Recorded};
 use report::Verdict;
 use run::Run;
+use validate::Target;
 
 pub use context::{Context, Settings, Watched};
-pub use index::objects_using_secret;
+pub use index::{objects_using_secret, peers_waiting_for};
 
 use crate::metrics::ReconcileOutcome;
 use crate::resource::{ConditionStatus, FINALIZER, ZisBearerConnection};
@@ -51,15 +52,15 @@ pub enum Error {
     #[error("kubernetes api call failed: {0}")]
     Kube(#[from] kube::Error),
     #[error("remote cleanup is blocked: {message}")]
-    CleanupBlocked { message: String, retry: Retry },
+    CleanupBlocked { message: String, delay: Duration },
+    /// A failed cleanup is waiting out its retry delay (nothing it depends on changed).
+    #[error("remote cleanup is held back for {left:?} after a failure")]
+    CleanupHeld { left: Duration },
     #[error("finalizer handling failed: {0}")]
     Finalizer(String),
     #[error("object has no namespace")]
     NoNamespace,
 }
-
-/// How often an object waiting for the older owner of its connection name to go looks again.
-const OWNER_LEAVING_POLL: Duration = Duration::from_secs(1);
 
 /// The controller's reconcile function: [`reconcile_object`], measured.
 pub async fn reconcile(object: Arc<Object>, ctx: Arc<Context>) -> Result<Requeue, Error> {
@@ -92,7 +93,7 @@ impl Error {
     pub fn reason(&self) -> &'static str {
         match self {
             Error::Kube(_) => "KubernetesApiError",
-            Error::CleanupBlocked { .. } => "DeleteFailed",
+            Error::CleanupBlocked { .. } | Error::CleanupHeld { .. } => "DeleteFailed",
             Error::Finalizer(_) => "FinalizerError",
             Error::NoNamespace => "NoNamespace",
         }
@@ -114,9 +115,14 @@ async fn reconcile_object(object: Arc<Object>, ctx: Arc<Context>) -> Result<Requ
     .await;
     match result {
         Ok(requeue) => Ok(requeue),
-        Err(finalizer::Error::CleanupFailed(Error::CleanupBlocked { message, retry })) => {
-            warn!(%key, %message, "remote cleanup blocked; the finalizer stays");
-            Ok(ctx.requeue_after(&key, retry))
+        // The failure was counted and reported once, where it happened.
+        Err(finalizer::Error::CleanupFailed(Error::CleanupBlocked { message, delay })) => {
+            warn!(%key, %message, ?delay, "remote cleanup blocked; the finalizer stays");
+            Ok(Requeue::requeue(delay))
+        }
+        Err(finalizer::Error::CleanupFailed(Error::CleanupHeld { left })) => {
+            debug!(%key, ?left, "holding back the remote cleanup after a failure");
+            Ok(Requeue::requeue(left))
         }
         Err(finalizer::Error::ApplyFailed(error) | finalizer::Error::CleanupFailed(error)) => {
             Err(error)
@@ -166,17 +172,21 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
         Err(error) => return run.fail(Failure::from_validation(&error)).await,
     };
     if object.spec.suspend {
-        run.write(&Verdict::Suspended).await?;
+        let in_sync = suspended_in_sync(&object, &target, ctx).await?;
+        run.write(&Verdict::Suspended { in_sync }).await?;
         return Ok(Requeue::await_change());
     }
     if let Some(owner) = senior_claimant(&object, &target, &ctx.store) {
-        // The older object owns the name: never write to it, and stop claiming it ourselves.
+        // The other object comes first for the name: never write to it. Our record of it is
+        // dropped only if the owner holds it too (then the owner cleans it up); a connection
+        // only we hold is never forgotten (a holder always comes first, so this is defensive).
         let wanted = Identity::of_target(&target);
-        if run
-            .record
-            .remote
-            .as_ref()
-            .is_some_and(|r| Identity::of_remote(r) == wanted)
+        if owner.owns(&wanted)
+            && run
+                .record
+                .remote
+                .as_ref()
+                .is_some_and(|r| Identity::of_remote(r) == wanted)
         {
             run.record.remote = None;
             run.record.token_fingerprint = None;
@@ -190,18 +200,21 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
         {
             run.record.pending_create = None;
         }
-        let mut failure = Failure::stalled(
-            "Conflict",
-            format!(
-                "ZisBearerConnection {}/{} (older) already manages connection {wanted}; this object leaves it alone",
-                owner.namespace, owner.name
-            ),
+        let why = if owner.owns(&wanted) {
+            "its status holds it"
+        } else {
+            "older"
+        };
+        let mut message = format!(
+            "ZisBearerConnection {}/{} ({why}) already manages connection {wanted}; this object leaves it alone",
+            owner.namespace, owner.name
         );
         if owner.deleting {
-            // The owner is going away: look again soon, the name is about to be free.
-            failure.retry = Retry::After(OWNER_LEAVING_POLL);
+            // No polling: the owner's cleanup and its removal from the cache wake this object
+            // (`release_to_peers`, `peers_waiting_for`); the slow retry is only a safety net.
+            message.push_str(" until that object, being deleted, is gone");
         }
-        return run.fail(failure).await;
+        return run.fail(Failure::stalled("Conflict", message)).await;
     }
 
     let secret_ref = &object.spec.token_secret_ref;
@@ -286,6 +299,39 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
     }
 }
 
+/// While suspended (no remote calls): whether the recorded remote connection still answers the
+/// spec (integration, name, domain) and the current token. The token Secret is read only when its
+/// cached `resourceVersion` is not the one last pushed.
+async fn suspended_in_sync(object: &Object, target: &Target, ctx: &Context) -> Result<bool, Error> {
+    let Some(status) = object.status.as_ref() else {
+        return Ok(false);
+    };
+    if !report::records_target(status, target) {
+        return Ok(false);
+    }
+    let namespace = object.namespace().ok_or(Error::NoNamespace)?;
+    let secret_ref = &object.spec.token_secret_ref;
+    let cached = ctx
+        .secrets
+        .get(&ObjectRef::new(&secret_ref.name).within(&namespace));
+    let cached_version = cached.and_then(|c| c.metadata.resource_version.clone());
+    if cached_version.is_some() && cached_version == status.secret_resource_version {
+        return Ok(true);
+    }
+    let contents =
+        dereference::token_secret(&ctx.client, &namespace, &secret_ref.name, &secret_ref.key)
+            .await?;
+    let Ok(token) = validate::token(&secret_ref.name, &secret_ref.key, contents) else {
+        return Ok(false);
+    };
+    let fingerprint = fingerprint::fingerprint(
+        ctx.credentials.fingerprint_key().as_ref(),
+        &object.uid().unwrap_or_default(),
+        &token.value,
+    );
+    Ok(status.token_fingerprint.as_deref() == Some(fingerprint.as_str()))
+}
+
 /// When the object is synced for its generation, its token Secret's `resourceVersion` (from the
 /// metadata cache) is the one last pushed, the credentials did not change and no drift check is
 /// due: how long until the next check. The Secret is then not even read.
@@ -344,21 +390,36 @@ async fn cleanup(object: Arc<Object>, ctx: &Context) -> Result<Requeue, Error> {
             });
         }
         Cleanup::Delete(identities) => {
+            // Like `apply`: after a failure, events that change nothing (our own DeleteFailed
+            // status write, Secret touches) must not cut the retry delay short. A spec change
+            // (for example to deletionPolicy Orphan) or new credentials open the gate.
+            let inputs = Inputs {
+                generation: object.metadata.generation,
+                fingerprint: String::new(),
+                credentials_epoch: ctx.credentials.epoch(),
+            };
+            if let Some(left) = ctx.gated(&key, &inputs) {
+                return Err(Error::CleanupHeld { left });
+            }
             let remote = Remote {
                 zis: &ctx.zis,
                 credentials: &ctx.credentials,
             };
-            for identity in identities {
-                if let Err(failure) = act::delete(&remote, &identity).await {
-                    let retry = failure.retry;
-                    let message = failure.message.clone();
-                    run.fail(failure).await?;
-                    return Err(Error::CleanupBlocked { message, retry });
+            for doomed in identities {
+                match act::delete(&remote, &doomed).await {
+                    Ok(true) => run.notes.push(Note {
+                        happened: outcome::Happened::Deleted,
+                        message: format!("deleted {}", doomed.identity),
+                    }),
+                    // Only a create was pending and the connection is not from it: not ours.
+                    Ok(false) => {}
+                    Err(failure) => {
+                        let message = failure.message.clone();
+                        let delay = run.fail_after(failure).await?;
+                        ctx.close_gate(&key, delay, inputs);
+                        return Err(Error::CleanupBlocked { message, delay });
+                    }
                 }
-                run.notes.push(Note {
-                    happened: outcome::Happened::Deleted,
-                    message: format!("deleted {identity}"),
-                });
             }
         }
     }

@@ -141,8 +141,30 @@ pub enum ConflictDecision {
     OtherType,
 }
 
+/// How much earlier than our `sentAt` ZIS may date a connection our own create made. ZIS stamps
+/// `created_at` with its clock, `sentAt` is ours: if ours runs ahead, our own connection looks
+/// older than the request that made it. Servers synced by NTP differ by milliseconds; 5 s also
+/// covers a ZIS that reported whole seconds. The price of a larger value: a connection someone
+/// else created less than this long before our first unconfirmed create would be taken for ours.
+pub const CLOCK_SKEW_ALLOWANCE: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
+
+/// Whether a connection ZIS reports as created at `created_at` can be the one `pending` asked
+/// for: created no earlier than the request was sent (less [`CLOCK_SKEW_ALLOWANCE`]). Without a
+/// readable `sentAt` or `created_at` nothing proves it is ours, so it is not.
+pub fn created_by_pending(pending: &PendingCreate, created_at: &str) -> bool {
+    let parse = |text: &str| chrono::DateTime::parse_from_rfc3339(text).ok();
+    match (
+        pending.sent_at.as_deref().and_then(parse),
+        parse(created_at),
+    ) {
+        (Some(sent), Some(created)) => created >= sent - CLOCK_SKEW_ALLOWANCE,
+        _ => false,
+    }
+}
+
 /// Resolves a 409: `bearer_exists` is whether `GET bearer_token/{name}` found it, `ours` whether
-/// the status recorded a create of this very name that may have succeeded before a crash.
+/// the status recorded a create of this very name that may have succeeded before a crash and ZIS
+/// dates the connection after it was sent ([`created_by_pending`]).
 pub fn on_conflict(policy: AdoptionPolicy, bearer_exists: bool, ours: bool) -> ConflictDecision {
     match (bearer_exists, ours, policy) {
         (false, _, _) => ConflictDecision::OtherType,
@@ -152,11 +174,20 @@ pub fn on_conflict(policy: AdoptionPolicy, bearer_exists: bool, ours: bool) -> C
     }
 }
 
+/// A connection to delete at cleanup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Doomed {
+    pub identity: Identity,
+    /// Set when only a create was sent (never confirmed): the connection is deleted only if ZIS
+    /// dates it after that create ([`created_by_pending`]); otherwise it is someone else's.
+    pub unconfirmed: Option<PendingCreate>,
+}
+
 /// What deleting the object does remotely.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cleanup {
     /// Delete these connections (404 counts as gone), then release the object.
-    Delete(Vec<Identity>),
+    Delete(Vec<Doomed>),
     /// Leave these connections in place and release the object.
     Orphan(Vec<Identity>),
     /// Nothing of ours exists remotely: release the object.
@@ -165,20 +196,30 @@ pub enum Cleanup {
 
 /// Decides cleanup from `deletionPolicy` and the status (the record of what exists remotely).
 pub fn plan_cleanup(policy: DeletionPolicy, recorded: Recorded<'_>) -> Cleanup {
-    let mut owned: Vec<Identity> = recorded
+    let mut owned: Vec<Doomed> = recorded
         .remote
-        .map(Identity::of_remote)
+        .map(|remote| Doomed {
+            identity: Identity::of_remote(remote),
+            unconfirmed: None,
+        })
         .into_iter()
         .collect();
-    if let Some(pending) = recorded.pending.map(Identity::of_pending)
-        && !owned.contains(&pending)
+    if let Some(pending) = recorded.pending
+        && !owned
+            .iter()
+            .any(|d| d.identity == Identity::of_pending(pending))
     {
-        owned.push(pending);
+        owned.push(Doomed {
+            identity: Identity::of_pending(pending),
+            unconfirmed: Some(pending.clone()),
+        });
     }
     match (owned.is_empty(), policy) {
         (true, _) => Cleanup::Release,
         (false, DeletionPolicy::Delete) => Cleanup::Delete(owned),
-        (false, DeletionPolicy::Orphan) => Cleanup::Orphan(owned),
+        (false, DeletionPolicy::Orphan) => {
+            Cleanup::Orphan(owned.into_iter().map(|d| d.identity).collect())
+        }
     }
 }
 
@@ -190,41 +231,54 @@ pub struct Claim {
     pub created: Option<Time>,
     /// The connection its spec asks for.
     pub identity: Identity,
-    /// Connections its status still holds (before a rename's old connection is removed).
+    /// Connections its status still holds or may have created (`remote` and `pendingCreate`;
+    /// before a rename's old connection is removed).
     pub held: Vec<Identity>,
+    /// The connection its status records as existing and its own (`status.remote`).
+    pub owns: Option<Identity>,
     /// The object is being deleted (it still owns the name until its cleanup finishes).
     pub deleting: bool,
 }
 
 impl Claim {
-    /// Older first: creation time, then namespace/name (objects without a creation time last).
-    fn seniority(&self, other: &Claim) -> Ordering {
+    /// Whether the status records `identity` as existing remotely and this object's.
+    pub fn owns(&self, identity: &Identity) -> bool {
+        self.owns.as_ref() == Some(identity)
+    }
+
+    /// Who comes first for `identity`: the object whose status already holds it (so a newer
+    /// claimant can never take a live connection from its holder, nor make it forget it), then
+    /// the older one (creation time, then namespace/name; objects without a creation time last).
+    fn precedence(&self, other: &Claim, identity: &Identity) -> Ordering {
+        let by_holding = other.owns(identity).cmp(&self.owns(identity));
         let by_time = match (&self.created, &other.created) {
             (Some(a), Some(b)) => a.cmp(b),
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,
             (None, None) => Ordering::Equal,
         };
-        by_time
+        by_holding
+            .then(by_time)
             .then_with(|| self.namespace.cmp(&other.namespace))
             .then_with(|| self.name.cmp(&other.name))
     }
 }
 
-/// The oldest other object claiming the same remote connection, if it is older than `me`: then
-/// `me` must not touch the connection (`Conflict`).
+/// The other object that comes first for the connection `me` asks for ([`Claim::precedence`]),
+/// if it comes before `me`: then `me` must not touch the connection (`Conflict`).
 pub fn senior_claimant<'a>(
     me: &Claim,
     others: impl IntoIterator<Item = &'a Claim>,
 ) -> Option<&'a Claim> {
+    let wanted = &me.identity;
     others
         .into_iter()
         .filter(|other| {
-            (other.identity == me.identity || other.held.contains(&me.identity))
+            (other.identity == *wanted || other.held.contains(wanted))
                 && !(other.namespace == me.namespace && other.name == me.name)
-                && other.seniority(me) == Ordering::Less
+                && other.precedence(me, wanted) == Ordering::Less
         })
-        .min_by(|a, b| a.seniority(b))
+        .min_by(|a, b| a.precedence(b, wanted))
 }
 
 #[cfg(test)]
@@ -253,6 +307,7 @@ mod tests {
         PendingCreate {
             integration: integration.into(),
             connection_name: name.into(),
+            sent_at: Some("2026-01-01T12:00:00.000Z".into()),
         }
     }
 
@@ -532,12 +587,20 @@ mod tests {
             fingerprint: None,
             updated_at: None,
         };
+        let sure = |i: &str, n: &str| Doomed {
+            identity: id(i, n),
+            unconfirmed: None,
+        };
+        let unsure = |i: &str, n: &str| Doomed {
+            identity: id(i, n),
+            unconfirmed: Some(pending(i, n)),
+        };
         let cases = vec![
             (
                 "delete removes the recorded connection",
                 DeletionPolicy::Delete,
                 rec(Some(&r), None),
-                Cleanup::Delete(vec![id("int", "conn")]),
+                Cleanup::Delete(vec![sure("int", "conn")]),
             ),
             (
                 "orphan leaves the recorded connection",
@@ -552,27 +615,69 @@ mod tests {
                 Cleanup::Release,
             ),
             (
-                "a pending create is deleted too",
+                "a pending create is deleted too, if ZIS dates it after the create",
                 DeletionPolicy::Delete,
                 rec(None, Some(&p_same)),
-                Cleanup::Delete(vec![id("int", "conn")]),
+                Cleanup::Delete(vec![unsure("int", "conn")]),
             ),
             (
-                "a pending create equal to the remote is deleted once",
+                "a pending create equal to the remote is deleted once, unconditionally",
                 DeletionPolicy::Delete,
                 rec(Some(&r), Some(&p_same)),
-                Cleanup::Delete(vec![id("int", "conn")]),
+                Cleanup::Delete(vec![sure("int", "conn")]),
             ),
             (
                 "a pending create of another name is deleted as well",
                 DeletionPolicy::Delete,
                 rec(Some(&r), Some(&p_other)),
-                Cleanup::Delete(vec![id("int", "conn"), id("int", "other")]),
+                Cleanup::Delete(vec![sure("int", "conn"), unsure("int", "other")]),
             ),
         ];
         for (case, policy, recorded, expected) in cases {
             assert_eq!(plan_cleanup(policy, recorded), expected, "{case}");
         }
+    }
+
+    #[test]
+    fn only_a_connection_created_after_the_pending_create_was_sent_counts_as_ours() {
+        // sentAt is 2026-01-01T12:00:00Z.
+        let p = pending("int", "conn");
+        let cases = [
+            (
+                "created after the request",
+                "2026-01-01T12:00:01.250000Z",
+                true,
+            ),
+            ("created at the same instant", "2026-01-01T12:00:00Z", true),
+            (
+                "dated a little earlier (ZIS's clock behind ours)",
+                "2026-01-01T11:59:56Z",
+                true,
+            ),
+            (
+                "dated just within the allowance",
+                "2026-01-01T11:59:55Z",
+                true,
+            ),
+            (
+                "created before the allowance",
+                "2026-01-01T11:59:54.999Z",
+                false,
+            ),
+            ("created the day before", "2025-12-31T12:00:00Z", false),
+            ("an unreadable created_at", "yesterday", false),
+        ];
+        for (case, created_at, expected) in cases {
+            assert_eq!(created_by_pending(&p, created_at), expected, "{case}");
+        }
+        let legacy = PendingCreate {
+            sent_at: None,
+            ..pending("int", "conn")
+        };
+        assert!(
+            !created_by_pending(&legacy, "2026-01-01T12:00:01Z"),
+            "a marker without sentAt proves nothing"
+        );
     }
 
     #[test]
@@ -584,6 +689,7 @@ mod tests {
             created,
             identity: id("int", conn),
             held: Vec::new(),
+            owns: None,
             deleting: false,
         };
         let me = claim("ns", "b", at("2026-01-01T00:00:10Z"), "shared");
@@ -594,7 +700,17 @@ mod tests {
         let unrelated = claim("ns", "x", at("2025-01-01T00:00:00Z"), "other");
         let renaming_away = Claim {
             held: vec![id("int", "shared")],
+            owns: Some(id("int", "shared")),
             ..claim("ns", "r", at("2025-01-01T00:00:00Z"), "elsewhere")
+        };
+        let newer_holder = Claim {
+            held: vec![id("int", "shared")],
+            owns: Some(id("int", "shared")),
+            ..claim("ns", "h", at("2026-01-01T00:00:30Z"), "shared")
+        };
+        let newer_pending = Claim {
+            held: vec![id("int", "shared")],
+            ..claim("ns", "p", at("2026-01-01T00:00:30Z"), "shared")
         };
         let cases: Vec<(&str, Vec<&Claim>, Option<&str>)> = vec![
             (
@@ -624,10 +740,23 @@ mod tests {
                 vec![&renaming_away],
                 Some("r"),
             ),
+            (
+                "a newer object whose status holds the connection wins over older ones",
+                vec![&older, &newer_holder],
+                Some("h"),
+            ),
+            (
+                "a create only pending is no hold: age decides",
+                vec![&newer_pending],
+                None,
+            ),
         ];
         for (case, others, expected) in cases {
             let got = senior_claimant(&me, others).map(|c| c.name.as_str());
             assert_eq!(got, expected, "{case}");
         }
+        // The holder itself is not blocked by older objects that only ask for the name.
+        let got = senior_claimant(&newer_holder, [&older, &me]).map(|c| c.name.as_str());
+        assert_eq!(got, None, "the holder keeps its connection");
     }
 }

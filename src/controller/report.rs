@@ -11,6 +11,7 @@ use kube::runtime::events::{Event, EventType, Recorder};
 use serde_json::json;
 
 use super::outcome::{Failure, Note};
+use super::validate::Target;
 use crate::resource::{Condition, ConditionStatus, ZisBearerConnection, ZisBearerConnectionStatus};
 
 pub const READY: &str = "Ready";
@@ -24,8 +25,9 @@ pub enum Verdict {
     Synced { message: String },
     /// A new generation is being worked on.
     Progressing,
-    /// `spec.suspend` is true.
-    Suspended,
+    /// `spec.suspend` is true. `in_sync`: the recorded remote connection answers the current
+    /// spec and token (see [`records_target`]); only then may `Ready` stay `True`.
+    Suspended { in_sync: bool },
     /// The reconcile could not finish.
     Failed(Failure),
 }
@@ -119,14 +121,15 @@ pub fn next_status(
                 now,
             );
         }
-        Verdict::Suspended => {
+        Verdict::Suspended { in_sync } => {
             // Ready keeps its status if the last synced state still answers the spec; a spec
-            // change made while suspended is not synced, so Ready cannot stay True for it.
+            // change (or a new token) made while suspended is not synced, so Ready cannot stay
+            // True for it.
             let ready = conditions
                 .iter()
                 .find(|c| c.type_ == READY)
                 .map(|c| c.status);
-            let still_synced = ready == Some(True) && record.remote.is_some();
+            let still_synced = ready == Some(True) && *in_sync && record.remote.is_some();
             let status_value = match ready {
                 Some(True) if !still_synced => Unknown,
                 Some(value) => value,
@@ -196,6 +199,16 @@ pub fn next_status(
 /// The current time as the status writes it.
 pub fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Whether the status records a remote connection with exactly `target`'s integration, name and
+/// domain.
+pub fn records_target(status: &ZisBearerConnectionStatus, target: &Target) -> bool {
+    status.remote.as_ref().is_some_and(|remote| {
+        remote.integration == target.integration
+            && remote.connection_name == target.connection_name
+            && remote.allowed_domain == target.allowed_domain
+    })
 }
 
 /// The `Ready` condition of a status, if any.
@@ -401,17 +414,49 @@ mod tests {
             ..Default::default()
         };
         let first = next_status(&record, &synced(), Some(1), "T1");
-        let second = next_status(&first, &Verdict::Suspended, Some(2), "T2");
+        let second = next_status(&first, &Verdict::Suspended { in_sync: true }, Some(2), "T2");
         let ready = condition(&second, READY);
         assert_eq!(
             (ready.status, ready.reason.as_str()),
             (ConditionStatus::True, "Suspended")
         );
         assert_eq!(ready.last_transition_time, "T1");
-        let never_synced = next_status(&Default::default(), &Verdict::Suspended, Some(1), "T1");
+        let never_synced = next_status(
+            &Default::default(),
+            &Verdict::Suspended { in_sync: true },
+            Some(1),
+            "T1",
+        );
         assert_eq!(
             condition(&never_synced, READY).status,
             ConditionStatus::Unknown
+        );
+    }
+
+    #[test]
+    fn a_spec_change_made_while_suspended_makes_ready_unknown() {
+        let record = ZisBearerConnectionStatus {
+            remote: Some(crate::resource::RemoteConnection {
+                integration: "i".into(),
+                connection_name: "c".into(),
+                allowed_domain: "d.example.com".into(),
+            }),
+            ..Default::default()
+        };
+        let target = |domain: &str| Target {
+            integration: "i".into(),
+            connection_name: "c".into(),
+            allowed_domain: domain.into(),
+        };
+        assert!(records_target(&record, &target("d.example.com")));
+        assert!(!records_target(&record, &target("other.example.com")));
+        let first = next_status(&record, &synced(), Some(1), "T1");
+        let in_sync = records_target(&first, &target("other.example.com"));
+        let second = next_status(&first, &Verdict::Suspended { in_sync }, Some(2), "T2");
+        let ready = condition(&second, READY);
+        assert_eq!(
+            (ready.status, ready.reason.as_str()),
+            (ConditionStatus::Unknown, "Suspended")
         );
     }
 }

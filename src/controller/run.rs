@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use chrono::{SecondsFormat, Utc};
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
@@ -91,9 +92,20 @@ impl<'a> Run<'a> {
     /// the first write of a new generation, so a crash right after cannot lose track of it.
     pub(super) async fn before(&mut self, action: &Action, target: &Target) -> Result<(), Error> {
         if *action == Action::Create {
+            let identity = Identity::of_target(target);
+            // A retry of an unconfirmed create keeps the first one's time: that one may be what
+            // created the connection.
+            let sent_at = match &self.record.pending_create {
+                Some(pending) if Identity::of_pending(pending) == identity => {
+                    pending.sent_at.clone()
+                }
+                _ => None,
+            }
+            .unwrap_or_else(|| Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true));
             self.record.pending_create = Some(PendingCreate {
                 integration: target.integration.clone(),
                 connection_name: target.connection_name.clone(),
+                sent_at: Some(sent_at),
             });
         }
         if self.written.observed_generation != self.generation() {
@@ -209,11 +221,17 @@ impl<'a> Run<'a> {
     /// Like [`Run::fail`], returning the retry delay.
     pub(super) async fn fail_after(&mut self, failure: Failure) -> Result<Duration, Error> {
         let previous = report::ready(&self.written).map(|c| (c.reason.clone(), c.message.clone()));
-        warn!(key = %self.key, reason = failure.reason, message = %failure.message, "not in sync");
+        let repeated = previous == Some((failure.reason.to_owned(), failure.message.clone()));
+        if repeated {
+            // Already reported (status, event, log): a retry with the same outcome is not news.
+            debug!(key = %self.key, reason = failure.reason, message = %failure.message, "still not in sync");
+        } else {
+            warn!(key = %self.key, reason = failure.reason, message = %failure.message, "not in sync");
+        }
         self.ctx.note_failure(&self.key, failure.reason);
         self.write(&Verdict::Failed(failure.clone())).await?;
         self.publish_notes().await;
-        if previous != Some((failure.reason.to_owned(), failure.message.clone())) {
+        if !repeated {
             report::publish_failure(&self.ctx.recorder, &self.reference(), &failure).await;
         }
         if failure.retry != Retry::Backoff {

@@ -110,3 +110,84 @@ async fn a_name_held_by_another_connection_type_is_reported_and_left_alone() {
         "the api_key connection survives"
     );
 }
+
+/// Seeds a bearer connection someone else created an hour ago.
+async fn seed_foreign(
+    env: &crate::harness::env::TestEnv,
+    name: &str,
+    token: &str,
+) -> serde_json::Value {
+    let created = (chrono::Utc::now() - chrono::TimeDelta::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    env.admin
+        .seed(json!({
+            "integration": INTEGRATION,
+            "type": "bearer_token",
+            "name": name,
+            "token": token,
+            "allowed_domain": "old.example.com",
+            "created_at": created,
+        }))
+        .await;
+    env.remote(name).await.unwrap_or_default()
+}
+
+#[tokio::test]
+async fn adoption_policy_never_still_refuses_a_foreign_connection_after_a_failed_first_create() {
+    let mut env = Setup::new("never-5xx").start().await;
+    let foreign = random_token("foreign-token");
+    let seeded = seed_foreign(&env, "foreign-conn", &foreign).await;
+    // The first POST fails with 503: the operator cannot know whether it created anything, so
+    // the retry's 409 must be checked against the connection's created_at, not assumed ours.
+    env.admin.fault("POST", "bearer_token", 503, 1).await;
+    env.put_token("foreign-token", &random_token("conn-token"))
+        .await;
+    let mut spec = env.spec("foreign-token");
+    spec["adoptionPolicy"] = json!("Never");
+    env.create_ok("foreign-conn", spec).await;
+
+    env.wait_condition("foreign-conn", "Ready", "False", "Conflict")
+        .await;
+    let requests = env.admin.requests().await;
+    assert_eq!(requests.with_method("PATCH"), 0, "no PATCH: {requests:?}");
+    assert_eq!(env.remote("foreign-conn").await.unwrap_or_default(), seeded);
+
+    env.delete("foreign-conn").await;
+    env.wait_gone("foreign-conn").await;
+    assert_eq!(
+        env.remote("foreign-conn").await.unwrap_or_default(),
+        seeded,
+        "the foreign connection survives the object's deletion"
+    );
+}
+
+#[tokio::test]
+async fn deleting_an_object_whose_create_never_went_through_leaves_a_foreign_connection_alone() {
+    let mut env = Setup::new("pending-delete").start().await;
+    let foreign = random_token("foreign-token");
+    let seeded = seed_foreign(&env, "pending-conn", &foreign).await;
+    // Every POST fails: the object keeps its pending-create marker for this name.
+    env.admin.fault("POST", "bearer_token", 503, 1000).await;
+    env.put_token("pending-token", &random_token("conn-token"))
+        .await;
+    env.create_ok("pending-conn", env.spec("pending-token"))
+        .await;
+    env.wait_condition("pending-conn", "Ready", "False", "ZisUnavailable")
+        .await;
+    let object = env.get_ok("pending-conn").await;
+    assert_eq!(
+        object["status"]["pendingCreate"]["connectionName"], "pending-conn",
+        "the marker is pending: {}",
+        object["status"]
+    );
+
+    env.delete("pending-conn").await;
+    env.wait_gone("pending-conn").await;
+    assert_eq!(
+        env.remote("pending-conn").await.unwrap_or_default(),
+        seeded,
+        "a connection older than the pending create is not the object's to delete"
+    );
+    let requests = env.admin.requests().await;
+    assert_eq!(requests.with_method("DELETE"), 0, "no DELETE: {requests:?}");
+}

@@ -93,6 +93,10 @@ async fn a_deletion_with_rejected_credentials_waits_with_the_finalizer_until_the
     env.create_ok("stuck-conn", env.spec("stuck-token")).await;
     env.wait_ready("stuck-conn").await;
     env.put_credentials(&random_token("revoked-access")).await;
+    // The operator sees the revoked credentials (its next drift check is refused) before the
+    // deletion: otherwise the DELETE may still go out with the old ones.
+    env.wait_condition("stuck-conn", "Ready", "False", "Unauthorized")
+        .await;
 
     env.delete("stuck-conn").await;
 
@@ -142,4 +146,42 @@ async fn a_deletion_with_rejected_credentials_waits_with_the_finalizer_until_the
     env.put_credentials(&access_token).await;
     env.wait_gone("stuck-conn").await;
     env.wait_remote_gone("stuck-conn", Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn a_failed_deletion_waits_out_its_retry_delay_and_a_spec_change_retries_it_at_once() {
+    let mut env = Setup::new("delete-delay").start().await;
+    env.put_token("delay-token", &random_token("conn-token"))
+        .await;
+    env.create_ok("delay-conn", env.spec("delay-token")).await;
+    env.wait_ready("delay-conn").await;
+    // One 403: retried slowly (minutes), so the operator's own DeleteFailed status write must
+    // not start another DELETE.
+    env.admin.fault("DELETE", "bearer_token", 403, 1).await;
+
+    env.delete("delay-conn").await;
+    env.wait_condition("delay-conn", "Ready", "False", "DeleteFailed")
+        .await;
+    env.holds(
+        "a single DELETE while the retry delay runs",
+        Duration::from_secs(4),
+        async |env| {
+            let requests = env.admin.requests().await;
+            match requests.with_method("DELETE") {
+                1 => Ok(()),
+                n => Err(format!("{n} DELETEs: {requests:?}")),
+            }
+        },
+    )
+    .await;
+    assert!(env.get("delay-conn").await.is_some(), "the finalizer stays");
+
+    // A spec change is something a person did to unblock it: it is acted on at once.
+    env.patch_spec_ok("delay-conn", json!({"deletionPolicy": "Orphan"}))
+        .await;
+    env.wait_gone("delay-conn").await;
+    assert!(
+        env.remote("delay-conn").await.is_some(),
+        "orphaned, not deleted"
+    );
 }
