@@ -363,3 +363,27 @@ async fn kubectl_create_generators_and_namespace_deletion_work() {
     assert!(err.contains("not found"), "{err}");
     env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_auth_can_i_list_and_whoami_describe_an_all_powerful_user() {
+    let env = Env::start("auth").await;
+    let rules = env.ok(&["auth", "can-i", "--list", "-n", "default"]).await;
+    let granted: Vec<&str> = rules.lines().skip(1).collect();
+    assert!(
+        granted
+            .iter()
+            .any(|l| l.starts_with("*.*") && l.ends_with("[*]")),
+        "every resource and verb: {rules}"
+    );
+    let who = env.ok(&["auth", "whoami", "-o", "json"]).await;
+    let review: serde_json::Value = serde_json::from_str(&who).expect("json");
+    assert_eq!(review["kind"], "SelfSubjectReview");
+    assert_eq!(review["status"]["userInfo"]["username"], "zis-sandbox");
+    assert!(
+        review["metadata"]["creationTimestamp"].is_null(),
+        "an unset protobuf timestamp is not the Unix epoch: {who}"
+    );
+    let table = env.ok(&["auth", "whoami"]).await;
+    assert!(table.contains("system:masters"), "{table}");
+    env.finish().await;
+}

@@ -173,6 +173,12 @@ const SELF_SUBJECT_ACCESS_REVIEW: &[Field] = &[
     (1, "metadata", Kind::Message(OBJECT_META)),
     (2, "spec", Kind::Message(ACCESS_REVIEW_SPEC)),
 ];
+const RULES_REVIEW_SPEC: &[Field] = &[(1, "namespace", Kind::Str)];
+const SELF_SUBJECT_RULES_REVIEW: &[Field] = &[
+    (1, "metadata", Kind::Message(OBJECT_META)),
+    (2, "spec", Kind::Message(RULES_REVIEW_SPEC)),
+];
+const SELF_SUBJECT_REVIEW: &[Field] = &[(1, "metadata", Kind::Message(OBJECT_META))];
 const DELETE_PRECONDITIONS: &[Field] = &[(1, "uid", Kind::Str), (2, "resourceVersion", Kind::Str)];
 const DELETE_OPTIONS: &[Field] = &[
     (1, "gracePeriodSeconds", Kind::Int),
@@ -193,16 +199,18 @@ fn base64(bytes: &[u8]) -> Value {
 /// Seconds of Go's zero `time.Time`, which marks an unset timestamp.
 const GO_ZERO_TIME: i64 = -62_135_596_800;
 
+/// A timestamp; Go encodes an unset `metav1.Time` as an empty message (or, in older encoders,
+/// as the zero time's seconds), and both mean "no timestamp", not the Unix epoch.
 fn time(bytes: &[u8]) -> Result<Value, ProtoError> {
-    let mut seconds = 0i64;
+    let mut seconds = None;
     for (number, value) in fields(bytes)? {
         if let (1, Wire::Varint(v)) = (number, value) {
-            seconds = v as i64;
+            seconds = Some(v as i64);
         }
     }
-    if seconds == GO_ZERO_TIME {
+    let Some(seconds) = seconds.filter(|s| *s != GO_ZERO_TIME) else {
         return Ok(Value::Null);
-    }
+    };
     Ok(chrono::DateTime::from_timestamp(seconds, 0)
         .map(|t| json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
         .unwrap_or(Value::Null))
@@ -307,6 +315,8 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtoError> {
         ("v1", "ServiceAccount") => SERVICE_ACCOUNT,
         (_, "DeleteOptions") => DELETE_OPTIONS,
         ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => SELF_SUBJECT_ACCESS_REVIEW,
+        ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => SELF_SUBJECT_RULES_REVIEW,
+        ("authentication.k8s.io/v1", "SelfSubjectReview") => SELF_SUBJECT_REVIEW,
         _ => {
             return Err(ProtoError::UnsupportedKind(format!(
                 "{api_version}, Kind={kind}"

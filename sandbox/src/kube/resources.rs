@@ -27,7 +27,7 @@ pub struct ResourceType {
     pub schema: Option<Value>,
     /// The CRD version's `additionalPrinterColumns`.
     pub printer_columns: Option<Value>,
-    /// A create-only review (SelfSubjectAccessReview): answered, never stored.
+    /// A create-only review (SelfSubjectAccessReview, ...): answered, never stored.
     pub review: bool,
 }
 
@@ -271,18 +271,41 @@ pub fn builtins() -> Vec<ResourceType> {
             printer_columns: None,
             review: false,
         })
-        .chain(std::iter::once(self_subject_access_review()))
+        .chain(reviews())
         .collect()
 }
 
-/// `kubectl auth can-i` asks this; the sandbox authorizes everything, so it always allows.
-fn self_subject_access_review() -> ResourceType {
-    ResourceType {
-        group: "authorization.k8s.io".into(),
+/// The create-only reviews kubectl's `auth` commands send: `auth can-i` (SelfSubjectAccessReview),
+/// `auth can-i --list` (SelfSubjectRulesReview) and `auth whoami` (SelfSubjectReview). The sandbox
+/// authorizes everything, so they answer without being stored.
+fn reviews() -> Vec<ResourceType> {
+    [
+        (
+            "authorization.k8s.io",
+            "selfsubjectaccessreviews",
+            "selfsubjectaccessreview",
+            "SelfSubjectAccessReview",
+        ),
+        (
+            "authorization.k8s.io",
+            "selfsubjectrulesreviews",
+            "selfsubjectrulesreview",
+            "SelfSubjectRulesReview",
+        ),
+        (
+            "authentication.k8s.io",
+            "selfsubjectreviews",
+            "selfsubjectreview",
+            "SelfSubjectReview",
+        ),
+    ]
+    .into_iter()
+    .map(|(group, plural, singular, kind)| ResourceType {
+        group: group.into(),
         version: "v1".into(),
-        plural: "selfsubjectaccessreviews".into(),
-        singular: "selfsubjectaccessreview".into(),
-        kind: "SelfSubjectAccessReview".into(),
+        plural: plural.into(),
+        singular: singular.into(),
+        kind: kind.into(),
         namespaced: false,
         short_names: Vec::new(),
         categories: Vec::new(),
@@ -293,7 +316,8 @@ fn self_subject_access_review() -> ResourceType {
         schema: None,
         printer_columns: None,
         review: true,
-    }
+    })
+    .collect()
 }
 
 fn strings(value: &Value) -> Vec<String> {

@@ -491,14 +491,32 @@ pub fn patch(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
     Ok(respond(api, call, code, written))
 }
 
-/// Answers a SelfSubjectAccessReview: the sandbox has no authorization, so everything is
-/// allowed (201 with the review and its status, as the real server answers; nothing is stored).
+/// Who `auth whoami` says the caller is: the user name of the kubeconfig the sandbox writes.
+const SANDBOX_USER: &str = "zis-sandbox";
+
+/// Answers a review: the sandbox has no authentication or authorization, so every access is
+/// allowed, every rule granted, and the caller is the kubeconfig's user with the groups of a
+/// cluster administrator (201 with the review and its status, as the real server answers;
+/// nothing is stored).
 pub fn review(call: &Call) -> Result<Response, ApiError> {
     let mut review = call.body_value()?;
     objects::check_type_meta(&call.rt, &mut review)?;
-    review["status"] = json!({
-        "allowed": true,
-        "reason": "the zis-sandbox API server authorizes every request",
-    });
+    review["status"] = match call.rt.kind.as_str() {
+        "SelfSubjectRulesReview" => json!({
+            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+            "incomplete": false,
+        }),
+        "SelfSubjectReview" => json!({
+            "userInfo": {
+                "username": SANDBOX_USER,
+                "groups": ["system:masters", "system:authenticated"],
+            },
+        }),
+        _ => json!({
+            "allowed": true,
+            "reason": "the zis-sandbox API server authorizes every request",
+        }),
+    };
     Ok(json_response(201, &review, &[]))
 }
