@@ -387,3 +387,63 @@ async fn kubectl_auth_can_i_list_and_whoami_describe_an_all_powerful_user() {
     assert!(table.contains("system:masters"), "{table}");
     env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_cluster_info_works_and_services_apply_with_defaults_and_print_like_a_cluster() {
+    let env = Env::start("services").await;
+    let info = env.ok(&["cluster-info"]).await;
+    assert!(
+        info.starts_with("Kubernetes control plane is running at http://127.0.0.1:"),
+        "{info}"
+    );
+    let service = env.write(
+        "svc.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: metrics\n  labels: {kubernetes.io/cluster-service: \"true\"}\nspec:\n  selector: {app: op}\n  ports:\n  - port: 8080\n",
+    );
+    env.ok(&[
+        "-n",
+        "kube-system",
+        "apply",
+        "-f",
+        service.to_str().expect("utf8"),
+    ])
+    .await;
+    let table = env.ok(&["get", "svc", "-A", "-o", "wide"]).await;
+    let row: Vec<&str> = table
+        .lines()
+        .nth(1)
+        .expect("a row")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        row,
+        [
+            "kube-system",
+            "metrics",
+            "ClusterIP",
+            "<none>",
+            "<none>",
+            "8080/TCP",
+            row[6],
+            "app=op"
+        ],
+        "{table}"
+    );
+    let spec = env
+        .ok(&[
+            "-n",
+            "kube-system",
+            "get",
+            "svc",
+            "metrics",
+            "-o",
+            "jsonpath={.spec.ports[0].targetPort} {.spec.sessionAffinity}",
+        ])
+        .await;
+    assert_eq!(spec, "8080 None");
+    let info = env.ok(&["cluster-info"]).await;
+    assert!(info.contains("metrics is running at"), "{info}");
+    let all = env.ok(&["get", "all", "-A", "-o", "name"]).await;
+    assert_eq!(all.trim(), "service/metrics");
+    env.finish().await;
+}

@@ -440,6 +440,10 @@ pub fn normalize_builtin(rt: &ResourceType, object: &mut Value) -> Result<(), Ap
                 Err(invalid(rt, &name, &causes))
             }
         }
+        "Service" => {
+            default_service(object);
+            Ok(())
+        }
         "Namespace" => {
             object["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
             if object["spec"]["finalizers"].is_null() {
@@ -472,6 +476,31 @@ fn data_key_cause(field: &str, key: &str) -> Cause {
         message: format!(
             "Invalid value: \"{key}\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"
         ),
+    }
+}
+
+/// Services get the real server's defaults (no cluster IP is allocated): `type` ClusterIP,
+/// `sessionAffinity` None, and each port's `protocol` TCP and `targetPort` its `port`.
+fn default_service(object: &mut Value) {
+    if !object["spec"].is_object() {
+        object["spec"] = json!({});
+    }
+    let spec = &mut object["spec"];
+    if spec["type"].as_str().is_none_or(str::is_empty) {
+        spec["type"] = json!("ClusterIP");
+    }
+    if spec["sessionAffinity"].as_str().is_none_or(str::is_empty) {
+        spec["sessionAffinity"] = json!("None");
+    }
+    if let Some(ports) = spec["ports"].as_array_mut() {
+        for port in ports.iter_mut().filter(|p| p.is_object()) {
+            if port["protocol"].as_str().is_none_or(str::is_empty) {
+                port["protocol"] = json!("TCP");
+            }
+            if port["targetPort"].is_null() {
+                port["targetPort"] = port["port"].clone();
+            }
+        }
     }
 }
 

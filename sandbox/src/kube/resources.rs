@@ -130,6 +130,21 @@ const BUILTINS: &[Builtin] = &[
         generation: false,
         create_on_update: true,
     },
+    // Stored generically (no cluster IPs, no endpoints) so that manifests with a Service apply
+    // and `kubectl cluster-info`, which lists Services, works.
+    Builtin {
+        group: "",
+        version: "v1",
+        plural: "services",
+        singular: "service",
+        kind: "Service",
+        namespaced: true,
+        short_names: &["svc"],
+        categories: &["all"],
+        status: true,
+        generation: false,
+        create_on_update: true,
+    },
     Builtin {
         group: "",
         version: "v1",

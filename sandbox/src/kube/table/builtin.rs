@@ -161,8 +161,105 @@ pub(super) fn table(
                 })
                 .collect(),
         )),
+        "Service" if core => Some(services(objects, now)),
         "Event" if core || api_version == "events.k8s.io/v1" => Some(events(objects, core, now)),
         _ => None,
+    }
+}
+
+/// The Service printer: no cluster IP is ever allocated, so that cell is `<none>` unless the
+/// manifest set one.
+fn services(objects: &[Value], now: DateTime<Utc>) -> Table {
+    let columns = vec![
+        name_column(),
+        column("Type", "string", "", "The type of service.", 0),
+        column(
+            "Cluster-IP",
+            "string",
+            "",
+            "The cluster IP assigned to the service.",
+            0,
+        ),
+        column(
+            "External-IP",
+            "string",
+            "",
+            "The external IP assigned to the service.",
+            0,
+        ),
+        column(
+            "Port(s)",
+            "string",
+            "",
+            "The ports exposed by the service.",
+            0,
+        ),
+        age_column(),
+        column("Selector", "string", "", "The selector for the service.", 1),
+    ];
+    let rows = objects
+        .iter()
+        .map(|o| {
+            let service_type = str_at(o, "/spec/type");
+            let external = match o.pointer("/spec/externalIPs").and_then(Value::as_array) {
+                Some(ips) if !ips.is_empty() => ips
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                _ if service_type == "LoadBalancer" => "<pending>".into(),
+                _ if service_type == "ExternalName" => str_at(o, "/spec/externalName").into(),
+                _ => "<none>".into(),
+            };
+            let ports = o
+                .pointer("/spec/ports")
+                .and_then(Value::as_array)
+                .map(|ports| {
+                    ports
+                        .iter()
+                        .map(|p| {
+                            let port = go_number(&p["port"]);
+                            let protocol = p["protocol"].as_str().unwrap_or("TCP");
+                            match p["nodePort"].as_i64().filter(|n| *n != 0) {
+                                Some(node) => format!("{port}:{node}/{protocol}"),
+                                None => format!("{port}/{protocol}"),
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| "<none>".into());
+            let selector = o
+                .pointer("/spec/selector")
+                .and_then(Value::as_object)
+                .filter(|m| !m.is_empty())
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_else(|| "<none>".into());
+            vec![
+                name_of(o),
+                Value::from(service_type),
+                Value::from(non_empty(str_at(o, "/spec/clusterIP"), "<none>")),
+                Value::from(external),
+                Value::from(ports),
+                created(o, now),
+                Value::from(selector),
+            ]
+        })
+        .collect();
+    (columns, rows)
+}
+
+fn go_number(value: &Value) -> String {
+    match value {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        _ => "0".into(),
     }
 }
 
