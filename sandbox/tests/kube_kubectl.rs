@@ -447,3 +447,22 @@ async fn kubectl_cluster_info_works_and_services_apply_with_defaults_and_print_l
     assert_eq!(all.trim(), "service/metrics");
     env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_explain_describes_the_fields_of_built_in_kinds() {
+    let env = Env::start("explain").await;
+    let data = env.ok(&["explain", "secret.data"]).await;
+    assert!(data.contains("FIELD: data <map[string]string>"), "{data}");
+    assert!(data.contains("base64 encoded string"), "{data}");
+    let image = env
+        .ok(&["explain", "deploy.spec.template.spec.containers.image"])
+        .await;
+    assert!(image.contains("FIELD: image <string>"), "{image}");
+    let namespace = env.ok(&["explain", "namespace"]).await;
+    assert!(namespace.contains("metadata\t<ObjectMeta>"), "{namespace}");
+    assert!(
+        !namespace.contains("<ObjectMeta> -required-"),
+        "metadata is not required: {namespace}"
+    );
+    env.finish().await;
+}

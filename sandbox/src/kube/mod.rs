@@ -7,6 +7,7 @@
 //! are used by the server.
 
 mod api;
+mod builtin_schemas;
 mod cli;
 mod crd;
 mod delete;

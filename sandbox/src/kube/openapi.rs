@@ -10,6 +10,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use serde_json::{Map, Value, json};
 
 use super::api::Api;
+use super::builtin_schemas;
 use super::error::ApiError;
 use super::resources::ResourceType;
 
@@ -56,14 +57,19 @@ fn param(name: &str, location: &str, description: &str) -> Value {
     })
 }
 
-/// The component name of a kind's schema (reverse-domain, as the real server names CRDs).
+/// The component name of a kind's schema: the real server's names for built-in kinds
+/// (`io.k8s.api.core.v1.Secret`, as `k8s-openapi` names them too), reverse-domain for CRDs.
 fn component_name(rt: &ResourceType) -> String {
-    if rt.group.is_empty() {
-        format!("io.k8s.api.core.{}.{}", rt.version, rt.kind)
-    } else {
+    if rt.custom {
         let reversed: Vec<&str> = rt.group.split('.').rev().collect();
-        format!("{}.{}.{}", reversed.join("."), rt.version, rt.kind)
+        return format!("{}.{}.{}", reversed.join("."), rt.version, rt.kind);
     }
+    let package = match rt.group.as_str() {
+        "" => "io.k8s.api.core".to_string(),
+        "apiextensions.k8s.io" => "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions".into(),
+        group => format!("io.k8s.api.{}", group.split('.').next().unwrap_or(group)),
+    };
+    format!("{package}.{}.{}", rt.version, rt.kind)
 }
 
 fn gvk(rt: &ResourceType) -> Value {
@@ -251,13 +257,16 @@ pub fn group_version(api: &Api, group: &str, version: &str) -> Result<Value, Api
     );
     for rt in &types {
         paths_for(rt, &mut paths);
-        let mut schema = rt.schema.clone().unwrap_or_else(
-            || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
-        );
-        if let Some(map) = schema.as_object_mut() {
+        let name = component_name(rt);
+        if rt.custom || !builtin_schemas::add_schemas(rt, &mut schemas) {
+            let schema = rt.schema.clone().unwrap_or_else(
+                || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+            );
+            schemas.insert(name.clone(), schema);
+        }
+        if let Some(map) = schemas.get_mut(&name).and_then(Value::as_object_mut) {
             map.insert("x-kubernetes-group-version-kind".into(), json!([gvk(rt)]));
         }
-        schemas.insert(component_name(rt), schema);
     }
     Ok(json!({
         "openapi": "3.0.0",
