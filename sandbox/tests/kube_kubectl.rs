@@ -466,3 +466,89 @@ async fn kubectl_explain_describes_the_fields_of_built_in_kinds() {
     );
     env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_makes_roles_bindings_and_deployments_from_protobuf_bodies() {
+    let env = Env::start("rbac").await;
+    env.ok(&[
+        "create",
+        "role",
+        "reader",
+        "--verb=get,list",
+        "--resource=configmaps",
+    ])
+    .await;
+    env.ok(&[
+        "create",
+        "rolebinding",
+        "reader",
+        "--role=reader",
+        "--serviceaccount=default:bot",
+    ])
+    .await;
+    env.ok(&["create", "clusterrole", "agg", "--aggregation-rule=team=a"])
+        .await;
+    env.ok(&[
+        "create",
+        "clusterrolebinding",
+        "admins",
+        "--clusterrole=agg",
+        "--user=ann",
+    ])
+    .await;
+    env.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx",
+        "--port=80",
+        "-r",
+        "2",
+    ])
+    .await;
+    let rules = env
+        .ok(&["get", "role", "reader", "-o", "jsonpath={.rules}"])
+        .await;
+    assert_eq!(
+        rules,
+        r#"[{"apiGroups":[""],"resources":["configmaps"],"verbs":["get","list"]}]"#
+    );
+    let binding = env
+        .ok(&[
+            "get",
+            "rolebinding",
+            "reader",
+            "-o",
+            "jsonpath={.subjects[0].name} {.roleRef.kind}/{.roleRef.name}",
+        ])
+        .await;
+    assert_eq!(binding, "bot Role/reader");
+    let selectors = env
+        .ok(&[
+            "get",
+            "clusterrole",
+            "agg",
+            "-o",
+            "jsonpath={.aggregationRule.clusterRoleSelectors[0].matchLabels.team}",
+        ])
+        .await;
+    assert_eq!(selectors, "a");
+    let user = env
+        .ok(&[
+            "get",
+            "clusterrolebinding",
+            "admins",
+            "-o",
+            "jsonpath={.subjects[0].kind}={.subjects[0].name}",
+        ])
+        .await;
+    assert_eq!(user, "User=ann");
+    let deployment = env
+        .ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas} {.spec.selector.matchLabels.app} {.spec.template.spec.containers}"])
+        .await;
+    assert_eq!(
+        deployment,
+        r#"2 web [{"image":"nginx","name":"nginx","ports":[{"containerPort":80}]}]"#
+    );
+    env.finish().await;
+}

@@ -1,6 +1,7 @@
 //! Decoding of Kubernetes protobuf request bodies (`application/vnd.kubernetes.protobuf`).
 //!
-//! kubectl's imperative generators (`kubectl create configmap|secret|namespace|serviceaccount`)
+//! kubectl's imperative generators (`kubectl create configmap|secret|namespace|serviceaccount|
+//! role|rolebinding|clusterrole|clusterrolebinding|deployment`, `kubectl auth ...`)
 //! send built-in objects as protobuf and do not fall back to JSON, so the server reads the
 //! `k8s\0` envelope (`runtime.Unknown`) and converts the few kinds it creates this way to JSON.
 //! Responses are always JSON (clients accept it). Only the wire format is implemented here;
@@ -87,6 +88,9 @@ enum Kind {
 }
 
 type Field = (u64, &'static str, Kind);
+
+/// Integer fields whose JSON form is `omitempty`, so a zero means "unset".
+const OMITTED_WHEN_ZERO: &[&str] = &["generation", "hostPort"];
 
 const OWNER_REFERENCE: &[Field] = &[
     (1, "kind", Kind::Str),
@@ -179,6 +183,92 @@ const SELF_SUBJECT_RULES_REVIEW: &[Field] = &[
     (2, "spec", Kind::Message(RULES_REVIEW_SPEC)),
 ];
 const SELF_SUBJECT_REVIEW: &[Field] = &[(1, "metadata", Kind::Message(OBJECT_META))];
+const POLICY_RULE: &[Field] = &[
+    (1, "verbs", Kind::Strings),
+    (2, "apiGroups", Kind::Strings),
+    (3, "resources", Kind::Strings),
+    (4, "resourceNames", Kind::Strings),
+    (5, "nonResourceURLs", Kind::Strings),
+];
+const SUBJECT: &[Field] = &[
+    (1, "kind", Kind::Str),
+    (2, "apiGroup", Kind::Str),
+    (3, "name", Kind::Str),
+    (4, "namespace", Kind::Str),
+];
+const ROLE_REF: &[Field] = &[
+    (1, "apiGroup", Kind::Str),
+    (2, "kind", Kind::Str),
+    (3, "name", Kind::Str),
+];
+const LABEL_SELECTOR_REQUIREMENT: &[Field] = &[
+    (1, "key", Kind::Str),
+    (2, "operator", Kind::Str),
+    (3, "values", Kind::Strings),
+];
+const LABEL_SELECTOR: &[Field] = &[
+    (1, "matchLabels", Kind::StringMap),
+    (
+        2,
+        "matchExpressions",
+        Kind::Messages(LABEL_SELECTOR_REQUIREMENT),
+    ),
+];
+const AGGREGATION_RULE: &[Field] = &[(1, "clusterRoleSelectors", Kind::Messages(LABEL_SELECTOR))];
+const ROLE: &[Field] = &[
+    (1, "metadata", Kind::Message(OBJECT_META)),
+    (2, "rules", Kind::Messages(POLICY_RULE)),
+];
+const CLUSTER_ROLE: &[Field] = &[
+    (1, "metadata", Kind::Message(OBJECT_META)),
+    (2, "rules", Kind::Messages(POLICY_RULE)),
+    (3, "aggregationRule", Kind::Message(AGGREGATION_RULE)),
+];
+const ROLE_BINDING: &[Field] = &[
+    (1, "metadata", Kind::Message(OBJECT_META)),
+    (2, "subjects", Kind::Messages(SUBJECT)),
+    (3, "roleRef", Kind::Message(ROLE_REF)),
+];
+// What `kubectl create deployment` sends (image, command, port, replicas); other pod fields
+// are not decoded.
+const CONTAINER_PORT: &[Field] = &[
+    (1, "name", Kind::Str),
+    (2, "hostPort", Kind::Int),
+    (3, "containerPort", Kind::Int),
+    (4, "protocol", Kind::Str),
+    (5, "hostIP", Kind::Str),
+];
+const ENV_VAR: &[Field] = &[(1, "name", Kind::Str), (2, "value", Kind::Str)];
+const CONTAINER: &[Field] = &[
+    (1, "name", Kind::Str),
+    (2, "image", Kind::Str),
+    (3, "command", Kind::Strings),
+    (4, "args", Kind::Strings),
+    (5, "workingDir", Kind::Str),
+    (6, "ports", Kind::Messages(CONTAINER_PORT)),
+    (7, "env", Kind::Messages(ENV_VAR)),
+    (14, "imagePullPolicy", Kind::Str),
+];
+const POD_SPEC: &[Field] = &[
+    (2, "containers", Kind::Messages(CONTAINER)),
+    (3, "restartPolicy", Kind::Str),
+    (8, "serviceAccountName", Kind::Str),
+];
+const POD_TEMPLATE_SPEC: &[Field] = &[
+    (1, "metadata", Kind::Message(OBJECT_META)),
+    (2, "spec", Kind::Message(POD_SPEC)),
+];
+const DEPLOYMENT_STRATEGY: &[Field] = &[(1, "type", Kind::Str)];
+const DEPLOYMENT_SPEC: &[Field] = &[
+    (1, "replicas", Kind::Int),
+    (2, "selector", Kind::Message(LABEL_SELECTOR)),
+    (3, "template", Kind::Message(POD_TEMPLATE_SPEC)),
+    (4, "strategy", Kind::Message(DEPLOYMENT_STRATEGY)),
+];
+const DEPLOYMENT: &[Field] = &[
+    (1, "metadata", Kind::Message(OBJECT_META)),
+    (2, "spec", Kind::Message(DEPLOYMENT_SPEC)),
+];
 const DELETE_PRECONDITIONS: &[Field] = &[(1, "uid", Kind::Str), (2, "resourceVersion", Kind::Str)];
 const DELETE_OPTIONS: &[Field] = &[
     (1, "gracePeriodSeconds", Kind::Int),
@@ -247,7 +337,9 @@ fn message(bytes: &[u8], schema: &[Field]) -> Result<Value, ProtoError> {
                 out.insert(name, json!(v != 0));
             }
             (Kind::Int, Wire::Varint(v)) => {
-                if v != 0 || name != "generation" {
+                // Go encodes every plain (non-pointer) integer; JSON omits the zero of the
+                // `omitempty` ones.
+                if v != 0 || !OMITTED_WHEN_ZERO.contains(&name.as_str()) {
                     out.insert(name, json!(v as i64));
                 }
             }
@@ -317,6 +409,10 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtoError> {
         ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => SELF_SUBJECT_ACCESS_REVIEW,
         ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => SELF_SUBJECT_RULES_REVIEW,
         ("authentication.k8s.io/v1", "SelfSubjectReview") => SELF_SUBJECT_REVIEW,
+        ("rbac.authorization.k8s.io/v1", "Role") => ROLE,
+        ("rbac.authorization.k8s.io/v1", "ClusterRole") => CLUSTER_ROLE,
+        ("rbac.authorization.k8s.io/v1", "RoleBinding" | "ClusterRoleBinding") => ROLE_BINDING,
+        ("apps/v1", "Deployment") => DEPLOYMENT,
         _ => {
             return Err(ProtoError::UnsupportedKind(format!(
                 "{api_version}, Kind={kind}"
