@@ -552,3 +552,34 @@ async fn kubectl_create_makes_roles_bindings_and_deployments_from_protobuf_bodie
     );
     env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_cannot_delete_the_default_and_system_namespaces() {
+    let env = Env::start("immortal").await;
+    env.ok(&["create", "namespace", "team"]).await;
+    let (ok, _, err) = env.kubectl(&["delete", "namespace", "default"]).await;
+    assert!(!ok);
+    assert!(
+        err.contains(
+            r#"Error from server (Forbidden): namespaces "default" is forbidden: this namespace may not be deleted"#
+        ),
+        "{err}"
+    );
+    let (ok, out, err) = env.kubectl(&["delete", "namespace", "--all"]).await;
+    assert!(!ok, "the system namespaces refuse: {out}");
+    assert!(out.contains(r#"namespace "team" deleted"#), "{out}");
+    assert!(
+        err.contains(r#"namespaces "kube-system" is forbidden"#),
+        "{err}"
+    );
+    let left = env.ok(&["get", "namespaces", "-o", "name"]).await;
+    assert_eq!(
+        left.lines().collect::<Vec<_>>(),
+        [
+            "namespace/default",
+            "namespace/kube-public",
+            "namespace/kube-system"
+        ]
+    );
+    env.finish().await;
+}

@@ -18,6 +18,9 @@ use super::store::{EventType, State};
 pub const CRD_KEY: (&str, &str) = ("apiextensions.k8s.io", "customresourcedefinitions");
 pub const NAMESPACE_KEY: (&str, &str) = ("", "namespaces");
 
+/// Namespaces the real server's NamespaceLifecycle admission never lets anyone delete.
+const IMMORTAL_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
+
 fn key(pair: (&str, &str)) -> (String, String) {
     (pair.0.to_string(), pair.1.to_string())
 }
@@ -302,6 +305,12 @@ pub fn delete(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
     let name = call.name.clone().unwrap_or_default();
     let opts = options(call)?;
     let key = call.rt.storage_key();
+    if key == self::key(NAMESPACE_KEY) && IMMORTAL_NAMESPACES.contains(&name.as_str()) {
+        return Err(ApiError::forbidden(
+            &call.subject(&name),
+            "this namespace may not be deleted",
+        ));
+    }
     let (outcome, rv) = {
         let mut state = api.store.lock();
         let current = state
@@ -347,6 +356,13 @@ pub fn delete(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
 
 /// DELETE on a collection: deletes every selected object and returns them as a list.
 pub fn delete_collection(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
+    if call.rt.storage_key() == key(NAMESPACE_KEY) {
+        // As on a real server, Namespaces are deleted one by one (`kubectl delete ns --all`
+        // does so), never as a collection.
+        return Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        ));
+    }
     let opts = options(call)?;
     let labels = LabelSelector::parse(call.param("labelSelector").unwrap_or_default())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;

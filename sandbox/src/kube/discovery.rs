@@ -89,6 +89,11 @@ const VERBS: [&str; 8] = [
 fn verbs(rt: &ResourceType) -> Vec<&'static str> {
     if rt.review {
         vec!["create"]
+    } else if rt.group.is_empty() && rt.plural == "namespaces" {
+        VERBS
+            .into_iter()
+            .filter(|v| *v != "deletecollection")
+            .collect()
     } else {
         VERBS.to_vec()
     }
