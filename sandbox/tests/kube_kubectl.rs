@@ -583,3 +583,34 @@ async fn kubectl_cannot_delete_the_default_and_system_namespaces() {
     );
     env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_get_watch_ends_when_the_crd_is_deleted() {
+    let env = Env::start("watch-crd").await;
+    env.install_widgets().await;
+    let file = env.write("w.yaml", &widget("w", 3, "{app: demo}"));
+    env.ok(&["apply", "-f", file.to_str().expect("utf8")]).await;
+    let watchers: Vec<_> = ["default", "kube-system"]
+        .into_iter()
+        .map(|namespace| {
+            let kubeconfig = env.kubeconfig.clone();
+            let dir = env.dir.clone();
+            tokio::spawn(async move {
+                let args = ["-n", namespace, "get", "widgets", "-w", "-o", "name"];
+                tokio::time::timeout(Duration::from_secs(15), kubectl(&kubeconfig, &dir, &args))
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    env.ok(&["delete", "crd", "widgets.test.zis.dev"]).await;
+    for watcher in watchers {
+        let (ok, out, err) = watcher
+            .await
+            .expect("watcher joins")
+            .expect("the watch ends with the CRD, not at the timeout");
+        assert!(ok, "{err}");
+        assert!(out.lines().all(|l| l == "widget.test.zis.dev/w"), "{out}");
+    }
+    env.finish().await;
+}

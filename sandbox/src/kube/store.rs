@@ -301,6 +301,11 @@ impl State {
                 types.extend(resources::from_crd(crd));
             }
         }
+        // Watchers of a type that is no longer served are woken so that they can end, as the
+        // real server closes them when it removes the type's storage.
+        for gone in self.custom_types.iter().filter(|t| !types.contains(t)) {
+            self.touched.insert(gone.storage_key());
+        }
         self.custom_types = types;
     }
 }

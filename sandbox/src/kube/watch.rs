@@ -42,6 +42,16 @@ struct Filter {
 }
 
 impl Filter {
+    /// Whether the watched resource is still served (a CRD's types go with it).
+    fn still_served(&self, api: &Api) -> bool {
+        !self.rt.custom
+            || api
+                .store
+                .lock()
+                .find_type(&self.rt.group, &self.rt.version, &self.rt.plural)
+                .is_some()
+    }
+
     fn matches(&self, object: &Value) -> bool {
         let metadata = &object["metadata"];
         self.namespace
@@ -275,6 +285,10 @@ async fn run(
         }
         if full {
             continue;
+        }
+        if !filter.still_served(&api) {
+            // The CRD (or this version of it) is gone: end the watch as the real server does.
+            return;
         }
         let bookmark_at = last_sent + BOOKMARK_INTERVAL;
         tokio::select! {
