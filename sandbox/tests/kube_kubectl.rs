@@ -614,3 +614,35 @@ async fn kubectl_get_watch_ends_when_the_crd_is_deleted() {
     }
     env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configmaps_and_secrets_over_one_mebibyte_are_refused() {
+    let env = Env::start("too-big").await;
+    let big = env.write("big.txt", &"a".repeat(1_100_000));
+    let fits = env.write("fits.txt", &"a".repeat(1_000_000));
+    let from = |path: &std::path::Path| format!("--from-file={}", path.to_str().expect("utf8"));
+    let (ok, _, err) = env
+        .kubectl(&["create", "configmap", "big", &from(&big)])
+        .await;
+    assert!(!ok);
+    assert!(
+        err.contains(
+            r#"ConfigMap "big" is invalid: []: Too long: may not be more than 1048576 bytes"#
+        ),
+        "{err}"
+    );
+    let (ok, _, err) = env
+        .kubectl(&["create", "secret", "generic", "big", &from(&big)])
+        .await;
+    assert!(!ok);
+    assert!(
+        err.contains(
+            r#"Secret "big" is invalid: data: Too long: may not be more than 1048576 bytes"#
+        ),
+        "{err}"
+    );
+    env.ok(&["create", "configmap", "fits", &from(&fits)]).await;
+    env.ok(&["create", "secret", "generic", "fits", &from(&fits)])
+        .await;
+    env.finish().await;
+}

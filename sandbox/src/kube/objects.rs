@@ -434,6 +434,11 @@ pub fn normalize_builtin(rt: &ResourceType, object: &mut Value) -> Result<(), Ap
                     }
                 }
             }
+            let size = data_size(&object["data"], false) + data_size(&object["binaryData"], true);
+            if size > MAX_DATA_SIZE {
+                // The real server reports the whole object, whose path prints as `[]`.
+                causes.push(too_long_cause("[]"));
+            }
             if causes.is_empty() {
                 Ok(())
             } else {
@@ -504,6 +509,38 @@ fn default_service(object: &mut Value) {
     }
 }
 
+/// The most a ConfigMap's or Secret's data may hold: keys and values, in bytes (1 MiB).
+const MAX_DATA_SIZE: usize = 1024 * 1024;
+
+/// The bytes of a data map as the real server counts them: each key plus its value (decoded
+/// when `base64`).
+fn data_size(map: &Value, base64: bool) -> usize {
+    let Some(map) = map.as_object() else {
+        return 0;
+    };
+    map.iter()
+        .map(|(key, value)| {
+            let text = value.as_str().unwrap_or_default();
+            let bytes = if base64 {
+                serde_json::from_value::<k8s_openapi::ByteString>(value.clone())
+                    .map(|b| b.0.len())
+                    .unwrap_or(text.len())
+            } else {
+                text.len()
+            };
+            key.len() + bytes
+        })
+        .sum()
+}
+
+fn too_long_cause(field: &str) -> Cause {
+    Cause {
+        reason: "FieldValueTooLong".into(),
+        field: field.into(),
+        message: format!("Too long: may not be more than {MAX_DATA_SIZE} bytes"),
+    }
+}
+
 /// Secrets: `stringData` is merged into base64 `data` and dropped; `type` defaults to Opaque;
 /// `data` values must be base64.
 fn normalize_secret(rt: &ResourceType, name: &str, object: &mut Value) -> Result<(), ApiError> {
@@ -534,6 +571,9 @@ fn normalize_secret(rt: &ResourceType, name: &str, object: &mut Value) -> Result
                 });
             }
         }
+    }
+    if data_size(&object["data"], true) > MAX_DATA_SIZE {
+        causes.push(too_long_cause("data"));
     }
     if object["type"].as_str().is_none_or(str::is_empty) {
         object["type"] = json!("Opaque");
