@@ -646,3 +646,62 @@ async fn configmaps_and_secrets_over_one_mebibyte_are_refused() {
         .await;
     env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_get_prints_deployments_and_bindings_with_their_real_columns() {
+    let env = Env::start("printers").await;
+    env.ok(&["create", "deployment", "web", "--image=nginx", "-r", "3"])
+        .await;
+    env.ok(&[
+        "create",
+        "rolebinding",
+        "rb",
+        "--role=r",
+        "--user=ann",
+        "--serviceaccount=default:bot",
+    ])
+    .await;
+    let deployments = env.ok(&["get", "deploy", "-o", "wide"]).await;
+    let header: Vec<&str> = deployments
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "READY",
+            "UP-TO-DATE",
+            "AVAILABLE",
+            "AGE",
+            "CONTAINERS",
+            "IMAGES",
+            "SELECTOR"
+        ]
+    );
+    let row: Vec<&str> = deployments
+        .lines()
+        .nth(1)
+        .expect("a row")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        row,
+        ["web", "0/3", "0", "0", row[4], "nginx", "nginx", "app=web"]
+    );
+    let bindings = env.ok(&["get", "rolebinding", "-o", "wide"]).await;
+    let row: Vec<&str> = bindings
+        .lines()
+        .nth(1)
+        .expect("a row")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        row,
+        ["rb", "Role/r", row[2], "ann", "default/bot"],
+        "{bindings}"
+    );
+    env.finish().await;
+}

@@ -162,6 +162,10 @@ pub(super) fn table(
                 .collect(),
         )),
         "Service" if core => Some(services(objects, now)),
+        "Deployment" if api_version == "apps/v1" => Some(deployments(objects, now)),
+        "RoleBinding" | "ClusterRoleBinding" if api_version == "rbac.authorization.k8s.io/v1" => {
+            Some(role_bindings(objects, now))
+        }
         "Event" if core || api_version == "events.k8s.io/v1" => Some(events(objects, core, now)),
         _ => None,
     }
@@ -230,17 +234,7 @@ fn services(objects: &[Value], now: DateTime<Utc>) -> Table {
                 })
                 .filter(|p| !p.is_empty())
                 .unwrap_or_else(|| "<none>".into());
-            let selector = o
-                .pointer("/spec/selector")
-                .and_then(Value::as_object)
-                .filter(|m| !m.is_empty())
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .unwrap_or_else(|| "<none>".into());
+            let selector = selector_text(o.pointer("/spec/selector"));
             vec![
                 name_of(o),
                 Value::from(service_type),
@@ -253,6 +247,163 @@ fn services(objects: &[Value], now: DateTime<Utc>) -> Table {
         })
         .collect();
     (columns, rows)
+}
+
+/// The Deployment printer; no controller runs, so the status counts stay at zero.
+fn deployments(objects: &[Value], now: DateTime<Utc>) -> Table {
+    let columns = vec![
+        name_column(),
+        column(
+            "Ready",
+            "string",
+            "",
+            "Number of the pod with ready state",
+            0,
+        ),
+        column(
+            "Up-to-date",
+            "string",
+            "",
+            "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
+            0,
+        ),
+        column(
+            "Available",
+            "string",
+            "",
+            "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
+            0,
+        ),
+        age_column(),
+        column(
+            "Containers",
+            "string",
+            "",
+            "Names of each container in the template.",
+            1,
+        ),
+        column(
+            "Images",
+            "string",
+            "",
+            "Images referenced by each container in the template.",
+            1,
+        ),
+        column(
+            "Selector",
+            "string",
+            "",
+            "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.",
+            1,
+        ),
+    ];
+    let count = |o: &Value, pointer: &str| o.pointer(pointer).and_then(Value::as_i64).unwrap_or(0);
+    let rows = objects
+        .iter()
+        .map(|o| {
+            let desired = o
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            let containers: Vec<&Value> = o
+                .pointer("/spec/template/spec/containers")
+                .and_then(Value::as_array)
+                .map(|c| c.iter().collect())
+                .unwrap_or_default();
+            let joined = |field: &str| {
+                containers
+                    .iter()
+                    .map(|c| c[field].as_str().unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            vec![
+                name_of(o),
+                Value::from(format!("{}/{desired}", count(o, "/status/readyReplicas"))),
+                Value::from(count(o, "/status/updatedReplicas")),
+                Value::from(count(o, "/status/availableReplicas")),
+                created(o, now),
+                Value::from(joined("name")),
+                Value::from(joined("image")),
+                Value::from(selector_text(o.pointer("/spec/selector/matchLabels"))),
+            ]
+        })
+        .collect();
+    (columns, rows)
+}
+
+/// The RoleBinding and ClusterRoleBinding printer.
+fn role_bindings(objects: &[Value], now: DateTime<Utc>) -> Table {
+    let columns = vec![
+        name_column(),
+        column(
+            "Role",
+            "string",
+            "",
+            "RoleRef is the reference to the role the binding grants.",
+            0,
+        ),
+        age_column(),
+        column("Users", "string", "", "Users in the binding", 1),
+        column("Groups", "string", "", "Groups in the binding", 1),
+        column(
+            "ServiceAccounts",
+            "string",
+            "",
+            "ServiceAccounts in the binding",
+            1,
+        ),
+    ];
+    let rows = objects
+        .iter()
+        .map(|o| {
+            let subjects: Vec<&Value> = o
+                .pointer("/subjects")
+                .and_then(Value::as_array)
+                .map(|s| s.iter().collect())
+                .unwrap_or_default();
+            let of_kind = |kind: &str| {
+                subjects
+                    .iter()
+                    .filter(|s| s["kind"] == kind)
+                    .map(|s| {
+                        let name = s["name"].as_str().unwrap_or_default();
+                        match (kind, s["namespace"].as_str()) {
+                            ("ServiceAccount", Some(ns)) => format!("{ns}/{name}"),
+                            _ => name.to_string(),
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            vec![
+                name_of(o),
+                Value::from(format!(
+                    "{}/{}",
+                    str_at(o, "/roleRef/kind"),
+                    str_at(o, "/roleRef/name")
+                )),
+                created(o, now),
+                Value::from(of_kind("User")),
+                Value::from(of_kind("Group")),
+                Value::from(of_kind("ServiceAccount")),
+            ]
+        })
+        .collect();
+    (columns, rows)
+}
+
+/// `k=v,k2=v2`, or `<none>` for an empty or missing map (as kubectl's label formatting).
+fn selector_text(map: Option<&Value>) -> String {
+    map.and_then(Value::as_object)
+        .filter(|m| !m.is_empty())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_else(|| "<none>".into())
 }
 
 fn go_number(value: &Value) -> String {
