@@ -705,3 +705,26 @@ async fn kubectl_get_prints_deployments_and_bindings_with_their_real_columns() {
     );
     env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applying_a_crd_and_its_object_in_one_file_asks_to_install_the_crd_first() {
+    let env = Env::start("crd-and-object").await;
+    let both = format!(
+        "{}\n---\n{}",
+        kube_support::WIDGET_CRD,
+        widget("w", 3, "{app: demo}")
+    );
+    let file = env.write("both.yaml", &both);
+    let path = file.to_str().expect("utf8");
+    let (ok, out, err) = env.kubectl(&["apply", "-f", path]).await;
+    assert!(!ok);
+    assert!(out.contains("widgets.test.zis.dev created"), "{out}");
+    assert!(
+        err.contains(r#"no matches for kind "Widget" in version "test.zis.dev/v1""#)
+            && err.contains("ensure CRDs are installed first"),
+        "the real server's answer, not a validation failure: {err}"
+    );
+    let again = env.ok(&["apply", "-f", path]).await;
+    assert!(again.contains("widget.test.zis.dev/w created"), "{again}");
+    env.finish().await;
+}

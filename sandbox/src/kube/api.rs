@@ -192,6 +192,23 @@ pub async fn dispatch(
         Route::GroupVersion { group, version } => {
             discovery::resources(&api, &group, &version).map(|v| json_response(200, &v, &[]))
         }
+        Route::OpenApiV2 => {
+            let accept = headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            Ok(if accept.contains("protobuf") {
+                // The empty protobuf message is the same empty document.
+                let mut response = (StatusCode::OK, Bytes::new()).into_response();
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(openapi::V2_PROTOBUF),
+                );
+                response
+            } else {
+                json_response(200, &openapi::v2_document(), &[])
+            })
+        }
         Route::OpenApiRoot => Ok(json_response(200, &openapi::root(&api), &[])),
         Route::OpenApiGroupVersion { group, version } => {
             openapi::group_version(&api, &group, &version).map(|v| json_response(200, &v, &[]))

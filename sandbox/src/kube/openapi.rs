@@ -1,8 +1,10 @@
 //! OpenAPI v3 documents, enough for kubectl: each group version lists its resources' paths
 //! with their operations, the `x-kubernetes-group-version-kind` of each, the query parameters
 //! the server honours (so `kubectl apply` sends `fieldValidation=Strict` and leaves validation
-//! to the server), and CRD schemas as components. `/openapi/v2` is not served (404): kubectl
-//! only falls back to it when v3 is missing.
+//! to the server), and CRD schemas as components. `/openapi/v2` is an empty Swagger document:
+//! kubectl reads it only to validate objects its v3 checks cannot place (a custom resource
+//! whose CRD the same `kubectl apply` creates); with no definitions there, it skips that
+//! validation, as against a real server that does not know the kind yet.
 
 use std::collections::BTreeSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -10,6 +12,20 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use serde_json::{Map, Value, json};
 
 use super::api::Api;
+
+/// The media type of the protobuf `/openapi/v2` answer (gnostic's `Document`), as the real
+/// server spells it in responses (clients ask with `@v1.0`, which Go cannot parse back).
+pub const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+/// The `/openapi/v2` document: Swagger 2.0 without paths or definitions.
+pub fn v2_document() -> Value {
+    json!({
+        "swagger": "2.0",
+        "info": {"title": "Kubernetes", "version": "v1.33.0"},
+        "paths": {},
+        "definitions": {},
+    })
+}
 use super::builtin_schemas;
 use super::error::ApiError;
 use super::resources::ResourceType;

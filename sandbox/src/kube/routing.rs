@@ -20,6 +20,8 @@ pub enum Route {
     Group {
         group: String,
     },
+    /// `/openapi/v2`
+    OpenApiV2,
     /// `/openapi/v3`
     OpenApiRoot,
     /// `/openapi/v3/{api/v1 | apis/group/version}`
@@ -67,6 +69,7 @@ pub fn parse(path: &str) -> Route {
             group: group.to_string(),
             version: version.to_string(),
         },
+        ["openapi", "v2"] => Route::OpenApiV2,
         ["openapi", "v3"] => Route::OpenApiRoot,
         ["openapi", "v3", "api", version] => Route::OpenApiGroupVersion {
             group: String::new(),
