@@ -241,7 +241,10 @@ fn locate_operator_binary() -> Result<PathBuf, DemoError> {
         if release {
             build.arg("--release");
         }
-        say("building zis-operator (cargo build --bin zis-operator)");
+        say(&format!(
+            "building zis-operator (cargo build --bin zis-operator{})",
+            if release { " --release" } else { "" }
+        ));
         let status = build.status()?;
         if !status.success() {
             return Err("building zis-operator failed".into());
