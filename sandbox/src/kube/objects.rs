@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::api::FieldValidation;
 use super::error::{ApiError, Cause, Subject};
 use super::resources::ResourceType;
-use super::schema;
+use super::schema::{self, OBJECT_META_FIELDS};
 
 /// The current time as the API server writes it (RFC 3339, seconds, UTC).
 pub fn now() -> String {
@@ -291,25 +291,6 @@ pub fn check_schema(
         _ => Vec::new(),
     })
 }
-
-/// Fields of `ObjectMeta` (everything else under `metadata` is unknown, for every kind).
-const OBJECT_META_FIELDS: &[&str] = &[
-    "name",
-    "generateName",
-    "namespace",
-    "selfLink",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "labels",
-    "annotations",
-    "ownerReferences",
-    "finalizers",
-    "managedFields",
-];
 
 /// Top-level fields of the built-in kinds besides apiVersion, kind and metadata (custom
 /// resources are pruned by their schema).

@@ -308,8 +308,9 @@ fn prune(value: &mut Value, schema: &Value, path: &str, root: bool, pruned: &mut
     }
 }
 
-/// The fields of `ObjectMeta` (meta.k8s.io/v1).
-const OBJECT_META_FIELDS: [&str; 15] = [
+/// The fields of `ObjectMeta` (meta.k8s.io/v1); anything else under `metadata` is unknown, for
+/// every kind.
+pub(crate) const OBJECT_META_FIELDS: [&str; 15] = [
     "name",
     "generateName",
     "namespace",
