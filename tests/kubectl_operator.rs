@@ -1,7 +1,9 @@
-//! Acceptance of the operator through the client platform teams really use: `/usr/bin/kubectl`.
+//! Acceptance of the operator through the client platform teams really use: kubectl.
 //!
-//! Each test starts an in-process Kubernetes API sandbox and a fake ZIS server on a runtime of
-//! its own, writes a kubeconfig, and then drives the Kubernetes side with kubectl only: it applies
+//! Each test starts a fake ZIS server and a Kubernetes API on a runtime of its own (an in-process
+//! sandbox per test here; in `kubectl_operator_real`, the same tests, one real control plane of
+//! `tests/cluster` shared by the test binary, its own kubectl, and the operator running as its
+//! ServiceAccount), and then drives the Kubernetes side with kubectl only: it applies
 //! the CRD and the ready-to-apply files of `examples/` (client-side and server-side apply), starts
 //! the real `zis-operator` binary, and checks what kubectl shows (`wait`, `get`, `explain`,
 //! `describe`, `diff`, `patch`, `delete`) against what the fake ZIS holds (read through its admin
@@ -12,10 +14,12 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use zis_sandbox::cluster::ControlPlane;
 use zis_sandbox::kube::KubeSandbox;
 use zis_sandbox::zis::{FakeZis, FakeZisConfig};
 
@@ -28,10 +32,64 @@ const CRD: &str = "crds/zisbearerconnections.yaml";
 const CRD_NAME: &str = "zisbearerconnections.zis-operator.dev";
 
 fn kubectl_available() -> bool {
-    Command::new("kubectl")
+    Command::new(kubectl_binary())
         .args(["version", "--client"])
         .output()
         .is_ok_and(|out| out.status.success())
+}
+
+/// The kubectl to run: the control plane's own on the real API server, else the PATH's.
+fn kubectl_binary() -> PathBuf {
+    match real_control_plane() {
+        Some(Ok(plane)) => plane.kubectl(),
+        _ => PathBuf::from("kubectl"),
+    }
+}
+
+/// Whether this test binary is the one for the real API server.
+fn on_real_api_server() -> bool {
+    env!("CARGO_CRATE_NAME") == "kubectl_operator_real"
+}
+
+/// The real control plane this binary shares between its tests (started on first use; torn down
+/// by `cluster.sh` once the binary has exited), or `None` in the sandbox binary.
+fn real_control_plane() -> Option<&'static Result<ControlPlane, String>> {
+    static PLANE: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
+    on_real_api_server().then(|| {
+        PLANE.get_or_init(|| {
+            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("cluster-kubectl-{}", std::process::id()));
+            let plane = ControlPlane::start(&dir).map_err(|e| e.to_string())?;
+            // Installed once here: every test applies it again, which must then be a no-op, but
+            // the first create must not race between tests.
+            let installed = Command::new(plane.kubectl())
+                .arg("--kubeconfig")
+                .arg(plane.admin_kubeconfig())
+                .args(["apply", "-f", &repo_path(CRD)])
+                .output()
+                .map_err(|e| format!("cannot run kubectl: {e}"))?;
+            if !installed.status.success() {
+                return Err(format!("installing the CRD: {}", text(&installed.stderr)));
+            }
+            Ok(plane)
+        })
+    })
+}
+
+/// Whether the tests can run here; prints why not.
+fn can_run() -> bool {
+    if let Some(Err(error)) = real_control_plane() {
+        if ControlPlane::can_build() {
+            panic!("the real API server did not start: {error}");
+        }
+        eprintln!("SKIPPED: {error}");
+        return false;
+    }
+    if !kubectl_available() {
+        eprintln!("kubectl is not installed: skipping");
+        return false;
+    }
+    true
 }
 
 /// Whether `zis-operator run` accepts `flag` (optional flags differ between versions).
@@ -62,14 +120,17 @@ struct World {
     /// never the namespace of the connections, whose deletion would take the credentials first).
     system_ns: String,
     dir: PathBuf,
+    /// Every right: what the person at the keyboard uses.
     kubeconfig: PathBuf,
+    /// What the operator runs as (its ServiceAccount on the real API server).
+    operator_kubeconfig: PathBuf,
     fake_url: String,
     http: reqwest::Client,
     operator: Option<Child>,
     operator_log: PathBuf,
     // Dropped last: the servers run on this runtime's worker threads while the test thread
     // blocks on kubectl.
-    _servers: (KubeSandbox, FakeZis),
+    _servers: (Option<KubeSandbox>, FakeZis),
     runtime: tokio::runtime::Runtime,
 }
 
@@ -83,40 +144,63 @@ impl World {
             .enable_all()
             .build()
             .unwrap_or_else(|e| panic!("runtime: {e}"));
-        let servers = runtime.block_on(async {
+        let plane = real_control_plane().map(|started| match started {
+            Ok(plane) => plane,
+            Err(error) => panic!("the real API server is not available: {error}"),
+        });
+        let (sandbox, fake) = runtime.block_on(async {
             let any_port = "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"));
-            let kube = KubeSandbox::start(any_port)
-                .await
-                .unwrap_or_else(|e| panic!("cannot start the Kubernetes API sandbox: {e}"));
+            let sandbox =
+                match plane {
+                    Some(_) => None,
+                    None => Some(KubeSandbox::start(any_port).await.unwrap_or_else(|e| {
+                        panic!("cannot start the Kubernetes API sandbox: {e}")
+                    })),
+                };
             let fake = FakeZis::start(
                 FakeZisConfig::new(INTEGRATION, EXAMPLE_ACCESS_TOKEN),
                 any_port,
             )
             .await
             .unwrap_or_else(|e| panic!("cannot start the fake ZIS: {e}"));
-            (kube, fake)
+            (sandbox, fake)
         });
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "kubectl-operator-{}-{}-{hint}",
+        let unique = format!(
+            "{}-{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::SeqCst)
-        ));
+        );
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("kubectl-operator-{unique}-{hint}"));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        let kubeconfig = dir.join("kubeconfig.yaml");
-        servers
-            .0
-            .write_kubeconfig(&kubeconfig)
-            .unwrap_or_else(|e| panic!("writing the kubeconfig: {e}"));
+        let (kubeconfig, operator_kubeconfig) = match (&sandbox, plane) {
+            (Some(sandbox), _) => {
+                let kubeconfig = dir.join("kubeconfig.yaml");
+                sandbox
+                    .write_kubeconfig(&kubeconfig)
+                    .unwrap_or_else(|e| panic!("writing the kubeconfig: {e}"));
+                (kubeconfig.clone(), kubeconfig)
+            }
+            (None, Some(plane)) => (plane.admin_kubeconfig(), plane.operator_kubeconfig()),
+            (None, None) => unreachable!("either a sandbox or the real control plane"),
+        };
+        // The real API server is shared by every test of the binary: namespaces must not collide.
+        let suffix = if plane.is_some() {
+            format!("-{unique}")
+        } else {
+            String::new()
+        };
         let mut world = World {
-            ns: format!("shop-{hint}"),
-            system_ns: format!("zis-system-{hint}"),
+            ns: format!("shop-{hint}{suffix}"),
+            system_ns: format!("zis-system-{hint}{suffix}"),
             operator_log: dir.join("operator.log"),
             dir,
             kubeconfig,
-            fake_url: servers.1.url(),
+            operator_kubeconfig,
+            fake_url: fake.url(),
             http: reqwest::Client::new(),
             operator: None,
-            _servers: servers,
+            _servers: (sandbox, fake),
             runtime,
         };
 
@@ -158,7 +242,7 @@ impl World {
             command.args(["--metrics-addr", "127.0.0.1:0"]);
         }
         command
-            .env("KUBECONFIG", &self.kubeconfig)
+            .env("KUBECONFIG", &self.operator_kubeconfig)
             .env("RUST_LOG", "zis_operator=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
@@ -182,7 +266,7 @@ impl World {
     }
 
     fn command(&self) -> Command {
-        let mut command = Command::new("kubectl");
+        let mut command = Command::new(kubectl_binary());
         command
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)
@@ -374,8 +458,7 @@ fn words(line: &str) -> Vec<&str> {
 
 #[test]
 fn the_examples_become_ready_and_kubectl_get_explain_and_describe_show_them() {
-    if !kubectl_available() {
-        eprintln!("kubectl is not installed: skipping");
+    if !can_run() {
         return;
     }
     let world = World::start("show");
@@ -505,8 +588,7 @@ fn the_examples_become_ready_and_kubectl_get_explain_and_describe_show_them() {
 
 #[test]
 fn rotation_a_domain_patch_and_deletion_through_kubectl_reach_zis() {
-    if !kubectl_available() {
-        eprintln!("kubectl is not installed: skipping");
+    if !can_run() {
         return;
     }
     let world = World::start("life");
@@ -637,8 +719,7 @@ fn rotation_a_domain_patch_and_deletion_through_kubectl_reach_zis() {
 
 #[test]
 fn an_orphaned_connection_survives_kubectl_delete_and_is_not_taken_back_under_never() {
-    if !kubectl_available() {
-        eprintln!("kubectl is not installed: skipping");
+    if !can_run() {
         return;
     }
     let world = World::start("orphan");
@@ -707,8 +788,7 @@ fn an_orphaned_connection_survives_kubectl_delete_and_is_not_taken_back_under_ne
 
 #[test]
 fn kubectl_apply_rejects_invalid_specs_with_the_field_named() {
-    if !kubectl_available() {
-        eprintln!("kubectl is not installed: skipping");
+    if !can_run() {
         return;
     }
     let world = World::start("invalid");
@@ -783,8 +863,7 @@ fn kubectl_apply_rejects_invalid_specs_with_the_field_named() {
 
 #[test]
 fn server_side_apply_as_gitops_tools_use_it_keeps_the_finalizer_and_reaches_zis() {
-    if !kubectl_available() {
-        eprintln!("kubectl is not installed: skipping");
+    if !can_run() {
         return;
     }
     let world = World::start("ssa");
@@ -855,8 +934,7 @@ fn server_side_apply_as_gitops_tools_use_it_keeps_the_finalizer_and_reaches_zis(
 
 #[test]
 fn deleting_the_namespace_with_kubectl_deletes_the_remote_connections_first() {
-    if !kubectl_available() {
-        eprintln!("kubectl is not installed: skipping");
+    if !can_run() {
         return;
     }
     let world = World::start("nsdel");

@@ -1,4 +1,4 @@
-//! The Kubernetes sandbox against the real `/usr/bin/kubectl`.
+//! The Kubernetes sandbox against the real kubectl (the one on the PATH).
 
 mod kube_support;
 

@@ -369,10 +369,16 @@ fn unchanged_since_sync(
     })
 }
 
-async fn cleanup(object: Arc<Object>, ctx: &Context) -> Result<Requeue, Error> {
-    let key = ObjectRef::from_obj(&*object);
-    let namespace = object.namespace().ok_or(Error::NoNamespace)?;
+async fn cleanup(cached: Arc<Object>, ctx: &Context) -> Result<Requeue, Error> {
+    let key = ObjectRef::from_obj(&*cached);
+    let namespace = cached.namespace().ok_or(Error::NoNamespace)?;
     let api: Api<Object> = Api::namespaced(ctx.client.clone(), &namespace);
+    // What to delete is decided from the stored object, never from the cache alone: the cache
+    // may not have seen the status write that recorded a create made a moment ago, and deciding
+    // from it would release the finalizer and leak that connection.
+    let Some(object) = api.get_opt(&cached.name_any()).await? else {
+        return Ok(Requeue::await_change());
+    };
     let mut run = Run::new(&object, &api, ctx, key.clone());
     let recorded = Recorded {
         remote: run.record.remote.as_ref(),

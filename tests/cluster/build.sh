@@ -19,7 +19,7 @@ grep -q "go.etcd.io/etcd/server/v3 ${ETCD_VERSION}\b" "$here/etcd/go.mod" ||
     { echo "etcd/go.mod does not require etcd ${ETCD_VERSION} (versions.env): edit one to match" >&2; exit 2; }
 
 go_version=$(go env GOVERSION)
-pins_hash=$(cat "$here"/go.mod "$here"/go.sum "$here"/etcd/go.mod "$here"/etcd/go.sum "$here/build.sh" |
+pins_hash=$(cat "$here"/go.mod "$here"/go.sum "$here"/etcd/go.mod "$here"/etcd/go.sum |
     sha256sum | cut -c1-8)
 out="${ZIS_CLUSTER_BIN_DIR:-$repo/.cache/cluster/${KUBE_VERSION}-etcd-${ETCD_VERSION}-${go_version}-${pins_hash}}"
 binaries=(kube-apiserver kube-controller-manager kubectl etcd)

@@ -63,8 +63,8 @@ with urllib.request.urlopen(url, context=context, timeout=2) as answer:
     sys.exit(0 if answer.status == 200 else 1)
 PY
     do
-        alive "$process" || die "$process exited while starting; last lines of $dir/$process.log: $(tail -n 3 "$dir/$process.log" | tr '\n' ' ')"
-        [ $SECONDS -lt $deadline ] || die "$what did not answer $url within ${seconds}s (see $dir/$process.log)"
+        alive "$process" || die "$process exited while starting; last lines of $dir.failed/$process.log: $(tail -n 3 "$dir/$process.log" | tr '\n' ' ')"
+        [ $SECONDS -lt $deadline ] || die "$what did not answer $url within ${seconds}s (see $dir.failed/$process.log)"
         sleep 0.5
     done
 }
@@ -76,15 +76,17 @@ certificates() {
         cd "$pki"
         openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=zis-test-ca" \
             -keyout ca.key -out ca.crt 2>/dev/null
-        sign() { # name subject [extension]
+        # X.509 v3 with key usages: rustls (the operator's TLS) refuses v1 certificates.
+        sign() { # name subject extensions
             openssl req -newkey rsa:2048 -nodes -subj "$2" -keyout "$1.key" -out "$1.csr" 2>/dev/null
             openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
-                ${3:+-extfile <(printf '%s' "$3")} -out "$1.crt" 2>/dev/null
+                -extfile <(printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n%s\n' "$3") \
+                -out "$1.crt" 2>/dev/null
         }
-        sign apiserver "/CN=kube-apiserver" \
-            "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc,IP:10.0.0.1"
-        sign admin "/O=system:masters/CN=zis-test-admin"
-        sign controller-manager "/CN=system:kube-controller-manager"
+        sign apiserver "/CN=kube-apiserver" "extendedKeyUsage=serverAuth
+subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc,IP:10.0.0.1"
+        sign admin "/O=system:masters/CN=zis-test-admin" "extendedKeyUsage=clientAuth"
+        sign controller-manager "/CN=system:kube-controller-manager" "extendedKeyUsage=clientAuth"
         openssl genrsa -out service-account.key 2048 2>/dev/null
         openssl rsa -in service-account.key -pubout -out service-account.pub 2>/dev/null
     )
@@ -127,6 +129,9 @@ up() {
     rm -rf "$dir"
     mkdir -p "$dir/pids" "$dir/etcd-data"
     dir=$(cd "$dir" && pwd)
+    # Whatever goes wrong from here on, nothing started is left running (the logs are kept for
+    # the message, in DIR.failed).
+    trap 'failed_up' EXIT
     ln -s "$bin/kubectl" "$dir/kubectl"
 
     api_port=${ZIS_CLUSTER_PORT:-$(free_port)}
@@ -159,7 +164,7 @@ EOF
         --service-account-key-file "$dir/pki/service-account.pub" \
         --service-account-signing-key-file "$dir/pki/service-account.key" \
         --api-audiences https://kubernetes.default.svc \
-        --authorization-mode Node,RBAC \
+        --authorization-mode Node,RBAC --endpoint-reconciler-type none \
         --service-cluster-ip-range 10.0.0.0/24 \
         --audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$dir/audit.log" \
         --audit-log-format json --audit-log-mode blocking \
@@ -178,7 +183,7 @@ EOF
         --controllers namespace-controller,garbage-collector-controller,serviceaccount-controller \
         --service-account-private-key-file "$dir/pki/service-account.key" \
         --root-ca-file "$dir/pki/ca.crt" \
-        --leader-elect=false --concurrent-namespace-syncs 10 --v 1
+        --use-service-account-credentials --leader-elect=false --concurrent-namespace-syncs 10 --v 1
 
     local kubectl=("$dir/kubectl" --kubeconfig "$dir/admin.kubeconfig")
     "${kubectl[@]}" apply -f "$repo/deploy/rbac.yaml" >"$dir/rbac-apply.log" 2>&1 ||
@@ -187,7 +192,7 @@ EOF
     token=$("${kubectl[@]}" create token zis-operator -n zis-system --duration 48h 2>"$dir/token.log") ||
         die "TokenRequest for zis-system/zis-operator failed: $(tr '\n' ' ' <"$dir/token.log")"
     kubeconfig operator "    token: $token"
-    alive kube-controller-manager || die "kube-controller-manager exited; see $dir/kube-controller-manager.log"
+    alive kube-controller-manager || die "kube-controller-manager exited; see $dir.failed/kube-controller-manager.log"
 
     if [ -n "${ZIS_CLUSTER_OWNER_PID:-}" ]; then
         # Tears the cluster down once the owner is gone, whatever way it ended.
@@ -195,7 +200,15 @@ EOF
             watchdog "$ZIS_CLUSTER_OWNER_PID" "$here/cluster.sh" "$dir" >/dev/null 2>&1 </dev/null &
         echo $! >"$dir/pids/watchdog"
     fi
+    trap - EXIT
     echo "cluster ready: $dir/admin.kubeconfig"
+}
+
+failed_up() {
+    rm -rf "$dir.failed"
+    mkdir -p "$dir.failed"
+    cp "$dir"/*.log "$dir.failed/" 2>/dev/null || true
+    down
 }
 
 down() {

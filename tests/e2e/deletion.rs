@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{DOMAIN, Setup, random_token};
+use super::harness::{DOMAIN, Setup, random_token};
 
 #[tokio::test]
 async fn deleting_a_connection_removes_it_remotely() {
-    let mut env = Setup::new("delete").start().await;
+    let Some(mut env) = Setup::new("delete").start().await else {
+        return;
+    };
     env.put_token("delete-token", &random_token("conn-token"))
         .await;
     env.create_ok("delete-conn", env.spec("delete-token")).await;
@@ -25,7 +27,9 @@ async fn deleting_a_connection_removes_it_remotely() {
 
 #[tokio::test]
 async fn deleting_an_orphan_policy_connection_keeps_it_remotely() {
-    let mut env = Setup::new("orphan").start().await;
+    let Some(mut env) = Setup::new("orphan").start().await else {
+        return;
+    };
     let token = random_token("conn-token");
     env.put_token("orphan-token", &token).await;
     let mut spec = env.spec("orphan-token");
@@ -47,7 +51,9 @@ async fn deleting_an_orphan_policy_connection_keeps_it_remotely() {
 
 #[tokio::test]
 async fn a_deletion_zis_refuses_keeps_the_finalizer_and_says_why_until_it_succeeds() {
-    let mut env = Setup::new("delete-fails").start().await;
+    let Some(mut env) = Setup::new("delete-fails").start().await else {
+        return;
+    };
     env.put_token("doomed-token", &random_token("conn-token"))
         .await;
     env.create_ok("doomed-conn", env.spec("doomed-token")).await;
@@ -87,7 +93,9 @@ async fn a_deletion_zis_refuses_keeps_the_finalizer_and_says_why_until_it_succee
 
 #[tokio::test]
 async fn a_deletion_with_rejected_credentials_waits_with_the_finalizer_until_they_are_fixed() {
-    let mut env = Setup::new("delete-unauthorized").start().await;
+    let Some(mut env) = Setup::new("delete-unauthorized").start().await else {
+        return;
+    };
     env.put_token("stuck-token", &random_token("conn-token"))
         .await;
     env.create_ok("stuck-conn", env.spec("stuck-token")).await;
@@ -101,7 +109,7 @@ async fn a_deletion_with_rejected_credentials_waits_with_the_finalizer_until_the
     env.delete("stuck-conn").await;
 
     let why = |object: &serde_json::Value| {
-        let ready = crate::harness::condition(object, "Ready")
+        let ready = super::harness::condition(object, "Ready")
             .cloned()
             .unwrap_or_default();
         let explained = ready["status"] == "False"
@@ -112,7 +120,7 @@ async fn a_deletion_with_rejected_credentials_waits_with_the_finalizer_until_the
     };
     env.eventually(
         "the status to say why the deletion cannot proceed",
-        crate::harness::env::CONVERGE,
+        super::harness::env::CONVERGE,
         async |env| {
             let object = env.get("stuck-conn").await.ok_or("the object is gone")?;
             why(&object)
@@ -150,7 +158,9 @@ async fn a_deletion_with_rejected_credentials_waits_with_the_finalizer_until_the
 
 #[tokio::test]
 async fn a_failed_deletion_waits_out_its_retry_delay_and_a_spec_change_retries_it_at_once() {
-    let mut env = Setup::new("delete-delay").start().await;
+    let Some(mut env) = Setup::new("delete-delay").start().await else {
+        return;
+    };
     env.put_token("delay-token", &random_token("conn-token"))
         .await;
     env.create_ok("delay-conn", env.spec("delay-token")).await;

@@ -5,14 +5,16 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{DOMAIN, INTEGRATION, Setup, random_token};
+use super::harness::{DOMAIN, INTEGRATION, Setup, random_token};
 
 /// Two resync intervals plus jitter and slack.
 const RESYNC_REPAIR: Duration = Duration::from_secs(10);
 
 #[tokio::test]
 async fn a_connection_deleted_remotely_is_created_again_at_resync() {
-    let mut env = Setup::new("drift-deleted").start().await;
+    let Some(mut env) = Setup::new("drift-deleted").start().await else {
+        return;
+    };
     let token = random_token("conn-token");
     env.put_token("drift-token", &token).await;
     env.create_ok("drift-conn", env.spec("drift-token")).await;
@@ -39,7 +41,9 @@ async fn a_connection_deleted_remotely_is_created_again_at_resync() {
 
 #[tokio::test]
 async fn a_domain_changed_remotely_is_restored_at_resync() {
-    let mut env = Setup::new("drift-domain").start().await;
+    let Some(mut env) = Setup::new("drift-domain").start().await else {
+        return;
+    };
     let token = random_token("conn-token");
     env.put_token("drift-token", &token).await;
     env.create_ok("drift-conn", env.spec("drift-token")).await;
@@ -70,7 +74,9 @@ async fn a_domain_changed_remotely_is_restored_at_resync() {
 
 #[tokio::test]
 async fn a_synced_connection_gets_no_remote_write_and_no_status_write_at_resync() {
-    let mut env = Setup::new("drift-none").start().await;
+    let Some(mut env) = Setup::new("drift-none").start().await else {
+        return;
+    };
     env.put_token("quiet-token", &random_token("conn-token"))
         .await;
     env.create_ok("quiet-conn", env.spec("quiet-token")).await;

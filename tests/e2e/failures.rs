@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::{
+use super::harness::{
     CREDENTIALS_SECRET, Credentials, INTEGRATION, Setup, check_condition, condition, random_token,
 };
 
@@ -14,11 +14,14 @@ const AT_ONCE: Duration = Duration::from_secs(5);
 
 #[tokio::test]
 async fn rejected_credentials_stall_the_connection_until_the_credentials_secret_is_fixed() {
-    let mut env = Setup::new("unauthorized")
+    let Some(mut env) = Setup::new("unauthorized")
         .resync("10m")
         .credentials(Credentials::Token(random_token("wrong-access")))
         .start()
-        .await;
+        .await
+    else {
+        return;
+    };
     env.put_token("auth-token", &random_token("conn-token"))
         .await;
     env.create_ok("auth-conn", env.spec("auth-token")).await;
@@ -47,11 +50,14 @@ async fn rejected_credentials_stall_the_connection_until_the_credentials_secret_
 
 #[tokio::test]
 async fn a_token_without_write_scope_is_forbidden_and_an_integration_key_in_the_credentials_wins() {
-    let mut env = Setup::new("forbidden")
+    let Some(mut env) = Setup::new("forbidden")
         .resync("10m")
         .without_operator()
         .start()
-        .await;
+        .await
+    else {
+        return;
+    };
     let read_only = random_token("read-only-access");
     env.admin
         .add_access_token(INTEGRATION, &read_only, &["read"])
@@ -85,11 +91,14 @@ async fn a_token_without_write_scope_is_forbidden_and_an_integration_key_in_the_
 
 #[tokio::test]
 async fn credentials_for_another_integration_only_are_reported_missing_until_added() {
-    let mut env = Setup::new("no-credentials")
+    let Some(mut env) = Setup::new("no-credentials")
         .resync("10m")
         .without_operator()
         .start()
-        .await;
+        .await
+    else {
+        return;
+    };
     let access_token = env.access_token.clone();
     env.put_secret(
         CREDENTIALS_SECRET,
@@ -123,7 +132,9 @@ async fn credentials_for_another_integration_only_are_reported_missing_until_add
 
 #[tokio::test]
 async fn a_burst_of_server_errors_is_ridden_out_and_the_connection_converges() {
-    let mut env = Setup::new("server-errors").start().await;
+    let Some(mut env) = Setup::new("server-errors").start().await else {
+        return;
+    };
     env.admin.fault("POST", "bearer_token", 500, 3).await;
     let token = random_token("conn-token");
     env.put_token("flaky-token", &token).await;
@@ -153,7 +164,9 @@ async fn a_burst_of_server_errors_is_ridden_out_and_the_connection_converges() {
 
 #[tokio::test]
 async fn a_rate_limited_create_waits_for_retry_after_and_then_converges() {
-    let mut env = Setup::new("retry-after").start().await;
+    let Some(mut env) = Setup::new("retry-after").start().await else {
+        return;
+    };
     env.admin
         .fault_with_retry_after("POST", "bearer_token", 429, 2, 3)
         .await;
@@ -190,11 +203,14 @@ async fn a_rate_limited_create_waits_for_retry_after_and_then_converges() {
 async fn a_low_account_rate_limit_is_respected_and_every_connection_still_converges() {
     // Two requests a minute for three connections: at least one create is refused and must wait
     // for the sliding window (about a minute); a 10-minute resync keeps other traffic away.
-    let mut env = Setup::new("rate-limit")
+    let Some(mut env) = Setup::new("rate-limit")
         .resync("10m")
         .rate_limit_per_minute(2)
         .start()
-        .await;
+        .await
+    else {
+        return;
+    };
     let names = ["rate-a", "rate-b", "rate-c"];
     for name in names {
         env.put_token(name, &random_token("conn-token")).await;
@@ -203,7 +219,7 @@ async fn a_low_account_rate_limit_is_respected_and_every_connection_still_conver
     // While one waits for the window, its status says so.
     env.eventually(
         "one connection to report Ready=False RateLimited",
-        crate::harness::env::CONVERGE,
+        super::harness::env::CONVERGE,
         async |env| {
             for name in names {
                 let object = env.get_ok(name).await;
@@ -233,7 +249,9 @@ async fn a_low_account_rate_limit_is_respected_and_every_connection_still_conver
 
 #[tokio::test]
 async fn an_operator_killed_between_remote_create_and_status_write_recovers_without_a_duplicate() {
-    let mut env = Setup::new("crash").start().await;
+    let Some(mut env) = Setup::new("crash").start().await else {
+        return;
+    };
     let token = random_token("conn-token");
     env.put_token("crash-token", &token).await;
     // The fake answers 4 s after it has created the connection: the operator is killed while it
@@ -295,7 +313,9 @@ async fn an_operator_killed_between_remote_create_and_status_write_recovers_with
 
 #[tokio::test]
 async fn a_request_zis_rejects_as_invalid_stalls_until_the_secret_changes() {
-    let mut env = Setup::new("invalid-request").resync("10m").start().await;
+    let Some(mut env) = Setup::new("invalid-request").resync("10m").start().await else {
+        return;
+    };
     env.admin.fault("POST", "bearer_token", 400, 1).await;
     env.put_token("bad-request-token", &random_token("conn-token"))
         .await;

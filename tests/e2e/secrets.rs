@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::harness::{Credentials, Setup, assert_no_secret, random_token};
+use super::harness::{Credentials, Setup, assert_no_secret, random_token};
 
 /// How soon a Secret change must reach ZIS. These scenarios run with a 10-minute resync, so only
 /// the Secret watch can meet it (the issue asks for "within a second"; slack for a loaded CI).
@@ -13,7 +13,9 @@ const AT_ONCE: Duration = Duration::from_secs(3);
 
 #[tokio::test]
 async fn a_rotated_token_is_pushed_at_once_not_at_the_next_resync() {
-    let mut env = Setup::new("rotate").resync("10m").start().await;
+    let Some(mut env) = Setup::new("rotate").resync("10m").start().await else {
+        return;
+    };
     let first = random_token("conn-token");
     env.put_token("rotate-token", &first).await;
     env.create_ok("rotate-conn", env.spec("rotate-token")).await;
@@ -66,7 +68,9 @@ async fn a_rotated_token_is_pushed_at_once_not_at_the_next_resync() {
 
 #[tokio::test]
 async fn a_missing_secret_is_reported_and_the_connection_syncs_as_soon_as_it_appears() {
-    let mut env = Setup::new("late-secret").resync("10m").start().await;
+    let Some(mut env) = Setup::new("late-secret").resync("10m").start().await else {
+        return;
+    };
     env.create_ok("late-conn", env.spec("late-token")).await;
 
     env.wait_condition("late-conn", "Ready", "False", "SecretNotFound")
@@ -89,7 +93,9 @@ async fn a_missing_secret_is_reported_and_the_connection_syncs_as_soon_as_it_app
 
 #[tokio::test]
 async fn each_unusable_token_secret_has_its_own_reason_and_causes_no_remote_call() {
-    let mut env = Setup::new("bad-secrets").resync("10m").start().await;
+    let Some(mut env) = Setup::new("bad-secrets").resync("10m").start().await else {
+        return;
+    };
     let oversized = vec![b'a'; 8193];
     let token = random_token("conn-token");
     env.put_secret("no-key", &[("other", token.as_bytes())])
@@ -130,11 +136,14 @@ async fn each_unusable_token_secret_has_its_own_reason_and_causes_no_remote_call
 async fn no_token_appears_in_the_operators_trace_output_events_or_status() {
     // Rejected credentials first, so error paths are traced too.
     let wrong_access = random_token("wrong-access");
-    let mut env = Setup::new("trace")
+    let Some(mut env) = Setup::new("trace")
         .rust_log("trace")
         .credentials(Credentials::Token(wrong_access.clone()))
         .start()
-        .await;
+        .await
+    else {
+        return;
+    };
     let first = random_token("conn-token");
     let second = random_token("conn-token");
     env.put_token("trace-token", &first).await;
@@ -181,7 +190,9 @@ async fn no_token_appears_in_the_operators_trace_output_events_or_status() {
 
 #[tokio::test]
 async fn touching_the_secret_without_changing_the_token_writes_nothing_remotely() {
-    let mut env = Setup::new("secret-touch").resync("10m").start().await;
+    let Some(mut env) = Setup::new("secret-touch").resync("10m").start().await else {
+        return;
+    };
     let token = random_token("conn-token");
     env.put_token("touch-token", &token).await;
     env.create_ok("touch-conn", env.spec("touch-token")).await;
@@ -220,7 +231,9 @@ async fn touching_the_secret_without_changing_the_token_writes_nothing_remotely(
 
 #[tokio::test]
 async fn a_deleted_token_secret_is_reported_and_the_remote_is_left_in_place() {
-    let mut env = Setup::new("secret-gone").resync("10m").start().await;
+    let Some(mut env) = Setup::new("secret-gone").resync("10m").start().await else {
+        return;
+    };
     let token = random_token("conn-token");
     env.put_token("gone-token", &token).await;
     env.create_ok("gone-conn", env.spec("gone-token")).await;

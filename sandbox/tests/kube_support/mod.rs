@@ -141,7 +141,7 @@ impl Env {
 }
 
 pub async fn kubectl(kubeconfig: &Path, home: &Path, args: &[&str]) -> (bool, String, String) {
-    let output = tokio::process::Command::new("/usr/bin/kubectl")
+    let output = tokio::process::Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .args(args)

@@ -1,7 +1,12 @@
-//! The Kubernetes API the whole test binary shares: an in-process `KubeSandbox`, or the real
-//! cluster named by `ZIS_E2E_KUBECONFIG`. Started once, on a thread and runtime of its own,
-//! because every `#[tokio::test]` has its own runtime that ends with the test; the CRD from
-//! `crds/` is installed once and awaited until Established.
+//! The Kubernetes API the whole test binary shares. The `e2e` binary runs on an in-process
+//! `KubeSandbox`; `e2e_real` (the same scenarios) on the real control plane of `tests/cluster`
+//! (kube-apiserver, etcd, kube-controller-manager, built from source on first use), where the
+//! operator authenticates as its ServiceAccount with only the rights of `deploy/rbac.yaml`.
+//! `ZIS_E2E_KUBECONFIG` points either binary at a cluster of your own instead.
+//!
+//! Started once, on a thread and runtime of its own, because every `#[tokio::test]` has its own
+//! runtime that ends with the test; the CRD from `crds/` is installed once and awaited until
+//! Established.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -11,6 +16,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
+use zis_sandbox::cluster::{ControlPlane, ControlPlaneError};
 
 /// The environment variable that points the suite at a real cluster.
 pub const REAL_CLUSTER_ENV: &str = "ZIS_E2E_KUBECONFIG";
@@ -19,18 +25,40 @@ const CRD_NAME: &str = "zisbearerconnections.zis-operator.dev";
 
 /// Where the shared cluster is and what kind it is.
 pub struct Cluster {
-    /// A kubeconfig file for the tests and for the operator processes.
+    /// A kubeconfig with every right, for the tests themselves.
     pub kubeconfig: PathBuf,
-    /// True when the suite runs against a real cluster.
+    /// The kubeconfig the operator processes run with (on the control plane of `tests/cluster`,
+    /// its ServiceAccount's; elsewhere the same as `kubeconfig`).
+    pub operator_kubeconfig: PathBuf,
+    /// The kubectl to drive it with (on the control plane of `tests/cluster`, the same release).
+    pub kubectl: PathBuf,
+    /// True when the suite runs against a real API server.
     pub real: bool,
+    /// The API server's audit log, when this harness started the control plane.
+    pub audit_log: Option<PathBuf>,
 }
 
-static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
+/// Whether this test binary runs on the real API server: `tests/e2e_real.rs` and the other
+/// binaries named `*_real` that use this harness.
+fn on_real_api_server() -> bool {
+    env!("CARGO_CRATE_NAME").ends_with("_real")
+}
+
+static CLUSTER: OnceLock<Result<Option<Cluster>, String>> = OnceLock::new();
 
 /// The shared cluster, started (and the CRD installed) on first use.
 pub fn cluster() -> &'static Cluster {
+    match available() {
+        Some(cluster) => cluster,
+        None => panic!("the e2e Kubernetes API is not available here (see the note above)"),
+    }
+}
+
+/// The shared cluster, or `None` when this binary's API server cannot run on this machine (the
+/// real one without Go to build it): the scenarios then return at once, and a note says why.
+pub fn available() -> Option<&'static Cluster> {
     match CLUSTER.get_or_init(start) {
-        Ok(cluster) => cluster,
+        Ok(cluster) => cluster.as_ref(),
         Err(error) => panic!("the e2e Kubernetes API is not available: {error}"),
     }
 }
@@ -56,7 +84,7 @@ pub async fn client_from(path: &Path) -> Result<Client, String> {
     Client::try_from(config).map_err(|e| format!("building client: {e}"))
 }
 
-fn start() -> Result<Cluster, String> {
+fn start() -> Result<Option<Cluster>, String> {
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("e2e-cluster".into())
@@ -74,10 +102,10 @@ fn start() -> Result<Cluster, String> {
             };
             runtime.block_on(async move {
                 match serve().await {
-                    Ok((cluster, sandbox)) => {
+                    Ok((cluster, server)) => {
                         let _ = sender.send(Ok(cluster));
-                        // The sandbox lives as long as the test binary.
-                        let _keep = sandbox;
+                        // The server lives as long as the test binary.
+                        let _keep = server;
                         std::future::pending::<()>().await;
                     }
                     Err(error) => {
@@ -92,15 +120,54 @@ fn start() -> Result<Cluster, String> {
         .map_err(|_| "the cluster thread ended before reporting".to_string())?
 }
 
-async fn serve() -> Result<(Cluster, Option<zis_sandbox::kube::KubeSandbox>), String> {
-    let (cluster, sandbox) = match std::env::var_os(REAL_CLUSTER_ENV) {
+/// What keeps the shared API server running for as long as the test binary runs.
+#[allow(dead_code)] // held, never read: dropping it stops the server
+enum Server {
+    Sandbox(zis_sandbox::kube::KubeSandbox),
+    ControlPlane(ControlPlane),
+    External,
+}
+
+async fn serve() -> Result<(Option<Cluster>, Server), String> {
+    let kubectl = PathBuf::from("kubectl");
+    let (cluster, server) = match std::env::var_os(REAL_CLUSTER_ENV) {
         Some(path) if !path.is_empty() => (
             Cluster {
-                kubeconfig: PathBuf::from(path),
+                kubeconfig: PathBuf::from(&path),
+                operator_kubeconfig: PathBuf::from(path),
+                kubectl,
                 real: true,
+                audit_log: None,
             },
-            None,
+            Server::External,
         ),
+        _ if on_real_api_server() => {
+            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("cluster-{}", std::process::id()));
+            let started = tokio::task::spawn_blocking(move || ControlPlane::start(&dir))
+                .await
+                .map_err(|e| format!("starting the control plane: {e}"))?;
+            let plane = match started {
+                Ok(plane) => plane,
+                Err(ControlPlaneError::GoMissing) => {
+                    eprintln!(
+                        "SKIPPED: the scenarios on the real API server need Go 1.26 or newer to build it (tests/cluster/build.sh); they return at once here"
+                    );
+                    return Ok((None, Server::External));
+                }
+                Err(error) => return Err(error.to_string()),
+            };
+            (
+                Cluster {
+                    kubeconfig: plane.admin_kubeconfig(),
+                    operator_kubeconfig: plane.operator_kubeconfig(),
+                    kubectl: plane.kubectl(),
+                    real: true,
+                    audit_log: Some(plane.audit_log()),
+                },
+                Server::ControlPlane(plane),
+            )
+        }
         _ => {
             let listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
             let sandbox = zis_sandbox::kube::KubeSandbox::start(listen)
@@ -114,16 +181,19 @@ async fn serve() -> Result<(Cluster, Option<zis_sandbox::kube::KubeSandbox>), St
                 .map_err(|e| format!("writing {}: {e}", kubeconfig.display()))?;
             (
                 Cluster {
+                    operator_kubeconfig: kubeconfig.clone(),
                     kubeconfig,
+                    kubectl,
                     real: false,
+                    audit_log: None,
                 },
-                Some(sandbox),
+                Server::Sandbox(sandbox),
             )
         }
     };
     let client = client_from(&cluster.kubeconfig).await?;
     install_crd(client).await?;
-    Ok((cluster, sandbox))
+    Ok((Some(cluster), server))
 }
 
 async fn install_crd(client: Client) -> Result<(), String> {

@@ -17,7 +17,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 use zis_sandbox::zis::{FakeZis, FakeZisConfig};
 
-use super::cluster::{self, cluster};
+use super::cluster;
 use super::fake::FakeAdmin;
 use super::operator::{self, OperatorCommand, OperatorProcess};
 
@@ -67,6 +67,7 @@ pub struct Setup {
     credentials: Credentials,
     start_operator: bool,
     via_env: bool,
+    operator_kubeconfig: Option<PathBuf>,
 }
 
 impl Setup {
@@ -81,6 +82,7 @@ impl Setup {
             credentials: Credentials::Valid,
             start_operator: true,
             via_env: false,
+            operator_kubeconfig: None,
         }
     }
 
@@ -112,14 +114,27 @@ impl Setup {
         self
     }
 
+    /// Runs the operator with this kubeconfig instead of the cluster's operator identity.
+    pub fn operator_kubeconfig(mut self, path: PathBuf) -> Setup {
+        self.operator_kubeconfig = Some(path);
+        self
+    }
+
     /// Leaves the operator stopped (start it with [`TestEnv::start_operator`]).
     pub fn without_operator(mut self) -> Setup {
         self.start_operator = false;
         self
     }
 
-    pub async fn start(self) -> TestEnv {
-        let kubeconfig = cluster().kubeconfig.clone();
+    /// Sets the world up; `None` when this binary's API server cannot run on this machine (then
+    /// the scenario returns at once: see [`cluster::available`]).
+    pub async fn start(self) -> Option<TestEnv> {
+        let cluster = cluster::available()?;
+        let kubeconfig = cluster.kubeconfig.clone();
+        let operator_kubeconfig = self
+            .operator_kubeconfig
+            .clone()
+            .unwrap_or_else(|| cluster.operator_kubeconfig.clone());
         let client = cluster::client().await;
         let ns = namespace_name(&self.hint);
         let namespaces: Api<Namespace> = Api::all(client.clone());
@@ -158,6 +173,7 @@ impl Setup {
             secrets: Api::namespaced(client.clone(), &ns),
             client,
             kubeconfig,
+            operator_kubeconfig,
             ns,
             admin,
             fake: Some(fake),
@@ -177,7 +193,7 @@ impl Setup {
         if self.start_operator {
             env.start_operator();
         }
-        env
+        Some(env)
     }
 }
 
@@ -210,7 +226,10 @@ pub struct TestEnv {
     pub fake: Option<FakeZis>,
     /// The access token the fake issued for [`INTEGRATION`].
     pub access_token: String,
+    /// Every right: for the test's own reads and writes.
     kubeconfig: PathBuf,
+    /// What the operator runs as (its ServiceAccount on the real API server).
+    operator_kubeconfig: PathBuf,
     resync: String,
     rust_log: String,
     via_env: bool,
@@ -229,7 +248,7 @@ impl TestEnv {
         let log_path = self.log_dir.join(format!("operator-{}.log", self.runs));
         let url = self.fake_url();
         self.operator = Some(OperatorProcess::spawn(OperatorCommand {
-            kubeconfig: &self.kubeconfig,
+            kubeconfig: &self.operator_kubeconfig,
             namespace: &self.ns,
             zendesk_url: &url,
             resync_interval: &self.resync,
