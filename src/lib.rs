@@ -9,10 +9,12 @@
 //! - [`controller`]: the reconcile loop (dereference, validate, plan, act, report).
 //! - [`metrics`]: Prometheus metrics and the health endpoints.
 //! - [`cli`]: command-line flags and environment variables.
+//! - [`logging`]: the log subscriber (and what it never lets through).
 //! - [`runtime`]: process setup of `zis-operator run`.
 
 pub mod cli;
 pub mod controller;
+pub mod logging;
 pub mod metrics;
 pub mod resource;
 pub mod runtime;

@@ -15,9 +15,8 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use kube::{Api, ResourceExt};
 use tracing::{debug, info, warn};
-use tracing_subscriber::EnvFilter;
 
-use crate::cli::{LogFormat, MetricsAddr, RunArgs, SecretRef};
+use crate::cli::{MetricsAddr, RunArgs, SecretRef};
 use crate::controller::credentials::Credentials;
 use crate::controller::{self, Context, Settings, Watched};
 use crate::metrics::server::{MetricsServer, ServerError};
@@ -49,7 +48,7 @@ pub enum RunError {
 
 /// Runs the operator until SIGINT or SIGTERM.
 pub fn main(args: RunArgs) -> ExitCode {
-    init_logging(args.log_format);
+    crate::logging::init(args.log_format);
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -62,19 +61,6 @@ pub fn main(args: RunArgs) -> ExitCode {
             eprintln!("zis-operator: {error}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        // Colour codes only help a person at a terminal; they garble files and log collectors.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
     }
 }
 
@@ -151,6 +137,7 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
     let (secret_metadata, secret_writer) = reflector::store();
     let secret_triggers = watcher(secrets, watcher::Config::default().any_semantic())
         .default_backoff()
+        .modify(controller::secret_meta::keep_identity_only)
         .reflect(secret_writer)
         .inspect(readiness.watch())
         .touched_objects()
@@ -158,6 +145,7 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
             match event {
                 Ok(meta) => Some(meta),
                 Err(error) => {
+                    let error = controller::dereference::describe_watch_error(&error);
                     warn!(%error, "secret watch failed; retrying");
                     None
                 }
@@ -305,6 +293,7 @@ async fn watch_credentials(
             Ok(Some(event)) => event,
             Ok(None) => return,
             Err(error) => {
+                let error = controller::dereference::describe_watch_error(&error);
                 warn!(%error, secret = %secret, "credentials secret watch failed; retrying");
                 continue;
             }

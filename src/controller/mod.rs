@@ -18,6 +18,7 @@ pub mod outcome;
 pub mod plan;
 pub mod report;
 mod run;
+pub mod secret_meta;
 pub mod validate;
 
 use std::sync::Arc;
@@ -51,6 +52,8 @@ type Object = ZisBearerConnection;
 pub enum Error {
     #[error("kubernetes api call failed: {0}")]
     Kube(#[from] kube::Error),
+    #[error(transparent)]
+    SecretRead(#[from] dereference::SecretReadError),
     #[error("remote cleanup is blocked: {message}")]
     CleanupBlocked { message: String, delay: Duration },
     /// A failed cleanup is waiting out its retry delay (nothing it depends on changed).
@@ -92,7 +95,7 @@ impl Error {
     /// A stable CamelCase name for metrics.
     pub fn reason(&self) -> &'static str {
         match self {
-            Error::Kube(_) => "KubernetesApiError",
+            Error::Kube(_) | Error::SecretRead(_) => "KubernetesApiError",
             Error::CleanupBlocked { .. } | Error::CleanupHeld { .. } => "DeleteFailed",
             Error::Finalizer(_) => "FinalizerError",
             Error::NoNamespace => "NoNamespace",
