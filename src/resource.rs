@@ -153,7 +153,8 @@ pub enum AdoptionPolicy {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ZisBearerConnectionStatus {
-    /// `Ready`, `Reconciling` and `Stalled`.
+    /// `Ready`, `Reconciling` and `Stalled` (kstatus), and `RemoteChecked` (whether ZIS answered
+    /// the last call about the connection; a failed periodic read changes only this one).
     #[serde(default)]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
@@ -212,7 +213,7 @@ pub struct PendingCreate {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
-    /// `Ready`, `Reconciling` or `Stalled`.
+    /// `Ready`, `Reconciling`, `Stalled` or `RemoteChecked`.
     #[serde(rename = "type")]
     pub type_: String,
     pub status: ConditionStatus,

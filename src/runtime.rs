@@ -101,6 +101,8 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
         .is_err()
     {
         warn!(secret = %args.credentials_secret, "credentials secret not read yet; starting anyway");
+        // Connections stop waiting quietly and say so; a later read wakes them again.
+        credentials.stop_waiting();
     }
 
     let readiness = Readiness::new(2, metrics.clone());

@@ -23,9 +23,11 @@ const RESERVED_KEYS: [&str; 2] = [SHARED_KEY, FINGERPRINT_KEY];
 /// What is known of the credentials Secret.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 enum State {
-    /// Not read yet.
+    /// Not read yet: reconciles wait quietly (a start, a slow API server).
     #[default]
     Unknown,
+    /// Still not read once the start-up wait is over: now worth reporting.
+    Unreadable,
     /// The Secret does not exist.
     Missing,
     /// The Secret's entries (values redacted when formatted).
@@ -37,6 +39,10 @@ enum State {
 pub enum CredentialsError {
     #[error("the operator's credentials secret {secret} has not been read yet")]
     NotLoaded { secret: String },
+    #[error(
+        "the operator's credentials secret {secret} could not be read (the operator's log says why; check its RBAC and the secret's namespace)"
+    )]
+    Unreadable { secret: String },
     #[error("the operator's credentials secret {secret} does not exist")]
     SecretMissing { secret: String },
     #[error(
@@ -91,6 +97,25 @@ impl Credentials {
         true
     }
 
+    /// Whether the Secret has been read (or found missing) at least once; until then reconciles
+    /// wait quietly instead of reporting every object as lacking credentials.
+    pub fn read_once(&self) -> bool {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        *state != State::Unknown
+    }
+
+    /// Ends the quiet wait when the start-up wait is over and the Secret still has not been
+    /// read: from now on connections report it. Returns whether the state changed.
+    pub fn stop_waiting(&self) -> bool {
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        if *state != State::Unknown {
+            return false;
+        }
+        *state = State::Unreadable;
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        true
+    }
+
     /// Changes whenever the Secret changes.
     pub fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::SeqCst)
@@ -101,6 +126,9 @@ impl Credentials {
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
         match &*state {
             State::Unknown => Err(CredentialsError::NotLoaded {
+                secret: self.secret.clone(),
+            }),
+            State::Unreadable => Err(CredentialsError::Unreadable {
                 secret: self.secret.clone(),
             }),
             State::Missing => Err(CredentialsError::SecretMissing {
@@ -125,7 +153,7 @@ impl Credentials {
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
         match &*state {
             State::Loaded(entries) => entries.get(FINGERPRINT_KEY).cloned(),
-            State::Unknown | State::Missing => None,
+            State::Unknown | State::Unreadable | State::Missing => None,
         }
     }
 }
@@ -208,6 +236,27 @@ mod tests {
             creds.for_integration("a"),
             Err(CredentialsError::KeyMissing { .. })
         ));
+    }
+
+    #[test]
+    fn credentials_still_unread_after_the_start_up_wait_are_reported_as_unreadable() {
+        let creds = Credentials::new("ops/zis");
+        assert!(!creds.read_once());
+        let epoch = creds.epoch();
+        assert!(creds.stop_waiting());
+        assert!(creds.read_once(), "no longer waiting quietly");
+        assert_eq!(creds.epoch(), epoch + 1, "waiting objects are woken");
+        assert!(matches!(
+            creds.for_integration("a"),
+            Err(CredentialsError::Unreadable { .. })
+        ));
+        assert!(!creds.stop_waiting(), "once only");
+        creds.replace(Some([("access-token".to_owned(), b"x".to_vec())].into()));
+        assert!(creds.for_integration("a").is_ok());
+        assert!(
+            !creds.stop_waiting(),
+            "a read Secret is never unreadable again"
+        );
     }
 
     #[test]

@@ -33,7 +33,7 @@ use tracing::{debug, warn};
 use act::{Desired, Remote};
 use context::Inputs;
 use index::{identities_of, release_to_peers, senior_claimant};
-use outcome::{Failure, Note, Retry};
+use outcome::{Failure, Note, Retry, SyncOutcome};
 use plan::{Cleanup, Identity, Recorded};
 use report::Verdict;
 use run::Run;
@@ -59,6 +59,9 @@ pub enum Error {
     /// A failed cleanup is waiting out its retry delay (nothing it depends on changed).
     #[error("remote cleanup is held back for {left:?} after a failure")]
     CleanupHeld { left: Duration },
+    /// A cleanup waits quietly until the credentials Secret has been read once.
+    #[error("remote cleanup waits for the credentials to be read")]
+    CredentialsNotRead,
     #[error("finalizer handling failed: {0}")]
     Finalizer(String),
     #[error("object has no namespace")]
@@ -97,6 +100,7 @@ impl Error {
         match self {
             Error::Kube(_) | Error::SecretRead(_) => "KubernetesApiError",
             Error::CleanupBlocked { .. } | Error::CleanupHeld { .. } => "DeleteFailed",
+            Error::CredentialsNotRead => "CredentialsNotRead",
             Error::Finalizer(_) => "FinalizerError",
             Error::NoNamespace => "NoNamespace",
         }
@@ -126,6 +130,9 @@ async fn reconcile_object(object: Arc<Object>, ctx: Arc<Context>) -> Result<Requ
         Err(finalizer::Error::CleanupFailed(Error::CleanupHeld { left })) => {
             debug!(%key, ?left, "holding back the remote cleanup after a failure");
             Ok(Requeue::requeue(left))
+        }
+        Err(finalizer::Error::CleanupFailed(Error::CredentialsNotRead)) => {
+            Ok(wait_for_credentials(&key))
         }
         Err(finalizer::Error::ApplyFailed(error) | finalizer::Error::CleanupFailed(error)) => {
             Err(error)
@@ -167,6 +174,9 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
     let Some(object) = fresh(object, api, ctx, &key).await? else {
         return Ok(Requeue::await_change());
     };
+    if !ctx.credentials.read_once() {
+        return Ok(wait_for_credentials(&key));
+    }
     let mut run = Run::new(&object, api, ctx, key);
     let name = object.name_any();
 
@@ -260,7 +270,7 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
         return Ok(Requeue::requeue(left));
     }
     match run.sync(&desired, &target).await? {
-        Ok(()) => {
+        SyncOutcome::InSync { confirmed } => {
             ctx.remember(&run.key, |m| m.gate = None);
             // The pushed token is still current under a new Secret version (recreated, or only
             // its metadata changed): record the version when the status is written anyway, so
@@ -277,7 +287,7 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
                 Identity::of_target(&target),
                 target.allowed_domain
             );
-            run.write(&Verdict::Synced { message }).await?;
+            run.write(&Verdict::Synced { message, confirmed }).await?;
             run.publish_notes().await;
             // A name this object held before a rename is free now for anyone waiting on it.
             let before = object
@@ -294,12 +304,24 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
             });
             Ok(ctx.resync_after())
         }
-        Err(failure) => {
+        SyncOutcome::Failed(failure) => {
             let delay = run.fail_after(failure).await?;
             ctx.close_gate(&run.key, delay, inputs);
             Ok(Requeue::requeue(delay))
         }
+        SyncOutcome::CheckFailed(failure) => {
+            let delay = run.check_failed(failure).await?;
+            ctx.close_gate(&run.key, delay, inputs);
+            Ok(Requeue::requeue(delay))
+        }
     }
+}
+
+/// Until the credentials Secret has been read once: no status, no event, no remote call. Its
+/// first read wakes every object; the requeue is only a safety net.
+fn wait_for_credentials(key: &ObjectRef<Object>) -> Requeue {
+    debug!(%key, "credentials not read yet; waiting");
+    Requeue::requeue(Duration::from_secs(30))
 }
 
 /// While suspended (no remote calls): whether the recorded remote connection still answers the
@@ -397,6 +419,10 @@ async fn cleanup(cached: Arc<Object>, ctx: &Context) -> Result<Requeue, Error> {
                 happened: outcome::Happened::Orphaned,
                 message: format!("left {} in place (deletionPolicy Orphan)", names.join(", ")),
             });
+        }
+        // An `Err` keeps the finalizer: an `Ok` from cleanup releases it.
+        Cleanup::Delete(_) if !ctx.credentials.read_once() => {
+            return Err(Error::CredentialsNotRead);
         }
         Cleanup::Delete(identities) => {
             // Like `apply`: after a failure, events that change nothing (our own DeleteFailed

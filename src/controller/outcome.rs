@@ -56,6 +56,18 @@ pub enum Retry {
     OnChange,
 }
 
+/// How the remote side of one reconcile ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncOutcome {
+    /// In sync; `confirmed` when ZIS answered a call about the connection on the way.
+    InSync { confirmed: bool },
+    /// Not in sync (reported in `Ready`).
+    Failed(Failure),
+    /// In sync as far as the status knows, but the periodic read failed (reported apart from
+    /// `Ready`).
+    CheckFailed(Failure),
+}
+
 /// Why a reconcile could not finish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {

@@ -17,12 +17,19 @@ use crate::resource::{Condition, ConditionStatus, ZisBearerConnection, ZisBearer
 pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";
 pub const STALLED: &str = "Stalled";
+/// Whether ZIS answered the operator's last look at the connection: kept apart from `Ready`, so
+/// that a failed read of a connection in sync (a 429, a 5xx) does not tell users it is broken.
+pub const REMOTE_CHECKED: &str = "RemoteChecked";
 
 /// The overall verdict of a reconcile, from which the conditions follow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// The remote connection matches the spec and the token.
-    Synced { message: String },
+    /// The remote connection matches the spec and the token. `confirmed`: ZIS answered a call
+    /// about it during this reconcile (else nothing was asked, and `RemoteChecked` stays).
+    Synced { message: String, confirmed: bool },
+    /// The periodic read of a connection in sync failed: `Ready` stays as it was, only
+    /// `RemoteChecked` says so.
+    CheckFailed(Failure),
     /// A new generation is being worked on.
     Progressing,
     /// `spec.suspend` is true. `in_sync`: the recorded remote connection answers the current
@@ -76,8 +83,19 @@ pub fn next_status(
     let mut status = record.clone();
     let conditions = &mut status.conditions;
     match verdict {
-        Verdict::Synced { message } => {
+        Verdict::Synced { message, confirmed } => {
             set_condition(conditions, READY, True, "Synced", message, generation, now);
+            if *confirmed {
+                set_condition(
+                    conditions,
+                    REMOTE_CHECKED,
+                    True,
+                    "Checked",
+                    "ZIS answered the last call about this connection",
+                    generation,
+                    now,
+                );
+            }
             set_condition(
                 conditions,
                 RECONCILING,
@@ -160,6 +178,21 @@ pub fn next_status(
                 False,
                 "Suspended",
                 message,
+                generation,
+                now,
+            );
+        }
+        Verdict::CheckFailed(failure) => {
+            let message = format!(
+                "{}; the connection was in sync when last confirmed, Ready is unchanged",
+                failure.message
+            );
+            set_condition(
+                conditions,
+                REMOTE_CHECKED,
+                False,
+                failure.reason,
+                &message,
                 generation,
                 now,
             );
@@ -318,6 +351,7 @@ mod tests {
     fn synced() -> Verdict {
         Verdict::Synced {
             message: "ok".into(),
+            confirmed: true,
         }
     }
 
@@ -368,6 +402,54 @@ mod tests {
         assert_eq!(
             condition(&second, RECONCILING).status,
             ConditionStatus::False
+        );
+    }
+
+    #[test]
+    fn a_failed_check_changes_only_remote_checked_and_a_later_answer_restores_it() {
+        let synced = next_status(&Default::default(), &synced(), Some(1), "T1");
+        let Verdict::Failed(failure) = failure(false) else {
+            unreachable!()
+        };
+        let failed = next_status(&synced, &Verdict::CheckFailed(failure), Some(1), "T2");
+        for type_ in [READY, RECONCILING, STALLED] {
+            assert_eq!(
+                condition(&failed, type_),
+                condition(&synced, type_),
+                "{type_}"
+            );
+        }
+        let checked = condition(&failed, REMOTE_CHECKED);
+        assert_eq!(
+            (checked.status, checked.reason.as_str()),
+            (ConditionStatus::False, "ZisUnavailable")
+        );
+        let answered = next_status(
+            &failed,
+            &Verdict::Synced {
+                message: "ok".into(),
+                confirmed: true,
+            },
+            Some(1),
+            "T3",
+        );
+        assert_eq!(
+            condition(&answered, REMOTE_CHECKED).status,
+            ConditionStatus::True
+        );
+        let unasked = next_status(
+            &failed,
+            &Verdict::Synced {
+                message: "ok".into(),
+                confirmed: false,
+            },
+            Some(1),
+            "T3",
+        );
+        assert_eq!(
+            condition(&unasked, REMOTE_CHECKED).status,
+            ConditionStatus::False,
+            "nothing was asked of ZIS, so the failed check still stands"
         );
     }
 

@@ -12,7 +12,7 @@ use tracing::{debug, info, warn};
 use super::Error;
 use super::act::{self, Attempt, Desired, Remote, Step};
 use super::context::Context;
-use super::outcome::{Failure, Note, Retry};
+use super::outcome::{Failure, Note, Retry, SyncOutcome};
 use super::plan::{self, Action, Identity, Observation, Recorded};
 use super::report::{self, Verdict};
 use super::validate::Target;
@@ -119,19 +119,20 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Plans and acts until nothing is left to do. The outer `Result` is for Kubernetes API
-    /// failures, the inner one for failures reported in the status.
+    /// Plans and acts until nothing is left to do. The `Result` is for Kubernetes API failures;
+    /// the outcome says what the status should report.
     pub(super) async fn sync(
         &mut self,
         desired: &Desired<'_>,
         target: &Target,
-    ) -> Result<Result<(), Failure>, Error> {
+    ) -> Result<SyncOutcome, Error> {
         let remote = Remote {
             zis: &self.ctx.zis,
             credentials: &self.ctx.credentials,
         };
         let wanted = Identity::of_target(target);
         let mut observed = Observation::NotChecked;
+        let mut confirmed = false;
         let recorded_here = self
             .record
             .remote
@@ -140,6 +141,7 @@ impl<'a> Run<'a> {
         if recorded_here && self.ctx.resync_due(&self.key) {
             match act::observe(&remote, &wanted).await {
                 Ok(Some(seen)) => {
+                    confirmed = true;
                     observed = Observation::Found {
                         allowed_domain: seen.allowed_domain,
                         updated_at: seen.updated_at,
@@ -150,7 +152,12 @@ impl<'a> Run<'a> {
                     observed = Observation::Gone;
                     self.record.remote = None;
                 }
-                Err(failure) => return Ok(Err(failure)),
+                // Only a look that failed: unless there is something to change anyway, the
+                // connection is as in sync as it was.
+                Err(failure) if self.plan_without_looking(desired, target) == Action::Nothing => {
+                    return Ok(SyncOutcome::CheckFailed(failure));
+                }
+                Err(failure) => return Ok(SyncOutcome::Failed(failure)),
             }
             self.ctx
                 .remember(&self.key, |m| m.last_checked = Some(Instant::now()));
@@ -172,7 +179,7 @@ impl<'a> Run<'a> {
             let action = plan::plan(target, desired.fingerprint, recorded, &observed, deletion);
             debug!(key = %self.key, ?action, "planned");
             if action == Action::Nothing {
-                return Ok(Ok(()));
+                return Ok(SyncOutcome::InSync { confirmed });
             }
             self.before(&action, target).await?;
             let attempt = Attempt {
@@ -190,18 +197,67 @@ impl<'a> Run<'a> {
                     recreating = true;
                     self.notes.extend(notes);
                 }
-                Err(failure) => return Ok(Err(failure)),
+                Err(failure) => return Ok(SyncOutcome::Failed(failure)),
             }
+            confirmed = true;
             self.ctx
                 .remember(&self.key, |m| m.last_checked = Some(Instant::now()));
             observed = Observation::NotChecked;
         }
-        Ok(Err(Failure {
+        Ok(SyncOutcome::Failed(Failure {
             reason: "ZisUnavailable",
             message: "the remote connection did not settle; retrying".to_owned(),
             stalled: false,
             retry: Retry::Backoff,
         }))
+    }
+
+    /// The next action as the status alone tells it (no remote read).
+    fn plan_without_looking(&self, desired: &Desired<'_>, target: &Target) -> Action {
+        let recorded = Recorded {
+            remote: self.record.remote.as_ref(),
+            pending: self.record.pending_create.as_ref(),
+            fingerprint: self.record.token_fingerprint.as_deref(),
+            updated_at: self.record.updated_at.as_deref(),
+        };
+        let deletion = self.object.spec.deletion_policy;
+        plan::plan(
+            target,
+            desired.fingerprint,
+            recorded,
+            &Observation::NotChecked,
+            deletion,
+        )
+    }
+
+    /// Reports a failed periodic read (`RemoteChecked`, and a Warning event when its reason or
+    /// message is new) and decides when to look again. `Ready` is left as it was.
+    pub(super) async fn check_failed(&mut self, failure: Failure) -> Result<Duration, Error> {
+        let previous = self
+            .written
+            .conditions
+            .iter()
+            .find(|c| c.type_ == report::REMOTE_CHECKED)
+            .map(|c| (c.reason.clone(), c.status));
+        let repeated = previous
+            == Some((
+                failure.reason.to_owned(),
+                crate::resource::ConditionStatus::False,
+            ));
+        if repeated {
+            debug!(key = %self.key, reason = failure.reason, message = %failure.message, "the drift check still fails");
+        } else {
+            warn!(key = %self.key, reason = failure.reason, message = %failure.message, "the drift check failed");
+        }
+        self.ctx.note_failure(&self.key, failure.reason);
+        self.write(&Verdict::CheckFailed(failure.clone())).await?;
+        if !repeated {
+            report::publish_failure(&self.ctx.recorder, &self.reference(), &failure).await;
+        }
+        if failure.retry != Retry::Backoff {
+            self.ctx.remember(&self.key, |m| m.failures = 0);
+        }
+        Ok(self.ctx.retry_delay(&self.key, failure.retry))
     }
 
     pub(super) async fn publish_notes(&mut self) {

@@ -112,3 +112,34 @@ async fn a_synced_connection_gets_no_remote_write_and_no_status_write_at_resync(
         "the resync did not read the remote connection: before {before:?}, after {after:?}"
     );
 }
+
+#[tokio::test]
+async fn a_failed_drift_check_is_reported_apart_and_leaves_ready_alone() {
+    let Some(mut env) = Setup::new("drift-check-fails").start().await else {
+        return;
+    };
+    env.put_token("check-token", &random_token("conn-token"))
+        .await;
+    env.create_ok("check-conn", env.spec("check-token")).await;
+    env.wait_ready("check-conn").await;
+
+    // The next reads of the connection fail; nothing is wrong with the connection itself.
+    env.admin
+        .fault("GET", "bearer_token/check-conn", 503, 4)
+        .await;
+    env.wait_condition("check-conn", "RemoteChecked", "False", "ZisUnavailable")
+        .await;
+    env.holds(
+        "Ready stays True while the drift checks fail",
+        Duration::from_secs(3),
+        async |env| {
+            let object = env.get_ok("check-conn").await;
+            super::harness::check_condition(&object, "Ready", "True", "Synced")
+        },
+    )
+    .await;
+    // Once ZIS answers again the check succeeds and says so.
+    env.wait_condition("check-conn", "RemoteChecked", "True", "Checked")
+        .await;
+    env.wait_ready("check-conn").await;
+}

@@ -1,0 +1,236 @@
+//! One test's world: a Kubernetes sandbox with the CRD, a fake ZIS, a namespace, and a
+//! [`Context`] built as `zis-operator run` builds it, whose caches the test fills by hand.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::channel::mpsc::UnboundedReceiver;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ListParams, PartialObjectMeta, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, store::Writer};
+use kube::runtime::watcher;
+use serde_json::{Value, json};
+use zis_operator::controller::credentials::Credentials;
+use zis_operator::controller::{self, Context, Settings, Watched};
+use zis_operator::metrics::Metrics;
+use zis_operator::resource::ZisBearerConnection;
+use zis_operator::zis::{ClientConfig, ZisClient};
+use zis_sandbox::kube::KubeSandbox;
+use zis_sandbox::zis::{FakeZis, FakeZisConfig};
+
+pub const NS: &str = "shop";
+pub const INTEGRATION: &str = "int";
+pub const ACCESS_TOKEN: &str = "access-token-of-the-test";
+pub const DOMAIN: &str = "api.example.com";
+
+pub struct World {
+    pub client: kube::Client,
+    pub objects: Api<ZisBearerConnection>,
+    pub secrets: Api<Secret>,
+    pub ctx: Arc<Context>,
+    pub fake_url: String,
+    http: reqwest::Client,
+    object_cache: Writer<ZisBearerConnection>,
+    secret_cache: Writer<PartialObjectMeta<Secret>>,
+    _peers: UnboundedReceiver<ObjectRef<ZisBearerConnection>>,
+    _servers: (KubeSandbox, FakeZis),
+}
+
+impl World {
+    /// A new process: the same caches, nothing remembered, and credentials not read yet.
+    pub fn restart_before_credentials_are_read(&mut self) {
+        let watched = Watched {
+            objects: self.ctx.store.clone(),
+            secrets: self.ctx.secrets.clone(),
+            peers: self.ctx.peers.clone(),
+        };
+        self.ctx = context(&self.client, &self.fake_url, false, watched);
+    }
+
+    /// Starts everything; the credentials are loaded unless `credentials_read` is false (the
+    /// state right after a start, before the credentials Secret has been read).
+    pub async fn start(credentials_read: bool) -> World {
+        let any = "127.0.0.1:0".parse().expect("address");
+        let sandbox = KubeSandbox::start(any).await.expect("kube sandbox");
+        let fake = FakeZis::start(FakeZisConfig::new(INTEGRATION, ACCESS_TOKEN), any)
+            .await
+            .expect("fake zis");
+        let client = sandbox.client().await;
+        install_crd(&client).await;
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        let namespace: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": NS}})).expect("namespace");
+        namespaces
+            .create(&PostParams::default(), &namespace)
+            .await
+            .expect("namespace created");
+
+        let (store, object_cache) = reflector::store();
+        let (secret_store, secret_cache) = reflector::store();
+        let (peers, peers_rx) = futures::channel::mpsc::unbounded();
+        let watched = Watched {
+            objects: store,
+            secrets: secret_store,
+            peers,
+        };
+        let ctx = context(&client, &fake.url(), credentials_read, watched);
+        World {
+            objects: Api::namespaced(client.clone(), NS),
+            secrets: Api::namespaced(client.clone(), NS),
+            client,
+            ctx,
+            fake_url: fake.url(),
+            http: reqwest::Client::new(),
+            object_cache,
+            secret_cache,
+            _peers: peers_rx,
+            _servers: (sandbox, fake),
+        }
+    }
+
+    pub async fn put_token(&mut self, name: &str, token: &str) {
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": NS},
+            "stringData": {"token": token},
+        }))
+        .expect("secret");
+        let created = self
+            .secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .expect("secret created");
+        let meta = PartialObjectMeta {
+            types: None,
+            metadata: created.metadata,
+            _phantom: std::marker::PhantomData,
+        };
+        self.secret_cache
+            .apply_watcher_event(&watcher::Event::Apply(meta));
+    }
+
+    pub async fn create(&mut self, name: &str, spec: Value) -> ZisBearerConnection {
+        let object: ZisBearerConnection = serde_json::from_value(json!({
+            "apiVersion": "zis-operator.dev/v1alpha1",
+            "kind": "ZisBearerConnection",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": spec,
+        }))
+        .expect("object");
+        self.objects
+            .create(&PostParams::default(), &object)
+            .await
+            .expect("object created")
+    }
+
+    /// The stored object, also put in the controller's cache (a watch that kept up).
+    pub async fn fresh(&mut self, name: &str) -> ZisBearerConnection {
+        let object = self.objects.get(name).await.expect("object read");
+        self.cache(&object);
+        object
+    }
+
+    /// Puts `object` in the controller's cache as the watch would.
+    pub fn cache(&mut self, object: &ZisBearerConnection) {
+        self.object_cache
+            .apply_watcher_event(&watcher::Event::Apply(object.clone()));
+    }
+
+    /// One reconcile of `object` as the controller would hand it over.
+    pub async fn reconcile(&self, object: &ZisBearerConnection) -> Result<Action, String> {
+        controller::reconcile(Arc::new(object.clone()), self.ctx.clone())
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Every bearer-token connection the fake holds, with its true token.
+    pub async fn remote_connections(&self) -> Vec<Value> {
+        let url = format!("{}/_fake/connections?type=bearer_token", self.fake_url);
+        let body: Value = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .expect("admin api")
+            .json()
+            .await
+            .expect("admin json");
+        body["connections"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// How many requests the fake answered, in all.
+    pub async fn remote_requests(&self) -> u64 {
+        let url = format!("{}/_fake/requests", self.fake_url);
+        let body: Value = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .expect("admin api")
+            .json()
+            .await
+            .expect("admin json");
+        body["total"].as_u64().unwrap_or_default()
+    }
+
+    /// Every event in the namespace (both APIs share one store in the sandbox).
+    pub async fn events(&self) -> Vec<k8s_openapi::api::events::v1::Event> {
+        let api: Api<k8s_openapi::api::events::v1::Event> =
+            Api::namespaced(self.client.clone(), NS);
+        api.list(&ListParams::default())
+            .await
+            .expect("events listed")
+            .items
+    }
+}
+
+/// A [`Context`] as `zis-operator run` builds it.
+fn context(
+    client: &kube::Client,
+    zis_url: &str,
+    credentials_read: bool,
+    watched: Watched,
+) -> Arc<Context> {
+    let credentials = Arc::new(Credentials::new(format!("{NS}/zis-credentials")));
+    if credentials_read {
+        credentials.replace(Some(
+            [("access-token".to_owned(), ACCESS_TOKEN.as_bytes().to_vec())].into(),
+        ));
+    }
+    let zis = ZisClient::new(ClientConfig::for_url(zis_url, true)).expect("zis client");
+    let reporter = Reporter {
+        controller: "zis-operator".into(),
+        instance: None,
+    };
+    Arc::new(Context::new(
+        client.clone(),
+        zis,
+        credentials,
+        Recorder::new(client.clone(), reporter),
+        Settings {
+            resync: Duration::from_secs(600),
+        },
+        watched,
+        Arc::new(Metrics::new()),
+    ))
+}
+
+pub fn spec(secret: &str) -> Value {
+    json!({
+        "integration": INTEGRATION,
+        "allowedDomain": DOMAIN,
+        "tokenSecretRef": {"name": secret},
+    })
+}
+
+async fn install_crd(client: &kube::Client) {
+    let text = include_str!("../../crds/zisbearerconnections.yaml");
+    let crd: CustomResourceDefinition = serde_yaml::from_str(text).expect("crd yaml");
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    api.create(&PostParams::default(), &crd)
+        .await
+        .expect("crd created");
+    // The sandbox serves a CRD's kind as soon as it is created.
+}
