@@ -54,6 +54,9 @@ pub struct Attempt<'a> {
 pub enum Step {
     /// Done with this action; plan again.
     Continue(Vec<Note>),
+    /// Done with this action; these notes are published before the next step, which may delete
+    /// the connection just taken over (people learn it was adopted before it goes).
+    Announce(Vec<Note>),
     /// The domain could not be changed in place: the old connection was deleted and must be
     /// created again (the next create is reported as `Recreated`).
     Recreate(Vec<Note>),
@@ -206,34 +209,30 @@ async fn take_over(
             let domain_differs = existing
                 .as_ref()
                 .is_some_and(|e| e.allowed_domain != desired.target.allowed_domain);
-            let update = BearerTokenUpdate {
-                token: Some(desired.token.clone()),
-                allowed_domain: domain_differs.then(|| desired.target.allowed_domain.clone()),
+            let doing = format!("taking over {identity}");
+            let seen = match push(client, identity, desired, domain_differs, &doing).await? {
+                Pushed::Done(seen) => seen,
+                // Gone since the 409: nothing to take over; the next step creates it.
+                Pushed::Gone => return Ok(Step::Continue(Vec::new())),
+                Pushed::DomainRefused => {
+                    // Ours now, with our token but its old domain: recorded and announced before
+                    // anything is deleted. The next step changes the domain like any other.
+                    let old_domain = existing
+                        .as_ref()
+                        .map(|e| e.allowed_domain.clone())
+                        .unwrap_or_default();
+                    record_synced(record, desired, existing.as_ref(), Some(adopted));
+                    if let Some(remote) = record.remote.as_mut() {
+                        remote.allowed_domain = old_domain.clone();
+                    }
+                    return Ok(Step::Announce(took_over(
+                        adopted,
+                        identity,
+                        &old_domain,
+                        desired,
+                    )));
+                }
             };
-            match client
-                .update_bearer(&identity.connection_name, &update)
-                .await
-            {
-                Ok(()) => {}
-                Err(ZisError::Invalid { .. }) if domain_differs => {
-                    return replace(record, client, identity, took_over(adopted, identity)).await;
-                }
-                Err(error) => {
-                    return Err(Failure::from_zis(
-                        &format!("taking over {identity}"),
-                        &error,
-                    ));
-                }
-            }
-            let seen = read_back(client, identity).await;
-            if domain_differs
-                && seen
-                    .as_ref()
-                    .is_some_and(|s| s.allowed_domain != desired.target.allowed_domain)
-            {
-                // The server answered 204 but kept the old domain: treat it as refused.
-                return replace(record, client, identity, took_over(adopted, identity)).await;
-            }
             record_synced(
                 record,
                 desired,
@@ -262,17 +261,99 @@ async fn take_over(
     }
 }
 
-/// The note for taking over a connection that is about to be recreated with our domain.
-fn took_over(adopted: bool, identity: &Identity) -> Vec<Note> {
-    if !adopted {
-        return Vec::new();
-    }
+/// The note for taking over a connection whose domain ZIS will not change in place: said before
+/// the connection is deleted and created again.
+fn took_over(
+    adopted: bool,
+    identity: &Identity,
+    old_domain: &str,
+    desired: &Desired<'_>,
+) -> Vec<Note> {
+    let (happened, whose) = if adopted {
+        (Happened::Adopted, "adopted the existing connection")
+    } else {
+        (
+            Happened::Created,
+            "confirmed the connection from an interrupted create,",
+        )
+    };
     vec![Note {
-        happened: Happened::Adopted,
+        happened,
         message: format!(
-            "adopted the existing connection {identity}; its domain cannot change in place, so it is recreated"
+            "{whose} {identity} and pushed our token; ZIS does not change its domain {old_domain} in place, so it is deleted and created again for {}",
+            desired.target.allowed_domain
         ),
     }]
+}
+
+/// How a PATCH that may carry a new domain ended.
+enum Pushed {
+    /// Written; what a read afterwards saw (if it worked).
+    Done(Option<BearerConnection>),
+    /// ZIS will not change the domain in place, and that alone: the same PATCH without the
+    /// domain succeeded (the token is pushed), or it answered 204 and a read still shows the old
+    /// domain. Only this justifies deleting the connection to create it again.
+    DomainRefused,
+    /// ZIS answered 404: the connection is gone.
+    Gone,
+}
+
+/// PATCHes our token (and the domain when `domain`), and proves a refusal of the domain before
+/// anyone may act on it. A 400 that is not proven to be about the domain is a failure like any
+/// other: nothing is deleted on a guess. The token is always sent: pushing the same token again
+/// is harmless, and a PATCH that changes nothing would prove nothing.
+async fn push(
+    client: &IntegrationClient,
+    identity: &Identity,
+    desired: &Desired<'_>,
+    domain: bool,
+    doing: &str,
+) -> Result<Pushed, Failure> {
+    let update = BearerTokenUpdate {
+        token: Some(desired.token.clone()),
+        allowed_domain: domain.then(|| desired.target.allowed_domain.clone()),
+    };
+    match client
+        .update_bearer(&identity.connection_name, &update)
+        .await
+    {
+        Ok(()) => {}
+        Err(ZisError::NotFound) => return Ok(Pushed::Gone),
+        Err(ZisError::Invalid { code, title }) if domain => {
+            let without_domain = BearerTokenUpdate {
+                token: Some(desired.token.clone()),
+                allowed_domain: None,
+            };
+            return match client
+                .update_bearer(&identity.connection_name, &without_domain)
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(connection = %identity, %code, "ZIS refuses only the new domain");
+                    Ok(Pushed::DomainRefused)
+                }
+                Err(ZisError::NotFound) => Ok(Pushed::Gone),
+                Err(ZisError::Invalid { .. }) => Err(Failure::stalled(
+                    "InvalidRequest",
+                    format!(
+                        "{doing}: ZIS rejected the request ({code}: {title}), also without the new domain, so the cause is not the domain; the connection was left as it is"
+                    ),
+                )),
+                Err(error) => Err(Failure::from_zis(doing, &error)),
+            };
+        }
+        Err(error) => return Err(Failure::from_zis(doing, &error)),
+    }
+    let seen = read_back(client, identity).await;
+    if domain
+        && seen
+            .as_ref()
+            .is_some_and(|s| s.allowed_domain != desired.target.allowed_domain)
+    {
+        // 204, yet the old domain: the server ignored it.
+        return Ok(Pushed::DomainRefused);
+    }
+    Ok(Pushed::Done(seen))
 }
 
 /// A best-effort read after a write, for `updatedAt` and to confirm a domain change; a failed
@@ -320,30 +401,16 @@ async fn update(
     let target = desired.target;
     let identity = Identity::of_target(target);
     let client = remote.integration(&target.integration)?;
-    let update = BearerTokenUpdate {
-        token: token.then(|| desired.token.clone()),
-        allowed_domain: domain.then(|| target.allowed_domain.clone()),
-    };
-    match client.update_bearer(&target.connection_name, &update).await {
-        Ok(()) => {}
-        Err(ZisError::NotFound) => {
+    let doing = format!("updating {identity}");
+    let seen = match push(&client, &identity, desired, domain, &doing).await? {
+        Pushed::Done(seen) => seen,
+        Pushed::Gone => {
             // Deleted behind our back since it was last read: create it again.
             record.remote = None;
             return Ok(Step::Continue(Vec::new()));
         }
-        Err(ZisError::Invalid { .. }) if domain => {
-            return replace(record, &client, &identity, Vec::new()).await;
-        }
-        Err(error) => return Err(Failure::from_zis(&format!("updating {identity}"), &error)),
-    }
-    let seen = read_back(&client, &identity).await;
-    if domain
-        && seen
-            .as_ref()
-            .is_some_and(|s| s.allowed_domain != target.allowed_domain)
-    {
-        return replace(record, &client, &identity, Vec::new()).await;
-    }
+        Pushed::DomainRefused => return replace(record, &client, &identity, Vec::new()).await,
+    };
     record_synced(record, desired, seen.as_ref(), None);
     let what = match (token, domain) {
         (true, true) => format!("pushed the token and domain {}", target.allowed_domain),

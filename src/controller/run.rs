@@ -193,6 +193,10 @@ impl<'a> Run<'a> {
                     }
                     self.notes.extend(notes);
                 }
+                Ok(Step::Announce(notes)) => {
+                    self.notes.extend(notes);
+                    self.publish_notes().await;
+                }
                 Ok(Step::Recreate(notes)) => {
                     recreating = true;
                     self.notes.extend(notes);

@@ -201,3 +201,84 @@ async fn deleting_an_object_whose_create_never_went_through_leaves_a_foreign_con
     let requests = env.admin.requests().await;
     assert_eq!(requests.with_method("DELETE"), 0, "no DELETE: {requests:?}");
 }
+
+#[tokio::test]
+async fn an_unexplained_400_while_adopting_leaves_the_existing_connection_in_place() {
+    let Some(mut env) = Setup::new("adopt-400").resync("10m").start().await else {
+        return;
+    };
+    let seeded = seed_foreign(&env, "theirs-conn", &random_token("their-token")).await;
+    // Taking it over needs our token and domain; ZIS refuses both the PATCH and the same PATCH
+    // without the domain, for a reason it does not explain.
+    env.admin
+        .fault("PATCH", "bearer_token/theirs-conn", 400, 2)
+        .await;
+    env.put_token("theirs-token", &random_token("conn-token"))
+        .await;
+    env.create_ok("theirs-conn", env.spec("theirs-token")).await;
+
+    env.wait_condition("theirs-conn", "Stalled", "True", "InvalidRequest")
+        .await;
+    assert_eq!(
+        env.remote("theirs-conn").await.unwrap_or_default(),
+        seeded,
+        "someone else's connection was changed or replaced"
+    );
+    let requests = env.admin.requests().await;
+    assert_eq!(
+        requests.with_method("DELETE"),
+        0,
+        "deleted on a guess: {requests:?}"
+    );
+}
+
+#[tokio::test]
+async fn adopting_a_connection_whose_domain_cannot_change_says_so_before_recreating_it() {
+    let Some(mut env) = Setup::new("adopt-recreate").resync("10m").start().await else {
+        return;
+    };
+    env.admin
+        .settings(json!({"patch_allowed_domain": false}))
+        .await;
+    seed_foreign(&env, "moved-conn", &random_token("their-token")).await;
+    let token = random_token("conn-token");
+    env.put_token("moved-token", &token).await;
+    env.create_ok("moved-conn", env.spec("moved-token")).await;
+
+    env.wait_ready("moved-conn").await;
+    let remote = env.remote("moved-conn").await.unwrap_or_default();
+    assert_eq!(remote["allowed_domain"], DOMAIN);
+    assert_eq!(remote["token"], token.as_str());
+
+    // The Adopted event, which says the connection will be created again, was published before
+    // the new connection was created.
+    env.wait_event("moved-conn", "Recreated").await;
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(env.client.clone(), &env.ns);
+    let adopted = events
+        .list(&Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("listing events: {e}"))
+        .items
+        .into_iter()
+        .find(|e| e.reason.as_deref() == Some("Adopted"))
+        .unwrap_or_else(|| panic!("no Adopted event"));
+    let note = adopted.note.clone().unwrap_or_default();
+    assert!(
+        note.contains("created again"),
+        "the Adopted event does not say so: {note}"
+    );
+    let announced = adopted
+        .event_time
+        .as_ref()
+        .map(|t| t.0)
+        .unwrap_or_else(|| panic!("no eventTime: {adopted:?}"));
+    let recreated: chrono::DateTime<chrono::Utc> = remote["created_at"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("created_at of {remote}"));
+    assert!(
+        announced.as_microsecond() <= recreated.timestamp_micros(),
+        "the Adopted event ({announced}) came after the re-creation ({recreated})"
+    );
+}

@@ -369,3 +369,43 @@ async fn renaming_an_orphan_policy_connection_leaves_the_old_remote_in_place() {
     let requests = env.admin.requests().await;
     assert_eq!(requests.with_method("DELETE"), 0, "no DELETE: {requests:?}");
 }
+
+#[tokio::test]
+async fn a_domain_change_refused_for_an_unknown_reason_stalls_and_keeps_the_connection() {
+    let Some(mut env) = Setup::new("domain-400").resync("10m").start().await else {
+        return;
+    };
+    env.put_token("domain-token", &random_token("conn-token"))
+        .await;
+    env.create_ok("domain-conn", env.spec("domain-token")).await;
+    env.wait_ready("domain-conn").await;
+    let before = env.remote("domain-conn").await.unwrap_or_default();
+
+    // ZIS refuses the PATCH with a 400 that does not say the domain is the problem; the same
+    // PATCH without the domain is refused as well, so nothing proves the domain is the cause.
+    env.admin
+        .fault("PATCH", "bearer_token/domain-conn", 400, 2)
+        .await;
+    env.patch_spec_ok("domain-conn", json!({"allowedDomain": "new.example.com"}))
+        .await;
+    env.wait_condition("domain-conn", "Stalled", "True", "InvalidRequest")
+        .await;
+
+    let after = env.remote("domain-conn").await.unwrap_or_default();
+    assert_eq!(
+        after["created_at"], before["created_at"],
+        "the connection is the same one"
+    );
+    assert_eq!(after["allowed_domain"], DOMAIN, "left as it was");
+    let requests = env.admin.requests().await;
+    assert_eq!(
+        requests.with_method("DELETE"),
+        0,
+        "deleted on a guess: {requests:?}"
+    );
+    assert_eq!(
+        requests.with_method("POST"),
+        1,
+        "created again: {requests:?}"
+    );
+}
