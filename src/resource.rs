@@ -164,6 +164,11 @@ pub struct ZisBearerConnectionStatus {
     /// The remote connection that exists and is this object's (what deletion cleans up).
     #[serde(default)]
     pub remote: Option<RemoteConnection>,
+    /// A remote connection this object still holds while its replacement is made (after a
+    /// change of integration or connection name): it keeps working until the new one exists,
+    /// then it is deleted (or left in place under `deletionPolicy: Orphan`).
+    #[serde(default)]
+    pub retiring: Option<RemoteConnection>,
     /// A create call that was sent but whose outcome was not recorded yet: after a crash, a 409
     /// for this very name means the connection is ours if ZIS created it after `sentAt`.
     #[serde(default)]

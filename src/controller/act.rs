@@ -87,6 +87,23 @@ pub async fn act(
         Action::Nothing => Ok(Step::Continue(Vec::new())),
         Action::Create => create(desired, record, remote, attempt).await,
         Action::Update { token, domain } => update(desired, record, remote, *token, *domain).await,
+        Action::Retire => {
+            record.retiring = record.remote.take();
+            Ok(Step::Continue(Vec::new()))
+        }
+        Action::Restore => {
+            let replacement = record.remote.take();
+            record.remote = record.retiring.take();
+            if replacement.is_some() {
+                // What the status says of the token and timestamps was about the replacement.
+                record.token_fingerprint = None;
+                record.created_at = None;
+                record.updated_at = None;
+                record.adopted = None;
+            }
+            record.retiring = replacement;
+            Ok(Step::Continue(Vec::new()))
+        }
         Action::RemoveOld { old, delete } => remove_old(old, *delete, record, remote).await,
     }
 }
@@ -477,6 +494,13 @@ async fn remove_old(
         record.created_at = None;
         record.updated_at = None;
         record.adopted = None;
+    }
+    if record
+        .retiring
+        .as_ref()
+        .is_some_and(|r| Identity::of_remote(r) == *old)
+    {
+        record.retiring = None;
     }
     if record
         .pending_create

@@ -72,8 +72,9 @@ fn held_by(object: &Object) -> Vec<Identity> {
         return Vec::new();
     };
     let remote = status.remote.as_ref().map(Identity::of_remote);
+    let retiring = status.retiring.as_ref().map(Identity::of_remote);
     let pending = status.pending_create.as_ref().map(Identity::of_pending);
-    remote.into_iter().chain(pending).collect()
+    remote.into_iter().chain(retiring).chain(pending).collect()
 }
 
 /// Asks the other objects that want one of `released` to try again (the name is free now).

@@ -405,12 +405,7 @@ async fn cleanup(cached: Arc<Object>, ctx: &Context) -> Result<Requeue, Error> {
         return Ok(Requeue::await_change());
     };
     let mut run = Run::new(&object, &api, ctx, key.clone());
-    let recorded = Recorded {
-        remote: run.record.remote.as_ref(),
-        pending: run.record.pending_create.as_ref(),
-        fingerprint: None,
-        updated_at: None,
-    };
+    let recorded = Recorded::of(&run.record);
     match plan::plan_cleanup(object.spec.deletion_policy, recorded) {
         Cleanup::Release => {}
         Cleanup::Orphan(identities) => {

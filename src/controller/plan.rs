@@ -7,7 +7,9 @@ use std::cmp::Ordering;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::validate::Target;
-use crate::resource::{AdoptionPolicy, DeletionPolicy, PendingCreate, RemoteConnection};
+use crate::resource::{
+    AdoptionPolicy, DeletionPolicy, PendingCreate, RemoteConnection, ZisBearerConnectionStatus,
+};
 
 /// Which remote connection: an integration and a connection name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -49,9 +51,23 @@ impl std::fmt::Display for Identity {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Recorded<'a> {
     pub remote: Option<&'a RemoteConnection>,
+    /// A connection being replaced (see `status.retiring`).
+    pub retiring: Option<&'a RemoteConnection>,
     pub pending: Option<&'a PendingCreate>,
     pub fingerprint: Option<&'a str>,
     pub updated_at: Option<&'a str>,
+}
+
+impl<'a> Recorded<'a> {
+    pub fn of(status: &'a ZisBearerConnectionStatus) -> Self {
+        Self {
+            remote: status.remote.as_ref(),
+            retiring: status.retiring.as_ref(),
+            pending: status.pending_create.as_ref(),
+            fingerprint: status.token_fingerprint.as_deref(),
+            updated_at: status.updated_at.as_deref(),
+        }
+    }
 }
 
 /// What a read of the recorded remote connection found.
@@ -75,8 +91,14 @@ pub enum Action {
     Create,
     /// `PATCH bearer_token/{name}` with the token, the domain, or both.
     Update { token: bool, domain: bool },
-    /// The integration or connection name changed (or a create for an older name may have
-    /// happened): remove the old connection first (`delete: false` when `deletionPolicy` is
+    /// The integration or connection name changed: the recorded connection becomes `retiring`
+    /// (no remote call). It keeps working until its replacement exists.
+    Retire,
+    /// The spec asks again for the connection being retired: it becomes the recorded one again
+    /// (no remote call; the one recorded until now, if any, is retired instead).
+    Restore,
+    /// Remove a connection that is not wanted any more: the retiring one once its replacement
+    /// is in sync, or one only a create was sent for (`delete: false` when `deletionPolicy` is
     /// `Orphan`, which only forgets it).
     RemoveOld { old: Identity, delete: bool },
     /// In sync.
@@ -93,16 +115,26 @@ pub fn plan(
 ) -> Action {
     let wanted = Identity::of_target(target);
     let delete = deletion == DeletionPolicy::Delete;
-    if let Some(remote) = recorded.remote {
-        let old = Identity::of_remote(remote);
-        if old != wanted {
-            return Action::RemoveOld { old, delete };
-        }
+    let current = recorded.remote.map(Identity::of_remote);
+    let retiring = recorded.retiring.map(Identity::of_remote);
+    // A connection is replaced, never removed first: the working one stays until the new one
+    // exists (the new name may be taken, the create may fail).
+    if retiring.as_ref() == Some(&wanted) && current.as_ref() != Some(&wanted) {
+        return Action::Restore;
+    }
+    if let Some(current) = &current
+        && *current != wanted
+    {
+        return match retiring {
+            None => Action::Retire,
+            // Already replacing another one, which is not wanted either.
+            Some(old) => Action::RemoveOld { old, delete },
+        };
     }
     if let Some(pending) = recorded.pending {
         let old = Identity::of_pending(pending);
         // A create for another name may have reached ZIS before a crash: it must not leak.
-        if old != wanted && recorded.remote.map(Identity::of_remote) != Some(old.clone()) {
+        if old != wanted && current.as_ref() != Some(&old) && retiring.as_ref() != Some(&old) {
             return Action::RemoveOld { old, delete };
         }
     }
@@ -124,6 +156,9 @@ pub fn plan(
     let token = recorded.fingerprint != Some(fingerprint) || token_touched_remotely;
     if token || domain {
         Action::Update { token, domain }
+    } else if let Some(old) = retiring {
+        // The replacement is in sync: now the old one may go.
+        Action::RemoveOld { old, delete }
     } else {
         Action::Nothing
     }
@@ -198,11 +233,12 @@ pub enum Cleanup {
 pub fn plan_cleanup(policy: DeletionPolicy, recorded: Recorded<'_>) -> Cleanup {
     let mut owned: Vec<Doomed> = recorded
         .remote
+        .into_iter()
+        .chain(recorded.retiring)
         .map(|remote| Doomed {
             identity: Identity::of_remote(remote),
             unconfirmed: None,
         })
-        .into_iter()
         .collect();
     if let Some(pending) = recorded.pending
         && !owned
@@ -333,6 +369,8 @@ mod tests {
         let pending_same = pending("int", "conn");
         let pending_old = pending("int", "older");
         let t = target("int", "conn", "a.example.com");
+        let t_old = target("int", "old", "a.example.com");
+        let t_third = target("int", "third", "a.example.com");
         let t_new_domain = target("int", "conn", "b.example.com");
         struct Case<'a> {
             case: &'a str,
@@ -349,9 +387,19 @@ mod tests {
         ) -> Recorded<'a> {
             Recorded {
                 remote,
+                retiring: None,
                 pending,
                 fingerprint,
                 updated_at: Some("t1"),
+            }
+        }
+        fn retiring<'a>(
+            remote: Option<&'a RemoteConnection>,
+            retiring: &'a RemoteConnection,
+        ) -> Recorded<'a> {
+            Recorded {
+                retiring: Some(retiring),
+                ..rec(remote, None, Some(FP))
             }
         }
         let cases = vec![
@@ -473,9 +521,33 @@ mod tests {
                 expected: Action::Create,
             },
             Case {
-                case: "a renamed connection removes the old one first",
+                case: "a renamed connection is retired, not removed first",
                 target: &t,
                 recorded: rec(Some(&other_name), None, Some(FP)),
+                observed: Observation::NotChecked,
+                deletion: DeletionPolicy::Delete,
+                expected: Action::Retire,
+            },
+            Case {
+                case: "a new integration retires the connection of the old one",
+                target: &t,
+                recorded: rec(Some(&other_integration), None, Some(FP)),
+                observed: Observation::NotChecked,
+                deletion: DeletionPolicy::Delete,
+                expected: Action::Retire,
+            },
+            Case {
+                case: "while one is retiring, the new one is created first",
+                target: &t,
+                recorded: retiring(None, &other_name),
+                observed: Observation::NotChecked,
+                deletion: DeletionPolicy::Delete,
+                expected: Action::Create,
+            },
+            Case {
+                case: "the retiring one goes once its replacement is in sync",
+                target: &t,
+                recorded: retiring(Some(&synced), &other_name),
                 observed: Observation::NotChecked,
                 deletion: DeletionPolicy::Delete,
                 expected: Action::RemoveOld {
@@ -484,25 +556,55 @@ mod tests {
                 },
             },
             Case {
-                case: "a new integration removes the connection of the old one first",
+                case: "the retiring one stays while its replacement still needs the token",
                 target: &t,
-                recorded: rec(Some(&other_integration), None, Some(FP)),
+                recorded: Recorded {
+                    fingerprint: Some("hmac-sha256:old"),
+                    ..retiring(Some(&synced), &other_name)
+                },
                 observed: Observation::NotChecked,
                 deletion: DeletionPolicy::Delete,
-                expected: Action::RemoveOld {
-                    old: id("int2", "conn"),
-                    delete: true,
+                expected: Action::Update {
+                    token: true,
+                    domain: false,
                 },
             },
             Case {
-                case: "a rename with the orphan policy forgets the old one without deleting it",
+                case: "under the orphan policy the retiring one is forgotten, not deleted",
                 target: &t,
-                recorded: rec(Some(&other_name), None, Some(FP)),
+                recorded: retiring(Some(&synced), &other_name),
                 observed: Observation::NotChecked,
                 deletion: DeletionPolicy::Orphan,
                 expected: Action::RemoveOld {
                     old: id("int", "old"),
                     delete: false,
+                },
+            },
+            Case {
+                case: "asking again for the retiring connection restores it",
+                target: &t_old,
+                recorded: retiring(None, &other_name),
+                observed: Observation::NotChecked,
+                deletion: DeletionPolicy::Delete,
+                expected: Action::Restore,
+            },
+            Case {
+                case: "asking again for the retiring one while its replacement exists swaps them",
+                target: &t_old,
+                recorded: retiring(Some(&synced), &other_name),
+                observed: Observation::NotChecked,
+                deletion: DeletionPolicy::Delete,
+                expected: Action::Restore,
+            },
+            Case {
+                case: "a second rename while one is retiring removes the unwanted retiring one",
+                target: &t_third,
+                recorded: retiring(Some(&synced), &other_name),
+                observed: Observation::NotChecked,
+                deletion: DeletionPolicy::Delete,
+                expected: Action::RemoveOld {
+                    old: id("int", "old"),
+                    delete: true,
                 },
             },
         ];
@@ -579,10 +681,12 @@ mod tests {
     #[test]
     fn cleanup_follows_the_deletion_policy_and_the_record() {
         let r = remote("int", "conn", "a.example.com");
+        let old = remote("int", "old", "a.example.com");
         let p_same = pending("int", "conn");
         let p_other = pending("int", "other");
         let rec = |remote, pending| Recorded {
             remote,
+            retiring: None,
             pending,
             fingerprint: None,
             updated_at: None,
@@ -631,6 +735,24 @@ mod tests {
                 DeletionPolicy::Delete,
                 rec(Some(&r), Some(&p_other)),
                 Cleanup::Delete(vec![sure("int", "conn"), unsure("int", "other")]),
+            ),
+            (
+                "a connection still retiring is deleted with the recorded one",
+                DeletionPolicy::Delete,
+                Recorded {
+                    retiring: Some(&old),
+                    ..rec(Some(&r), None)
+                },
+                Cleanup::Delete(vec![sure("int", "conn"), sure("int", "old")]),
+            ),
+            (
+                "orphan leaves a retiring connection too",
+                DeletionPolicy::Orphan,
+                Recorded {
+                    retiring: Some(&old),
+                    ..rec(None, None)
+                },
+                Cleanup::Orphan(vec![id("int", "old")]),
             ),
         ];
         for (case, policy, recorded, expected) in cases {

@@ -170,12 +170,7 @@ impl<'a> Run<'a> {
             .and_then(|status| status.pending_create.clone());
         let mut recreating = false;
         for _ in 0..MAX_STEPS {
-            let recorded = Recorded {
-                remote: self.record.remote.as_ref(),
-                pending: self.record.pending_create.as_ref(),
-                fingerprint: self.record.token_fingerprint.as_deref(),
-                updated_at: self.record.updated_at.as_deref(),
-            };
+            let recorded = Recorded::of(&self.record);
             let action = plan::plan(target, desired.fingerprint, recorded, &observed, deletion);
             debug!(key = %self.key, ?action, "planned");
             if action == Action::Nothing {
@@ -218,12 +213,7 @@ impl<'a> Run<'a> {
 
     /// The next action as the status alone tells it (no remote read).
     fn plan_without_looking(&self, desired: &Desired<'_>, target: &Target) -> Action {
-        let recorded = Recorded {
-            remote: self.record.remote.as_ref(),
-            pending: self.record.pending_create.as_ref(),
-            fingerprint: self.record.token_fingerprint.as_deref(),
-            updated_at: self.record.updated_at.as_deref(),
-        };
+        let recorded = Recorded::of(&self.record);
         let deletion = self.object.spec.deletion_policy;
         plan::plan(
             target,

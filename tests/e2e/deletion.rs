@@ -101,9 +101,10 @@ async fn a_deletion_with_rejected_credentials_waits_with_the_finalizer_until_the
     env.create_ok("stuck-conn", env.spec("stuck-token")).await;
     env.wait_ready("stuck-conn").await;
     env.put_credentials(&random_token("revoked-access")).await;
-    // The operator sees the revoked credentials (its next drift check is refused) before the
-    // deletion: otherwise the DELETE may still go out with the old ones.
-    env.wait_condition("stuck-conn", "Ready", "False", "Unauthorized")
+    // The operator sees the revoked credentials (its next drift check is refused, which says so
+    // in RemoteChecked and leaves Ready alone) before the deletion: otherwise the DELETE may
+    // still go out with the old ones.
+    env.wait_condition("stuck-conn", "RemoteChecked", "False", "Unauthorized")
         .await;
 
     env.delete("stuck-conn").await;

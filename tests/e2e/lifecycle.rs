@@ -409,3 +409,50 @@ async fn a_domain_change_refused_for_an_unknown_reason_stalls_and_keeps_the_conn
         "created again: {requests:?}"
     );
 }
+
+#[tokio::test]
+async fn a_rename_onto_a_name_taken_remotely_keeps_the_old_connection_working() {
+    let Some(mut env) = Setup::new("rename-taken").resync("10m").start().await else {
+        return;
+    };
+    let token = random_token("conn-token");
+    env.put_token("rename-token", &token).await;
+    let mut spec = env.spec("rename-token");
+    spec["connectionName"] = json!("working-name");
+    spec["adoptionPolicy"] = json!("Never");
+    env.create_ok("rename-conn", spec).await;
+    env.wait_ready("rename-conn").await;
+    let working = env.remote("working-name").await.unwrap_or_default();
+    env.admin
+        .seed_bearer(
+            INTEGRATION,
+            "taken-name",
+            &random_token("theirs"),
+            "theirs.example.com",
+        )
+        .await;
+    let theirs = env.remote("taken-name").await.unwrap_or_default();
+
+    // The new name is taken and may not be adopted: the old connection must still be there.
+    env.patch_spec_ok("rename-conn", json!({"connectionName": "taken-name"}))
+        .await;
+    env.wait_condition("rename-conn", "Stalled", "True", "Conflict")
+        .await;
+    assert_eq!(
+        env.remote("working-name").await.unwrap_or_default(),
+        working,
+        "the working connection was removed before its replacement existed"
+    );
+    assert_eq!(env.remote("taken-name").await.unwrap_or_default(), theirs);
+
+    // Back to the old name: the same connection serves again, nothing is created.
+    env.patch_spec_ok("rename-conn", json!({"connectionName": "working-name"}))
+        .await;
+    let object = env.wait_ready("rename-conn").await;
+    assert_eq!(object["status"]["remote"]["connectionName"], "working-name");
+    assert_eq!(
+        env.remote("working-name").await.unwrap_or_default()["created_at"],
+        working["created_at"]
+    );
+    assert_eq!(env.admin.requests().await.with_method("DELETE"), 0);
+}
