@@ -59,6 +59,11 @@ pub enum Error {
     /// A failed cleanup is waiting out its retry delay (nothing it depends on changed).
     #[error("remote cleanup is held back for {left:?} after a failure")]
     CleanupHeld { left: Duration },
+    /// Someone else wrote the status with another record of the remote side while this
+    /// reconcile ran: it stops (after saving what it learned) and starts again from the stored
+    /// object.
+    #[error("the status was changed by another writer; starting again from the stored object")]
+    Overtaken,
     /// A cleanup waits quietly until the credentials Secret has been read once.
     #[error("remote cleanup waits for the credentials to be read")]
     CredentialsNotRead,
@@ -101,6 +106,7 @@ impl Error {
             Error::Kube(_) | Error::SecretRead(_) => "KubernetesApiError",
             Error::CleanupBlocked { .. } | Error::CleanupHeld { .. } => "DeleteFailed",
             Error::CredentialsNotRead => "CredentialsNotRead",
+            Error::Overtaken => "Overtaken",
             Error::Finalizer(_) => "FinalizerError",
             Error::NoNamespace => "NoNamespace",
         }
@@ -144,6 +150,11 @@ async fn reconcile_object(object: Arc<Object>, ctx: Arc<Context>) -> Result<Requ
 /// The controller's error policy: unexpected failures (Kubernetes API) back off per object.
 pub fn error_policy(object: Arc<Object>, error: &Error, ctx: Arc<Context>) -> Requeue {
     let key = ObjectRef::from_obj(&*object);
+    if matches!(error, Error::Overtaken) {
+        // Not a failure: the next reconcile starts from the stored object.
+        debug!(%key, %error, "starting again");
+        return Requeue::requeue(Duration::from_millis(100));
+    }
     warn!(%key, %error, "reconcile failed");
     ctx.requeue_after(&key, Retry::Backoff)
 }

@@ -249,17 +249,57 @@ pub fn ready(status: &ZisBearerConnectionStatus) -> Option<&Condition> {
     status.conditions.iter().find(|c| c.type_ == READY)
 }
 
-/// Writes `status` to object `name` (a merge patch on `/status`).
+/// Writes `status` to object `name` (a merge patch on `/status`) if the object is still at
+/// `resource_version` (else 409 `Conflict`: someone wrote it since it was read). Returns the
+/// object's new `resourceVersion`.
 pub async fn write_status(
     api: &Api<ZisBearerConnection>,
     name: &str,
     status: &ZisBearerConnectionStatus,
-) -> Result<(), kube::Error> {
+    resource_version: Option<&str>,
+) -> Result<Option<String>, kube::Error> {
     // Every field is sent (absent ones as null) so that a merge patch also clears them.
-    let patch = json!({ "status": status });
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+    let patch = json!({
+        "metadata": {"resourceVersion": resource_version},
+        "status": status,
+    });
+    let written = api
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
-    Ok(())
+    Ok(written.metadata.resource_version)
+}
+
+/// What to write after a conflict: the fields this reconcile changed (`ours` differs from
+/// `base`, the status it started from) over what the object holds now (`theirs`). What someone
+/// else recorded meanwhile is kept, and so is what this reconcile learned remotely.
+pub fn merge_status(
+    base: &ZisBearerConnectionStatus,
+    ours: &ZisBearerConnectionStatus,
+    theirs: &ZisBearerConnectionStatus,
+) -> ZisBearerConnectionStatus {
+    let as_map = |status: &ZisBearerConnectionStatus| match serde_json::to_value(status) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    let (base, ours, mut merged) = (as_map(base), as_map(ours), as_map(theirs));
+    for (field, value) in ours {
+        if base.get(&field) != Some(&value) {
+            merged.insert(field, value);
+        }
+    }
+    serde_json::from_value(serde_json::Value::Object(merged)).unwrap_or_else(|_| theirs.clone())
+}
+
+/// Whether `theirs` records something different remotely than `base`: a plan made from `base`
+/// is then out of date.
+pub fn record_differs(
+    base: &ZisBearerConnectionStatus,
+    theirs: &ZisBearerConnectionStatus,
+) -> bool {
+    base.remote != theirs.remote
+        || base.retiring != theirs.retiring
+        || base.pending_create != theirs.pending_create
+        || base.token_fingerprint != theirs.token_fingerprint
 }
 
 /// Publishes Normal events for what happened; event failures are logged, never fatal.
@@ -451,6 +491,42 @@ mod tests {
             ConditionStatus::False,
             "nothing was asked of ZIS, so the failed check still stands"
         );
+    }
+
+    #[test]
+    fn a_merge_keeps_what_either_writer_changed() {
+        let remote = |name: &str| crate::resource::RemoteConnection {
+            integration: "int".into(),
+            connection_name: name.into(),
+            allowed_domain: "a.example.com".into(),
+        };
+        let base = ZisBearerConnectionStatus::default();
+        let ours = ZisBearerConnectionStatus {
+            retiring: Some(remote("old")),
+            last_sync_time: Some("T2".into()),
+            ..base.clone()
+        };
+        let theirs = ZisBearerConnectionStatus {
+            remote: Some(remote("conn")),
+            token_fingerprint: Some("hmac-sha256:x".into()),
+            ..base.clone()
+        };
+        let merged = merge_status(&base, &ours, &theirs);
+        assert_eq!(merged.remote, theirs.remote, "theirs kept");
+        assert_eq!(merged.token_fingerprint, theirs.token_fingerprint);
+        assert_eq!(merged.retiring, ours.retiring, "ours kept");
+        assert_eq!(merged.last_sync_time, ours.last_sync_time);
+        assert!(
+            record_differs(&base, &theirs),
+            "someone else recorded a connection"
+        );
+        assert!(!record_differs(
+            &base,
+            &ZisBearerConnectionStatus {
+                last_sync_time: Some("T3".into()),
+                ..base.clone()
+            }
+        ));
     }
 
     #[test]

@@ -22,6 +22,17 @@ type Object = ZisBearerConnection;
 
 /// Most plan/act steps in one reconcile (rename + create + recreate fit well within it).
 const MAX_STEPS: usize = 6;
+/// Most tries of one status write against concurrent writers.
+const MAX_STATUS_ATTEMPTS: usize = 5;
+
+/// What a status write carries, which decides what a conflict with another writer does to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Content {
+    /// What this reconcile learned remotely (and the verdict): never lost.
+    Facts,
+    /// The marker of an action about to be taken: dropped if the plan is outdated.
+    Intent,
+}
 
 /// One reconcile of one object: the working status record, events so far, status writes.
 pub(super) struct Run<'a> {
@@ -31,6 +42,9 @@ pub(super) struct Run<'a> {
     pub(super) key: ObjectRef<Object>,
     /// The status as written last (by anyone), to skip no-op writes.
     pub(super) written: ZisBearerConnectionStatus,
+    /// The object's `resourceVersion` as last read or written: status writes are conditional on
+    /// it, so a concurrent writer is noticed instead of silently overwritten.
+    resource_version: Option<String>,
     /// The working copy: what exists remotely, as learned during this reconcile.
     pub(super) record: ZisBearerConnectionStatus,
     pub(super) notes: Vec<Note>,
@@ -49,6 +63,7 @@ impl<'a> Run<'a> {
             api,
             ctx,
             key,
+            resource_version: object.metadata.resource_version.clone(),
             written: status.clone(),
             record: status,
             notes: Vec::new(),
@@ -65,32 +80,87 @@ impl<'a> Run<'a> {
 
     /// Writes the status for `verdict` if it differs from the last written one.
     pub(super) async fn write(&mut self, verdict: &Verdict) -> Result<(), Error> {
+        self.write_as(verdict, Content::Facts).await
+    }
+
+    async fn write_as(&mut self, verdict: &Verdict, content: Content) -> Result<(), Error> {
         // Conditions are computed from the last written ones so transition times carry over.
         let mut base = self.record.clone();
         base.conditions = self.written.conditions.clone();
         let status = report::next_status(&base, verdict, self.generation(), &report::now());
-        self.store_status(status).await
+        self.store_status(status, content).await
     }
 
-    /// Writes `status` unless it is what was written last.
-    pub(super) async fn store_status(
+    /// The working record with the conditions as last written.
+    fn record_as_written(&self) -> ZisBearerConnectionStatus {
+        let mut status = self.record.clone();
+        status.conditions = self.written.conditions.clone();
+        status.observed_generation = self.written.observed_generation;
+        status
+    }
+
+    /// Writes `status` unless it is what was written last. The write is conditional on the
+    /// object not having changed since it was read. When it has, the fields this reconcile changed
+    /// are written over the stored status; but if the stored status records another remote
+    /// state than this reconcile started from, the reconcile stops (`Overtaken`) to start again
+    /// from the stored object, after saving what it learned remotely (`Content::Facts`) or
+    /// without writing a plan made from an outdated view (`Content::Intent`).
+    async fn store_status(
         &mut self,
         status: ZisBearerConnectionStatus,
+        content: Content,
     ) -> Result<(), Error> {
-        if status == self.written {
-            return Ok(());
+        let mut ours = status;
+        let mut overtaken = false;
+        for _ in 0..MAX_STATUS_ATTEMPTS {
+            if ours == self.written {
+                break;
+            }
+            let name = self.object.name_any();
+            let version = self.resource_version.as_deref();
+            match report::write_status(self.api, &name, &ours, version).await {
+                Ok(written) => {
+                    self.resource_version = written;
+                    self.written = ours.clone();
+                    break;
+                }
+                Err(kube::Error::Api(answer)) if answer.code == 409 => {
+                    let Some(stored) = self.api.get_opt(&name).await? else {
+                        return Err(Error::Overtaken);
+                    };
+                    let theirs = stored.status.unwrap_or_default();
+                    debug!(key = %self.key, "the object changed since it was read; merging the status");
+                    overtaken |= report::record_differs(&self.written, &theirs);
+                    if overtaken && content == Content::Intent {
+                        return Err(Error::Overtaken);
+                    }
+                    ours = report::merge_status(&self.written, &ours, &theirs);
+                    self.written = theirs;
+                    self.resource_version = stored.metadata.resource_version;
+                }
+                Err(error) => return Err(error.into()),
+            }
         }
-        report::write_status(self.api, &self.object.name_any(), &status).await?;
-        self.record.conditions = status.conditions.clone();
-        self.record.observed_generation = status.observed_generation;
-        self.written = status.clone();
-        self.ctx.remember(&self.key, |m| m.written = Some(status));
+        if ours != self.written {
+            return Err(Error::Overtaken);
+        }
+        self.record = ours.clone();
+        self.ctx.remember(&self.key, |m| m.written = Some(ours));
+        if overtaken {
+            return Err(Error::Overtaken);
+        }
         Ok(())
     }
 
     /// Records the pending create (and, for a new generation, `Progressing`) before a POST or
     /// the first write of a new generation, so a crash right after cannot lose track of it.
     pub(super) async fn before(&mut self, action: &Action, target: &Target) -> Result<(), Error> {
+        // What earlier steps learned remotely is saved on its own first: it must survive
+        // whatever becomes of the write of the next step's intent.
+        if report::record_differs(&self.written, &self.record) {
+            self.store_status(self.record_as_written(), Content::Facts)
+                .await?;
+        }
         if *action == Action::Create {
             let identity = Identity::of_target(target);
             // A retry of an unconfirmed create keeps the first one's time: that one may be what
@@ -109,13 +179,11 @@ impl<'a> Run<'a> {
             });
         }
         if self.written.observed_generation != self.generation() {
-            self.write(&Verdict::Progressing).await
+            self.write_as(&Verdict::Progressing, Content::Intent).await
         } else {
             // Same conditions as written; only the record (the pending create) may change.
-            let mut status = self.record.clone();
-            status.conditions = self.written.conditions.clone();
-            status.observed_generation = self.written.observed_generation;
-            self.store_status(status).await
+            self.store_status(self.record_as_written(), Content::Intent)
+                .await
         }
     }
 

@@ -41,3 +41,73 @@ async fn a_deletion_seen_through_a_cache_older_than_the_create_still_deletes_the
         "the object was not released after the remote deletion"
     );
 }
+
+#[tokio::test]
+async fn a_reconcile_from_an_outdated_copy_never_overwrites_the_recorded_connection() {
+    let mut world = World::start(true).await;
+    world.put_token("tok", "the-connection-token").await;
+    world.create("conn", spec("tok")).await;
+    let object = world.fresh("conn").await;
+    world.reconcile(&object).await.expect("finalizer added");
+    let before_create = world.fresh("conn").await;
+    world.reconcile(&before_create).await.expect("synced");
+    let synced = world.fresh("conn").await.status.expect("status");
+    assert!(synced.remote.is_some());
+
+    // Another process (a restarted operator, a replica that missed the write) acts on the copy
+    // from before the create: it would create the connection again.
+    world.restart_before_credentials_are_read();
+    world.ctx.credentials.replace(Some(
+        [(
+            "access-token".to_owned(),
+            crate::world::ACCESS_TOKEN.as_bytes().to_vec(),
+        )]
+        .into(),
+    ));
+    world.cache(&before_create);
+    let outcome = world.reconcile(&before_create).await;
+    assert!(
+        outcome.is_err(),
+        "it must stop and start again from the stored object"
+    );
+
+    let stored = world
+        .objects
+        .get("conn")
+        .await
+        .expect("object")
+        .status
+        .expect("status");
+    assert_eq!(
+        stored.remote, synced.remote,
+        "the record of the connection was lost"
+    );
+    assert_eq!(
+        stored.adopted,
+        Some(false),
+        "our own connection was taken for someone else's"
+    );
+    assert_eq!(world.remote_connections().await.len(), 1);
+    assert_eq!(
+        world.remote_requests_with("POST").await,
+        1,
+        "a second create was sent"
+    );
+
+    // Started again from the stored object, it finds everything in sync.
+    let object = world.fresh("conn").await;
+    world.reconcile(&object).await.expect("in sync");
+    let stored = world
+        .objects
+        .get("conn")
+        .await
+        .expect("object")
+        .status
+        .expect("status");
+    assert_eq!(stored.remote, synced.remote);
+    assert_eq!(
+        stored.pending_create, None,
+        "an intent from the outdated plan was left behind"
+    );
+    assert_eq!(world.remote_requests_with("POST").await, 1);
+}

@@ -175,6 +175,27 @@ impl World {
         body["total"].as_u64().unwrap_or_default()
     }
 
+    /// How many requests with `method` the fake answered.
+    pub async fn remote_requests_with(&self, method: &str) -> u64 {
+        let url = format!("{}/_fake/requests", self.fake_url);
+        let body: Value = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .expect("admin api")
+            .json()
+            .await
+            .expect("admin json");
+        body["requests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|row| row["method"] == method)
+            .map(|row| row["count"].as_u64().unwrap_or_default())
+            .sum()
+    }
+
     /// Every event in the namespace (both APIs share one store in the sandbox).
     pub async fn events(&self) -> Vec<k8s_openapi::api::events::v1::Event> {
         let api: Api<k8s_openapi::api::events::v1::Event> =
