@@ -534,15 +534,12 @@ async fn created_by(
 
 /// Deletes `doomed` for cleanup (404 counts as gone). A connection only a create was sent for
 /// is deleted only if ZIS dates it after that create; an older one is someone else's.
-/// Returns whether a connection of ours was deleted (or already gone).
+/// Returns whether a connection of ours was deleted (or already gone); a failure keeps its own
+/// reason (the caller reports it as `DeleteFailed`).
 pub async fn delete(remote: &Remote<'_>, doomed: &Doomed) -> Result<bool, Failure> {
     let identity = &doomed.identity;
-    let client = remote
-        .integration(&identity.integration)
-        .map_err(Failure::while_deleting)?;
-    let failed = |error: ZisError| {
-        Failure::from_zis(&format!("deleting {identity}"), &error).while_deleting()
-    };
+    let client = remote.integration(&identity.integration)?;
+    let failed = |error: ZisError| Failure::from_zis(&format!("deleting {identity}"), &error);
     if let Some(pending) = &doomed.unconfirmed
         && !created_by(&client, identity, pending)
             .await

@@ -14,6 +14,7 @@ use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
 use rand::Rng;
 
+use super::breaker::Breakers;
 use super::credentials::Credentials;
 use super::outcome::{Retry, SLOW_RETRY};
 use crate::metrics::Metrics;
@@ -81,6 +82,8 @@ pub struct Context {
     pub peers: UnboundedSender<ObjectRef<Object>>,
     /// Where reconcile outcomes are counted.
     pub metrics: Arc<Metrics>,
+    /// Per integration: whether ZIS refuses the operator's credentials (see `breaker`).
+    pub breakers: Breakers,
     memory: Mutex<HashMap<ObjectRef<Object>, Memory>>,
     /// The failure reason reported by each reconcile in progress, for its metrics.
     reported: Mutex<HashMap<ObjectRef<Object>, &'static str>>,
@@ -116,6 +119,7 @@ impl Context {
             settings,
             peers: watched.peers,
             metrics,
+            breakers: Breakers::new(),
             memory: Mutex::new(HashMap::new()),
             reported: Mutex::new(HashMap::new()),
         }

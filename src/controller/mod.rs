@@ -9,6 +9,7 @@
 //! dispatches: the finalizer, the early exits, the retry decision. `crate::runtime` wires it.
 
 pub mod act;
+pub mod breaker;
 pub mod context;
 pub mod credentials;
 pub mod dereference;
@@ -280,7 +281,12 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
         debug!(key = %run.key, ?left, "holding back remote calls after a failure");
         return Ok(Requeue::requeue(left));
     }
-    match run.sync(&desired, &target).await? {
+    let outcome = match run.held_by_breaker(&desired, &target, epoch) {
+        Some(waiting) => waiting,
+        None => run.sync(&desired, &target).await?,
+    };
+    run.tell_breaker(&target.integration, epoch, &outcome);
+    match outcome {
         SyncOutcome::InSync { confirmed } => {
             ctx.remember(&run.key, |m| m.gate = None);
             // The pushed token is still current under a new Secret version (recreated, or only
@@ -446,8 +452,15 @@ async fn cleanup(cached: Arc<Object>, ctx: &Context) -> Result<Requeue, Error> {
                 zis: &ctx.zis,
                 credentials: &ctx.credentials,
             };
+            let epoch = ctx.credentials.epoch();
             for doomed in identities {
-                match act::delete(&remote, &doomed).await {
+                let integration = doomed.identity.integration.clone();
+                let deleted = match run.deletion_held_by_breaker(&integration, epoch) {
+                    Some(waiting) => Err(waiting),
+                    None => act::delete(&remote, &doomed).await,
+                };
+                run.tell_breaker_of_deletion(&integration, epoch, &deleted);
+                match deleted.map_err(Failure::while_deleting) {
                     Ok(true) => run.notes.push(Note {
                         happened: outcome::Happened::Deleted,
                         message: format!("deleted {}", doomed.identity),

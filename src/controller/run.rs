@@ -11,6 +11,7 @@ use tracing::{debug, info, warn};
 
 use super::Error;
 use super::act::{self, Attempt, Desired, Remote, Step};
+use super::breaker::{self, Admission};
 use super::context::Context;
 use super::outcome::{Failure, Note, Retry, SyncOutcome};
 use super::plan::{self, Action, Identity, Observation, Recorded};
@@ -48,6 +49,9 @@ pub(super) struct Run<'a> {
     /// The working copy: what exists remotely, as learned during this reconcile.
     pub(super) record: ZisBearerConnectionStatus,
     pub(super) notes: Vec<Note>,
+    /// Failures are reported in the status only, without an event: the integration's breaker
+    /// already announced that ZIS refuses the operator's credentials.
+    quiet: bool,
 }
 
 impl<'a> Run<'a> {
@@ -67,6 +71,7 @@ impl<'a> Run<'a> {
             written: status.clone(),
             record: status,
             notes: Vec::new(),
+            quiet: false,
         }
     }
 
@@ -279,6 +284,94 @@ impl<'a> Run<'a> {
         }))
     }
 
+    /// When the breaker of `target`'s integration is open: what to report instead of calling ZIS
+    /// (the connection waits for the credentials, quietly).
+    pub(super) fn held_by_breaker(
+        &mut self,
+        desired: &Desired<'_>,
+        target: &Target,
+        epoch: u64,
+    ) -> Option<SyncOutcome> {
+        let Admission::Wait { failure, retry_in } =
+            self.ctx.breakers.admit(&target.integration, epoch)
+        else {
+            return None;
+        };
+        self.quiet = true;
+        let waiting = Failure {
+            message: format!(
+                "ZIS refuses the operator's access token for integration {} ({}); waiting without calling ZIS until the credentials secret changes (one request checks it every few minutes)",
+                target.integration, failure.reason
+            ),
+            retry: Retry::After(retry_in),
+            ..failure
+        };
+        Some(
+            if self.plan_without_looking(desired, target) == Action::Nothing {
+                SyncOutcome::CheckFailed(waiting)
+            } else {
+                SyncOutcome::Failed(waiting)
+            },
+        )
+    }
+
+    /// Tells the breaker of `integration` how the remote calls went. Only the refusal that trips
+    /// it is announced with an event; later ones are reported in the status alone.
+    pub(super) fn tell_breaker(&mut self, integration: &str, epoch: u64, outcome: &SyncOutcome) {
+        match outcome {
+            SyncOutcome::Failed(failure) | SyncOutcome::CheckFailed(failure)
+                if breaker::is_refusal(failure) =>
+            {
+                if self.ctx.breakers.refused(integration, epoch, failure) {
+                    warn!(
+                        integration,
+                        reason = failure.reason,
+                        "ZIS refuses the operator's access token; connections of this integration wait for new credentials"
+                    );
+                } else {
+                    self.quiet = true;
+                }
+            }
+            SyncOutcome::InSync { confirmed: true } => self.ctx.breakers.accepted(integration),
+            _ => {}
+        }
+    }
+
+    /// Like [`Run::held_by_breaker`], for a deletion.
+    pub(super) fn deletion_held_by_breaker(
+        &mut self,
+        integration: &str,
+        epoch: u64,
+    ) -> Option<Failure> {
+        let Admission::Wait { failure, retry_in } = self.ctx.breakers.admit(integration, epoch)
+        else {
+            return None;
+        };
+        self.quiet = true;
+        Some(Failure {
+            message: format!(
+                "ZIS refuses the operator's access token for integration {integration} ({}); waiting until the credentials secret changes (one request checks it every few minutes)",
+                failure.reason
+            ),
+            retry: Retry::After(retry_in),
+            ..failure
+        })
+    }
+
+    /// Like [`Run::tell_breaker`], for a deletion.
+    pub(super) fn tell_breaker_of_deletion(
+        &mut self,
+        integration: &str,
+        epoch: u64,
+        deleted: &Result<bool, Failure>,
+    ) {
+        let outcome = match deleted {
+            Ok(_) => SyncOutcome::InSync { confirmed: true },
+            Err(failure) => SyncOutcome::Failed(failure.clone()),
+        };
+        self.tell_breaker(integration, epoch, &outcome);
+    }
+
     /// The next action as the status alone tells it (no remote read).
     fn plan_without_looking(&self, desired: &Desired<'_>, target: &Target) -> Action {
         let recorded = Recorded::of(&self.record);
@@ -313,7 +406,7 @@ impl<'a> Run<'a> {
         }
         self.ctx.note_failure(&self.key, failure.reason);
         self.write(&Verdict::CheckFailed(failure.clone())).await?;
-        if !repeated {
+        if !repeated && !self.quiet {
             report::publish_failure(&self.ctx.recorder, &self.reference(), &failure).await;
         }
         if failure.retry != Retry::Backoff {
@@ -349,7 +442,7 @@ impl<'a> Run<'a> {
         self.ctx.note_failure(&self.key, failure.reason);
         self.write(&Verdict::Failed(failure.clone())).await?;
         self.publish_notes().await;
-        if !repeated {
+        if !repeated && !self.quiet {
             report::publish_failure(&self.ctx.recorder, &self.reference(), &failure).await;
         }
         if failure.retry != Retry::Backoff {

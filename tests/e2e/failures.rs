@@ -349,3 +349,70 @@ async fn a_request_zis_rejects_as_invalid_stalls_until_the_secret_changes() {
         token.as_str()
     );
 }
+
+#[tokio::test]
+async fn a_revoked_access_token_costs_one_probe_and_one_event_not_one_per_connection() {
+    const CONNECTIONS: usize = 12;
+    let Some(mut env) = Setup::new("revoked").resync("2s").start().await else {
+        return;
+    };
+    for i in 0..CONNECTIONS {
+        env.put_token(&format!("tok-{i}"), &random_token("conn-token"))
+            .await;
+        env.create_ok(&format!("conn-{i}"), env.spec(&format!("tok-{i}")))
+            .await;
+    }
+    for i in 0..CONNECTIONS {
+        env.wait_ready(&format!("conn-{i}")).await;
+    }
+    let before = env.admin.requests().await;
+    let access_token = env.access_token.clone();
+    env.admin.revoke_access_token(&access_token).await;
+
+    // Every connection comes to say why it cannot be checked; Ready stays (they are in sync).
+    env.eventually(
+        "every connection to report the rejected credentials",
+        Duration::from_secs(20),
+        async |env| {
+            for i in 0..CONNECTIONS {
+                let object = env.get_ok(&format!("conn-{i}")).await;
+                check_condition(&object, "RemoteChecked", "False", "Unauthorized")?;
+                check_condition(&object, "Ready", "True", "Synced")?;
+            }
+            Ok(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let requests = env.admin.requests().await;
+    let refused = requests.with_status(401) - before.with_status(401);
+    assert!(
+        refused <= 5,
+        "{refused} requests with the revoked token: the connections should wait for one probe"
+    );
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(env.client.clone(), &env.ns);
+    let warnings = events
+        .list(&Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("events: {e}"))
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("Unauthorized"))
+        .count();
+    assert_eq!(
+        warnings, 1,
+        "one event for the rejected credentials, not one per connection"
+    );
+
+    // New credentials: everything is checked again at once.
+    let renewed = random_token("zis-access");
+    env.admin
+        .add_access_token(INTEGRATION, &renewed, &["read", "write"])
+        .await;
+    env.put_credentials(&renewed).await;
+    for i in 0..CONNECTIONS {
+        env.wait_condition(&format!("conn-{i}"), "RemoteChecked", "True", "Checked")
+            .await;
+    }
+}

@@ -207,6 +207,16 @@ impl FakeAdmin {
         .await;
     }
 
+    /// Revokes an access token (every later request with it gets 401).
+    pub async fn revoke_access_token(&self, token: &str) {
+        self.call(
+            reqwest::Method::DELETE,
+            "access-tokens",
+            Some(json!({ "token": token })),
+        )
+        .await;
+    }
+
     pub async fn add_access_token(&self, integration: &str, token: &str, scopes: &[&str]) {
         self.call(
             reqwest::Method::POST,
