@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the operator against the cluster of KUBECONFIG, ~/.kube/config or in-cluster config.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the CustomResourceDefinition YAML (what crds/zisbearerconnections.yaml holds).
     Crd,
 }
@@ -72,6 +72,24 @@ pub struct RunArgs {
     /// `off` disables it. The operator exits at startup if the address cannot be bound.
     #[arg(long, env = "ZIS_METRICS_ADDR", default_value = "0.0.0.0:8080", value_parser = parse_metrics_addr)]
     pub metrics_addr: MetricsAddr,
+
+    /// Run only while holding a Lease, so several replicas can run and exactly one reconciles.
+    /// `false` for a single replica that never waits for one.
+    #[arg(long, env = "ZIS_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub leader_election: bool,
+
+    /// Namespace of the Lease. Default: the pod's own namespace in a cluster (POD_NAMESPACE or
+    /// the service account's), else the namespace of --credentials-secret.
+    #[arg(long, env = "ZIS_LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+
+    /// Name of the Lease; replicas that share it elect one leader.
+    #[arg(
+        long,
+        env = "ZIS_LEADER_ELECTION_LEASE",
+        default_value = "zis-operator"
+    )]
+    pub leader_election_lease: String,
 }
 
 /// Where the metrics server listens, if anywhere.

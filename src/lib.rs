@@ -8,12 +8,14 @@
 //! - [`resource`]: the `ZisBearerConnection` custom resource and its CRD.
 //! - [`controller`]: the reconcile loop (dereference, validate, plan, act, report).
 //! - [`metrics`]: Prometheus metrics and the health endpoints.
+//! - [`leader`]: leader election on a Lease, and the fencing of remote writes.
 //! - [`cli`]: command-line flags and environment variables.
 //! - [`logging`]: the log subscriber (and what it never lets through).
 //! - [`runtime`]: process setup of `zis-operator run`.
 
 pub mod cli;
 pub mod controller;
+pub mod leader;
 pub mod logging;
 pub mod metrics;
 pub mod resource;

@@ -18,6 +18,6 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Run(args) => zis_operator::runtime::main(args),
+        Command::Run(args) => zis_operator::runtime::main(*args),
     }
 }

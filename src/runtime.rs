@@ -19,13 +19,16 @@ use tracing::{debug, info, warn};
 use crate::cli::{MetricsAddr, RunArgs, SecretRef};
 use crate::controller::credentials::Credentials;
 use crate::controller::{self, Context, Settings, Watched};
+use crate::leader::{self, Candidate, Leadership};
 use crate::metrics::server::{MetricsServer, ServerError};
-use crate::metrics::{self, Metrics};
+use crate::metrics::{self, Metrics, Role};
 use crate::resource::ZisBearerConnection;
 use crate::zis::{ClientConfig, ConfigError, ZisClient};
 
 /// How long startup waits for the first read of the credentials Secret.
 const CREDENTIALS_WAIT: Duration = Duration::from_secs(10);
+/// How long reconciles in flight may take to finish after SIGTERM (pods get 30 s by default).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// Why the operator could not start.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +47,8 @@ pub enum RunError {
     NoZendesk,
     #[error(transparent)]
     Metrics(#[from] ServerError),
+    #[error("lost the leader lease; stopped at once so that another replica can take over")]
+    LeadershipLost,
 }
 
 /// Runs the operator until SIGINT or SIGTERM.
@@ -76,15 +81,84 @@ fn zis_config(args: &RunArgs) -> Result<ClientConfig, RunError> {
 
 async fn run(args: RunArgs) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::new());
-    let zis = ZisClient::new(zis_config(&args)?.with_observer(metrics.clone()))?;
+    let leadership = Arc::new(if args.leader_election {
+        Leadership::follower()
+    } else {
+        Leadership::unconditional()
+    });
+    // Every request to ZIS checks, just before it goes out, that this replica still leads.
+    let permit_holder = leadership.clone();
+    let zis = ZisClient::new(
+        zis_config(&args)?
+            .with_observer(metrics.clone())
+            .with_permit(Arc::new(move || permit_holder.is_leader())),
+    )?;
     // Bound before anything else so a taken port stops the operator at once.
     let (stop_server, server) = start_metrics_server(args.metrics_addr, metrics.clone()).await?;
     let client = kube::Client::try_default().await?;
+    // Checked before the election: a missing CRD stops every replica at once with its message.
     let objects: Api<ZisBearerConnection> = match &args.namespace {
         Some(namespace) => Api::namespaced(client.clone(), namespace),
         None => Api::all(client.clone()),
     };
     check_crd(&objects).await?;
+    let shutdown = shutdown_signal();
+    let mut candidate = args.leader_election.then(|| candidate(&client, &args));
+    if let Some(candidate) = candidate.as_mut() {
+        metrics.set_role(Role::Standby);
+        info!(
+            identity = candidate.identity(),
+            "waiting to become the leader"
+        );
+        tokio::select! {
+            () = candidate.acquire(&leadership) => {}
+            () = shutdown.clone() => {
+                info!("stopped before becoming the leader");
+                stop_metrics_server(stop_server, server).await;
+                return Ok(());
+            }
+        }
+    }
+    metrics.set_role(Role::Leader);
+    let result = lead(
+        &args,
+        client,
+        zis,
+        leadership.clone(),
+        metrics.clone(),
+        shutdown,
+        candidate.as_mut(),
+    )
+    .await;
+    if let Some(candidate) = candidate.as_mut()
+        && result.is_ok()
+    {
+        candidate.release(&leadership).await;
+    }
+    metrics.set_ready(false);
+    stop_metrics_server(stop_server, server).await;
+    match &result {
+        Ok(()) => info!("zis-operator stopped"),
+        Err(error) => tracing::error!(%error, "zis-operator stopped"),
+    }
+    result
+}
+
+/// Everything the leader does, until shutdown is asked for (in-flight reconciles get
+/// [`SHUTDOWN_GRACE`] to finish) or leadership is lost (then it stops at once).
+async fn lead(
+    args: &RunArgs,
+    client: kube::Client,
+    zis: ZisClient,
+    leadership: Arc<Leadership>,
+    metrics: Arc<Metrics>,
+    shutdown: Shutdown,
+    candidate: Option<&mut Candidate>,
+) -> Result<(), RunError> {
+    let objects: Api<ZisBearerConnection> = match &args.namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
 
     let credentials = Arc::new(Credentials::new(args.credentials_secret.to_string()));
     let (credentials_changed, credentials_triggers) = futures::channel::mpsc::unbounded::<()>();
@@ -160,42 +234,127 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
         instance: std::env::var("POD_NAME").ok(),
     };
     let recorder = Recorder::new(client.clone(), reporter);
-    let ctx = Arc::new(Context::new(
-        client,
-        zis,
-        credentials,
-        recorder,
-        Settings {
-            resync: args.resync_interval,
-        },
-        Watched {
-            objects: store,
-            secrets: secret_metadata,
-            peers,
-        },
-        metrics.clone(),
-    ));
+    let ctx = Arc::new(
+        Context::new(
+            client,
+            zis,
+            credentials,
+            recorder,
+            Settings {
+                resync: args.resync_interval,
+            },
+            Watched {
+                objects: store,
+                secrets: secret_metadata,
+                peers,
+            },
+            metrics.clone(),
+        )
+        .with_leadership(leadership.clone()),
+    );
     info!(
         namespace = args.namespace.as_deref().unwrap_or("<all>"),
         resync = ?args.resync_interval,
         concurrency = args.concurrency,
         "zis-operator started"
     );
-    controller
+    let reconciling = controller
         .with_config(ControllerConfig::default().concurrency(args.concurrency))
         .reconcile_on(stream::select(secret_triggers, peer_triggers))
         .reconcile_all_on(credentials_triggers)
-        .shutdown_on_signal()
+        .graceful_shutdown_on(shutdown.clone())
         .run(controller::reconcile, controller::error_policy, ctx)
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "reconcile did not finish");
             }
+        });
+    let grace_over = async {
+        shutdown.clone().await;
+        info!("stopping: no new reconciles; waiting for the ones in flight");
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    let lost = async {
+        match candidate {
+            Some(candidate) => candidate.hold(&leadership).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = reconciling => Ok(()),
+        () = grace_over => {
+            warn!(grace = ?SHUTDOWN_GRACE, "reconciles still in flight at the end of the grace period; stopping them");
+            Ok(())
+        }
+        () = lost => Err(RunError::LeadershipLost),
+    }
+}
+
+/// A replica's candidacy, from the flags and the pod's environment.
+fn candidate(client: &kube::Client, args: &RunArgs) -> Candidate {
+    let namespace = args
+        .leader_election_namespace
+        .clone()
+        .or_else(own_namespace)
+        .unwrap_or_else(|| args.credentials_secret.namespace.clone());
+    let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "zis-operator".to_owned());
+        format!(
+            "{host}-{}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        )
+    });
+    info!(lease = %format!("{namespace}/{}", args.leader_election_lease), "leader election");
+    Candidate::new(
+        Api::namespaced(client.clone(), &namespace),
+        &args.leader_election_lease,
+        &identity,
+        leader::Timing::default(),
+    )
+}
+
+/// The pod's namespace, when running in a cluster.
+fn own_namespace() -> Option<String> {
+    std::env::var("POD_NAMESPACE")
+        .ok()
+        .or_else(|| {
+            std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+                .ok()
+                .map(|text| text.trim().to_owned())
         })
-        .await;
-    metrics.set_ready(false);
+        .filter(|namespace| !namespace.is_empty())
+}
+
+/// Resolves once SIGTERM or SIGINT arrives; every clone resolves.
+type Shutdown = futures::future::Shared<futures::future::BoxFuture<'static, ()>>;
+
+fn shutdown_signal() -> Shutdown {
+    use futures::FutureExt;
+    async {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(error) => {
+                    warn!(%error, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            () = terminate => info!("SIGTERM received"),
+            _ = tokio::signal::ctrl_c() => info!("SIGINT received"),
+        }
+    }
+    .boxed()
+    .shared()
+}
+
+async fn stop_metrics_server(stop: tokio::sync::oneshot::Sender<()>, server: Option<ServerTask>) {
     // The receiver is gone only if the server already stopped (its error is logged below).
-    let _ = stop_server.send(());
+    let _ = stop.send(());
     if let Some(server) = server {
         match server.await {
             Ok(Ok(())) => {}
@@ -203,8 +362,6 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
             Err(error) => warn!(%error, "metrics server task failed"),
         }
     }
-    info!("zis-operator stopped");
-    Ok(())
 }
 
 type ServerTask = tokio::task::JoinHandle<std::io::Result<()>>;

@@ -211,6 +211,10 @@ impl World {
             &format!("crd/{CRD_NAME}"),
             "--timeout=30s",
         ]);
+        if world._servers.0.is_some() {
+            // A fresh sandbox; on the real API server deploy/rbac.yaml made it.
+            world.ok(&["create", "namespace", "zis-system"]);
+        }
         world.ok(&["create", "namespace", &world.system_ns]);
         world.ok(&["create", "namespace", &world.ns]);
         world.ok(&[
@@ -236,13 +240,17 @@ impl World {
                 "--credentials-secret",
                 &format!("{}/zis-credentials", self.system_ns),
             ])
-            .args(["--namespace", &self.ns, "--resync-interval", "2s"]);
+            .args(["--namespace", &self.ns, "--resync-interval", "2s"])
+            // Leases live in zis-system, where the operator's RBAC allows them; one per test.
+            .args(["--leader-election-namespace", "zis-system"])
+            .args(["--leader-election-lease", &self.system_ns]);
         if operator_has_flag("--metrics-addr") {
             // Tests run in parallel: never the default port.
             command.args(["--metrics-addr", "127.0.0.1:0"]);
         }
         command
             .env("KUBECONFIG", &self.operator_kubeconfig)
+            .env("POD_NAME", format!("{}-operator", self.system_ns))
             .env("RUST_LOG", "zis_operator=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))

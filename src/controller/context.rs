@@ -17,6 +17,7 @@ use rand::Rng;
 use super::breaker::Breakers;
 use super::credentials::Credentials;
 use super::outcome::{Retry, SLOW_RETRY};
+use crate::leader::Leadership;
 use crate::metrics::Metrics;
 use crate::resource::{ZisBearerConnection, ZisBearerConnectionStatus};
 use crate::zis::ZisClient;
@@ -84,6 +85,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Per integration: whether ZIS refuses the operator's credentials (see `breaker`).
     pub breakers: Breakers,
+    /// Whether this replica may write (status; ZIS requests are fenced by the client's permit).
+    pub leadership: Arc<Leadership>,
     memory: Mutex<HashMap<ObjectRef<Object>, Memory>>,
     /// The failure reason reported by each reconcile in progress, for its metrics.
     reported: Mutex<HashMap<ObjectRef<Object>, &'static str>>,
@@ -120,9 +123,16 @@ impl Context {
             peers: watched.peers,
             metrics,
             breakers: Breakers::new(),
+            leadership: Arc::new(Leadership::unconditional()),
             memory: Mutex::new(HashMap::new()),
             reported: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The same context, writing only while `leadership` says this replica leads.
+    pub fn with_leadership(mut self, leadership: Arc<Leadership>) -> Self {
+        self.leadership = leadership;
+        self
     }
 
     /// Notes that the reconcile of `key` in progress reported `reason` (last one wins).
@@ -206,7 +216,7 @@ impl Context {
     }
 }
 
-pub(super) fn jitter_up_to(max: Duration) -> Duration {
+pub(crate) fn jitter_up_to(max: Duration) -> Duration {
     let millis = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
     if millis == 0 {
         return Duration::ZERO;

@@ -65,6 +65,9 @@ pub enum Error {
     /// object.
     #[error("the status was changed by another writer; starting again from the stored object")]
     Overtaken,
+    /// This replica lost the leader lease: nothing more is written.
+    #[error("this replica is no longer the leader")]
+    NotLeader,
     /// A cleanup waits quietly until the credentials Secret has been read once.
     #[error("remote cleanup waits for the credentials to be read")]
     CredentialsNotRead,
@@ -108,6 +111,7 @@ impl Error {
             Error::CleanupBlocked { .. } | Error::CleanupHeld { .. } => "DeleteFailed",
             Error::CredentialsNotRead => "CredentialsNotRead",
             Error::Overtaken => "Overtaken",
+            Error::NotLeader => "NotLeader",
             Error::Finalizer(_) => "FinalizerError",
             Error::NoNamespace => "NoNamespace",
         }

@@ -121,6 +121,12 @@ impl Failure {
                 "InvalidRequest",
                 format!("{doing}: ZIS rejected the request ({code}: {title})"),
             ),
+            ZisError::NotPermitted => Self {
+                reason: "NotLeader",
+                message: format!("{doing}: not sent, this replica is no longer the leader"),
+                stalled: false,
+                retry: Retry::Backoff,
+            },
             // Callers handle 404 and 409 themselves; reaching here means an unexpected answer.
             ZisError::NotFound | ZisError::Conflict => Self {
                 reason: "ZisUnavailable",

@@ -115,6 +115,9 @@ impl<'a> Run<'a> {
         status: ZisBearerConnectionStatus,
         content: Content,
     ) -> Result<(), Error> {
+        if !self.ctx.leadership.is_leader() {
+            return Err(Error::NotLeader);
+        }
         let mut ours = status;
         let mut overtaken = false;
         for _ in 0..MAX_STATUS_ATTEMPTS {

@@ -9,7 +9,7 @@ pub mod server;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -84,6 +84,20 @@ pub struct Metrics {
     pacer_wait: Histogram,
     ready_source: Arc<OnceLock<ReadySource>>,
     ready: AtomicBool,
+    role: AtomicU8,
+    leader: Gauge,
+}
+
+/// What this replica does, for `/readyz` and the `leader` gauge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Role {
+    /// Not connected to the cluster yet.
+    Starting = 0,
+    /// Waiting for the leader lease: healthy, ready to take over.
+    Standby = 1,
+    /// Holds the lease (or runs without leader election) and reconciles.
+    Leader = 2,
 }
 
 impl fmt::Debug for Metrics {
@@ -155,6 +169,12 @@ impl Metrics {
             Unit::Seconds,
             pacer_wait.clone(),
         );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader lease (or runs without leader election), else 0",
+            leader.clone(),
+        );
         let ready_source = Arc::new(OnceLock::new());
         registry.register_collector(Box::new(ReadyCollector {
             source: ready_source.clone(),
@@ -169,6 +189,8 @@ impl Metrics {
             pacer_wait,
             ready_source,
             ready: AtomicBool::new(false),
+            role: AtomicU8::new(Role::Starting as u8),
+            leader,
         }
     }
 
@@ -192,6 +214,20 @@ impl Metrics {
     pub fn count_objects_with(&self, source: impl Fn() -> ReadyCounts + Send + Sync + 'static) {
         // A second source is ignored: the operator has one object cache.
         let _ = self.ready_source.set(Box::new(source));
+    }
+
+    /// Says what this replica does.
+    pub fn set_role(&self, role: Role) {
+        self.role.store(role as u8, Ordering::Release);
+        self.leader.set(i64::from(role == Role::Leader));
+    }
+
+    pub fn role(&self) -> Role {
+        match self.role.load(Ordering::Acquire) {
+            1 => Role::Standby,
+            2 => Role::Leader,
+            _ => Role::Starting,
+        }
     }
 
     /// Marks the operator ready (caches synced, controller running) or not.

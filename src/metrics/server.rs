@@ -1,6 +1,7 @@
 //! The small HTTP server on `--metrics-addr`: `/metrics` (Prometheus text format), `/healthz`
 //! (liveness: 200 while the process serves) and `/readyz` (200 once the caches have synced and
-//! the controller runs, 503 before and while shutting down).
+//! the controller runs, or while the replica stands by for the leader lease; 503 before and while
+//! shutting down).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
 
-use super::Metrics;
+use super::{Metrics, Role};
 
 /// The content type of the OpenMetrics text format `prometheus-client` renders.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -80,11 +81,20 @@ async fn render(State(metrics): State<Arc<Metrics>>) -> Response {
     }
 }
 
+/// 200 for a leader whose caches synced ("leader") and for a standby replica, which is ready to
+/// take over ("standby"); 503 otherwise. The body says which.
 async fn readiness(State(metrics): State<Arc<Metrics>>) -> Response {
-    if metrics.is_ready() {
-        (StatusCode::OK, "ok\n").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "caches not synced yet\n").into_response()
+    match (metrics.role(), metrics.is_ready()) {
+        (Role::Leader, true) => (StatusCode::OK, "ok: leader\n").into_response(),
+        (Role::Standby, _) => {
+            (StatusCode::OK, "ok: standby (another replica leads)\n").into_response()
+        }
+        (Role::Leader, false) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "leader; caches not synced yet\n",
+        )
+            .into_response(),
+        (Role::Starting, _) => (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response(),
     }
 }
 
@@ -122,8 +132,16 @@ mod tests {
         }));
         assert_eq!(get(addr, "/healthz").await.0, 200);
         assert_eq!(get(addr, "/readyz").await.0, 503);
+        metrics.set_role(Role::Leader);
+        assert_eq!(
+            get(addr, "/readyz").await.0,
+            503,
+            "a leader whose caches did not sync"
+        );
         metrics.set_ready(true);
-        assert_eq!(get(addr, "/readyz").await.0, 200);
+        let (status, body) = get(addr, "/readyz").await;
+        assert_eq!(status, 200);
+        assert!(body.ends_with("ok: leader\n"), "{body}");
         let (status, body) = get(addr, "/metrics").await;
         assert_eq!(status, 200);
         assert!(body.contains("application/openmetrics-text"), "{body}");
@@ -132,6 +150,38 @@ mod tests {
             "{body}"
         );
         assert_eq!(get(addr, "/nope").await.0, 404);
+        stop.send(()).expect("server still running");
+        task.await.expect("joins").expect("serves cleanly");
+    }
+
+    #[tokio::test]
+    async fn a_standby_replica_is_ready_and_says_so_and_the_leader_gauge_follows_the_role() {
+        let metrics = Arc::new(Metrics::new());
+        let server = MetricsServer::bind("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("binds");
+        let addr = server.local_addr().expect("bound");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve(metrics.clone(), async {
+            let _ = stopped.await;
+        }));
+        metrics.set_role(Role::Standby);
+        let (status, body) = get(addr, "/readyz").await;
+        assert_eq!(status, 200);
+        assert!(body.contains("standby"), "{body}");
+        assert!(
+            get(addr, "/metrics")
+                .await
+                .1
+                .contains("zis_operator_leader 0\n")
+        );
+        metrics.set_role(Role::Leader);
+        assert!(
+            get(addr, "/metrics")
+                .await
+                .1
+                .contains("zis_operator_leader 1\n")
+        );
         stop.send(()).expect("server still running");
         task.await.expect("joins").expect("serves cleanly");
     }

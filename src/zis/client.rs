@@ -56,7 +56,12 @@ pub struct ClientConfig {
     pub pacing: PacingConfig,
     /// Told about every request sent (for metrics); `None` by default.
     pub observer: Option<Arc<dyn RequestObserver>>,
+    /// Asked right before each request goes out; `false` keeps it from being sent.
+    pub permit: Option<Permit>,
 }
+
+/// Whether a request may be sent now (checked after the pacer's wait, just before sending).
+pub type Permit = Arc<dyn Fn() -> bool + Send + Sync>;
 
 impl ClientConfig {
     /// Configuration for `https://{subdomain}.zendesk.com`.
@@ -73,7 +78,14 @@ impl ClientConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             pacing: PacingConfig::default(),
             observer: None,
+            permit: None,
         }
+    }
+
+    /// The same configuration with requests sent only while `permit` allows it.
+    pub fn with_permit(mut self, permit: Permit) -> Self {
+        self.permit = Some(permit);
+        self
     }
 
     /// The same configuration with `observer` told about every request sent.
@@ -106,6 +118,7 @@ impl fmt::Debug for ClientConfig {
             .field("request_timeout", &self.request_timeout)
             .field("pacing", &self.pacing)
             .field("observer", &self.observer.is_some())
+            .field("permit", &self.permit.is_some())
             .finish()
     }
 }
@@ -123,6 +136,7 @@ struct Shared {
     pacer: Pacer,
     pacing: PacingConfig,
     observer: Option<Arc<dyn RequestObserver>>,
+    permit: Option<Permit>,
 }
 
 impl ZisClient {
@@ -150,6 +164,7 @@ impl ZisClient {
                 pacer: Pacer::new(&config.pacing),
                 pacing: config.pacing,
                 observer: config.observer,
+                permit: config.permit,
             }),
         })
     }
@@ -407,7 +422,8 @@ impl IntegrationClient {
             .execute_in_span(call, authorization, &span, &mut exchange)
             .instrument(span.clone())
             .await;
-        if let Some(observer) = &self.client.shared.observer {
+        let sent = !matches!(result, Err(ZisError::NotPermitted));
+        if let Some(observer) = self.client.shared.observer.as_ref().filter(|_| sent) {
             observer.observe(&RequestRecord {
                 method: method.as_str(),
                 endpoint,
@@ -433,6 +449,11 @@ impl IntegrationClient {
         let started = Instant::now();
         exchange.paced = started - queued;
         span.record("paced_ms", millis(exchange.paced));
+        // Checked last: the pacer's wait can be long, and the permission may end meanwhile.
+        if shared.permit.as_ref().is_some_and(|permit| !permit()) {
+            tracing::debug!("not sent: no permission to send now");
+            return Err(ZisError::NotPermitted);
+        }
 
         let mut request = shared
             .http

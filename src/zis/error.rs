@@ -26,6 +26,10 @@ pub enum ZisError {
     /// 5xx, timeouts, connection errors, bodies that do not parse: try again later.
     #[error("transient zis failure: {reason}")]
     Transient { reason: String },
+    /// Not sent: the client's owner withdrew its permission to send (see
+    /// `ClientConfig::with_permit`), for example a replica that is no longer the leader.
+    #[error("not sent: this process may not send requests to zis now")]
+    NotPermitted,
 }
 
 impl ZisError {

@@ -67,7 +67,8 @@ impl RequestOutcome {
             Some(ZisError::Unauthorized) => RequestOutcome::Unauthorized,
             Some(ZisError::Forbidden { .. }) => RequestOutcome::Forbidden,
             Some(ZisError::Invalid { .. }) => RequestOutcome::Invalid,
-            Some(ZisError::Transient { .. }) => RequestOutcome::Transient,
+            // Never sent, so never observed; classed with the failures that leave no answer.
+            Some(ZisError::Transient { .. } | ZisError::NotPermitted) => RequestOutcome::Transient,
         }
     }
 

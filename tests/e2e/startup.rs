@@ -46,6 +46,8 @@ async fn the_operator_exits_with_install_instructions_when_the_crd_is_missing() 
         rust_log: "zis_operator=debug",
         log_path: dir.join(format!("operator-{}.log", std::process::id())),
         via_env: false,
+        lease: "no-crd",
+        identity: "no-crd-operator",
     });
     let started = Instant::now();
     let status = loop {

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::ObjectMeta;
 use kube::api::{Api, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
@@ -192,8 +194,26 @@ async fn serve() -> Result<(Option<Cluster>, Server), String> {
         }
     };
     let client = client_from(&cluster.kubeconfig).await?;
+    ensure_lease_namespace(client.clone()).await?;
     install_crd(client).await?;
     Ok((Some(cluster), server))
+}
+
+/// The namespace of the operators' Leases (`deploy/rbac.yaml` creates it on a real cluster).
+async fn ensure_lease_namespace(client: Client) -> Result<(), String> {
+    let api: Api<Namespace> = Api::all(client);
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some(super::operator::LEASE_NAMESPACE.to_owned()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    match api.create(&PostParams::default(), &namespace).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(error) => Err(format!("creating the lease namespace: {error}")),
+    }
 }
 
 async fn install_crd(client: Client) -> Result<(), String> {

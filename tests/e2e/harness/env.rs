@@ -255,6 +255,8 @@ impl TestEnv {
             rust_log: &self.rust_log,
             log_path,
             via_env: self.via_env,
+            lease: &self.ns,
+            identity: &format!("{}-operator", self.ns),
         }));
     }
 

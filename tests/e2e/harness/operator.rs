@@ -19,7 +19,16 @@ const OPERATOR_ENV: &[&str] = &[
     "ZIS_REQUESTS_PER_MINUTE",
     "ZIS_LOG_FORMAT",
     "ZIS_METRICS_ADDR",
+    "ZIS_LEADER_ELECTION",
+    "ZIS_LEADER_ELECTION_NAMESPACE",
+    "ZIS_LEADER_ELECTION_LEASE",
+    "POD_NAME",
+    "POD_NAMESPACE",
 ];
+
+/// Where the operators of the e2e tests keep their leader Leases (each test its own Lease); the
+/// operator's RBAC allows Leases there only.
+pub const LEASE_NAMESPACE: &str = "zis-system";
 
 /// How to run one operator process.
 pub struct OperatorCommand<'a> {
@@ -31,6 +40,10 @@ pub struct OperatorCommand<'a> {
     pub log_path: PathBuf,
     /// Configure through the `ZIS_*` environment variables instead of flags.
     pub via_env: bool,
+    /// The Lease (in [`LEASE_NAMESPACE`]) and this replica's identity (`POD_NAME`): a restarted
+    /// operator with the same identity takes its Lease back at once, as a restarted container.
+    pub lease: &'a str,
+    pub identity: &'a str,
 }
 
 /// A running operator; killed on drop.
@@ -59,7 +72,9 @@ impl OperatorProcess {
                 .env("ZIS_ALLOW_HTTP", "true")
                 .env("ZIS_CREDENTIALS_SECRET", &credentials)
                 .env("ZIS_RESYNC_INTERVAL", command.resync_interval)
-                .env("ZIS_METRICS_ADDR", "127.0.0.1:0");
+                .env("ZIS_METRICS_ADDR", "127.0.0.1:0")
+                .env("ZIS_LEADER_ELECTION_NAMESPACE", LEASE_NAMESPACE)
+                .env("ZIS_LEADER_ELECTION_LEASE", command.lease);
         } else {
             cmd.arg("--namespace")
                 .arg(command.namespace)
@@ -70,9 +85,12 @@ impl OperatorProcess {
                 .arg(&credentials)
                 .arg("--resync-interval")
                 .arg(command.resync_interval)
-                .args(["--metrics-addr", "127.0.0.1:0"]);
+                .args(["--metrics-addr", "127.0.0.1:0"])
+                .args(["--leader-election-namespace", LEASE_NAMESPACE])
+                .args(["--leader-election-lease", command.lease]);
         }
         cmd.env("KUBECONFIG", command.kubeconfig)
+            .env("POD_NAME", command.identity)
             .env("RUST_LOG", command.rust_log)
             .env_remove("RUST_BACKTRACE")
             .stdin(Stdio::null())
