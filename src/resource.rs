@@ -23,6 +23,11 @@ pub const ALLOWED_DOMAIN_PATTERN: &str =
     r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$";
 /// The connection name ZIS reserves for its own OAuth connection to Zendesk.
 pub const RESERVED_CONNECTION_NAME: &str = "zendesk";
+/// Annotation asking for a reconcile now: any new value (by convention the current time, RFC
+/// 3339) makes the operator check the connection against ZIS at once, without waiting for the
+/// resync or a retry delay; `status.lastHandledReconcileAt` then holds the value handled (as
+/// Flux's `reconcile.fluxcd.io/requestedAt` and `lastHandledReconcileAt`).
+pub const RECONCILE_REQUESTED_AT: &str = "zis-operator.dev/reconcile-requested-at";
 
 /// The desired remote connection: which integration and name, which domain, where the token is.
 // The printer columns repeat `type_ = "string"`, which clippy mistakes for duplicated attributes.
@@ -185,6 +190,10 @@ pub struct ZisBearerConnectionStatus {
     /// Whether the remote connection existed before and was taken over.
     #[serde(default)]
     pub adopted: Option<bool>,
+    /// The last value of the annotation `zis-operator.dev/reconcile-requested-at` that was
+    /// handled (a reconcile that checked ZIS ran for it).
+    #[serde(default)]
+    pub last_handled_reconcile_at: Option<String>,
 }
 
 /// The identity of a remote connection.

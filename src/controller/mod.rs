@@ -5,8 +5,9 @@
 //! -> [`act`] (ZIS calls) -> [`report`] (status, events). [`credentials`] caches the operator's
 //! own ZIS credentials, [`fingerprint`] keys the token fingerprints, [`outcome`] holds what steps
 //! produce, [`context`] what reconciles share and remember, `index` relates objects to Secrets
-//! and to each other, `run` is one reconcile's plan/act loop and status writes. This module only
-//! dispatches: the finalizer, the early exits, the retry decision. `crate::runtime` wires it.
+//! and to each other, `run` is one reconcile's plan/act loop and status writes, [`requested`]
+//! handles the "reconcile now" annotation. This module only dispatches: the finalizer, the early
+//! exits, the retry decision. `crate::runtime` wires it.
 
 pub mod act;
 pub mod context;
@@ -17,6 +18,7 @@ mod index;
 pub mod outcome;
 pub mod plan;
 pub mod report;
+pub mod requested;
 mod run;
 pub mod validate;
 
@@ -165,6 +167,10 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
         return Ok(Requeue::await_change());
     };
     let mut run = Run::new(&object, api, ctx, key);
+    // A "reconcile now" request: no shortcut below, and the status this reconcile writes says so.
+    if let Some(requested) = requested::take(&object, ctx, &run.key) {
+        run.record.last_handled_reconcile_at = Some(requested);
+    }
     let name = object.name_any();
 
     let target = match validate::target(&name, &object.spec) {

@@ -15,6 +15,7 @@ mod failures;
 mod kubectl;
 mod lifecycle;
 mod ownership;
+mod reconcile_now;
 mod secrets;
 mod startup;
 mod validation;
