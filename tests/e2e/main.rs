@@ -19,3 +19,4 @@ mod reconcile_now;
 mod secrets;
 mod startup;
 mod validation;
+mod validation_messages;
