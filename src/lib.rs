@@ -7,12 +7,14 @@
 //! - [`zis`]: the typed ZIS Connections API client (HTTP, pacing, error classification).
 //! - [`resource`]: the `ZisBearerConnection` custom resource and its CRD.
 //! - [`controller`]: the reconcile loop (dereference, validate, plan, act, report).
+//! - [`events`]: Kubernetes Events as `kubectl get events` and `kubectl describe` show them.
 //! - [`metrics`]: Prometheus metrics and the health endpoints.
 //! - [`cli`]: command-line flags and environment variables.
 //! - [`runtime`]: process setup of `zis-operator run`.
 
 pub mod cli;
 pub mod controller;
+pub mod events;
 pub mod metrics;
 pub mod resource;
 pub mod runtime;

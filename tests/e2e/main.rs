@@ -11,6 +11,7 @@ mod harness;
 mod adoption;
 mod deletion;
 mod drift;
+mod events;
 mod failures;
 mod kubectl;
 mod lifecycle;
