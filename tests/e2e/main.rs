@@ -9,6 +9,7 @@
 mod harness;
 
 mod adoption;
+mod delete_refused;
 mod deletion;
 mod drift;
 mod events;
