@@ -9,6 +9,7 @@
 mod harness;
 
 mod adoption;
+mod credentials_missing;
 mod delete_refused;
 mod deletion;
 mod drift;
