@@ -1,9 +1,10 @@
 //! The `ZisBearerConnection` custom resource: spec, status and the CRD generated from them.
 //!
 //! The schema carries every check a real API server can make before the operator sees an object
-//! (patterns, enums, defaults, required fields, CEL rules); `controller::validate` repeats the
-//! checks so an API server without schema validation still gets a clear status instead of a
-//! remote 400. This module holds types only: no I/O.
+//! (lengths, enums, defaults, required fields, CEL rules with messages in words, see [`rules`]);
+//! `controller::validate` repeats the checks so that an object the API server let through (an
+//! older CRD) still gets a clear status instead of a remote 400. This module holds types, the
+//! rules and the CRD's generation only: no I/O.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray,
