@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use crate::harness::env::TestEnv;
-use crate::harness::{CREDENTIALS_SECRET, Setup, random_token};
+use super::harness::env::TestEnv;
+use super::harness::{CREDENTIALS_SECRET, Setup, random_token};
 
 /// The operator's log lines that warn about the missing credentials Secret.
 fn missing_warnings(env: &TestEnv) -> Vec<String> {

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::harness::{Setup, condition, random_token};
+use super::harness::{Setup, condition, random_token};
 
 #[tokio::test]
 async fn a_deletion_refused_for_good_names_the_orphan_policy_and_setting_it_lets_the_object_go() {

@@ -9,8 +9,8 @@ use k8s_openapi::api::core::v1::Event as CoreEvent;
 use kube::Api;
 use kube::api::ListParams;
 
-use crate::harness::cluster::cluster;
-use crate::harness::{INTEGRATION, Setup, random_token};
+use super::harness::cluster::cluster;
+use super::harness::{INTEGRATION, Setup, random_token};
 
 fn kubectl(ns: &str, args: &[&str]) -> Option<String> {
     let out = Command::new("kubectl")

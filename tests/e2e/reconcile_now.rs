@@ -7,8 +7,8 @@ use std::time::Duration;
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 
-use crate::harness::env::TestEnv;
-use crate::harness::{INTEGRATION, Setup, random_token};
+use super::harness::env::TestEnv;
+use super::harness::{INTEGRATION, Setup, random_token};
 
 const ANNOTATION: &str = "zis-operator.dev/reconcile-requested-at";
 /// Far below the 10-minute resync and the 5-minute retry of a stalled failure these tests use:

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::Setup;
+use super::harness::Setup;
 
 #[tokio::test]
 async fn specs_the_operator_cannot_sync_are_refused_in_words() {
