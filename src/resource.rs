@@ -1,28 +1,31 @@
 //! The `ZisBearerConnection` custom resource: spec, status and the CRD generated from them.
 //!
 //! The schema carries every check a real API server can make before the operator sees an object
-//! (patterns, enums, defaults, required fields, CEL rules); `controller::validate` repeats the
-//! checks so an API server without schema validation still gets a clear status instead of a
-//! remote 400. This module holds types only: no I/O.
+//! (lengths, enums, defaults, required fields, CEL rules with messages in words, see [`rules`]);
+//! `controller::validate` repeats the checks so that an object the API server let through (an
+//! older CRD) still gets a clear status instead of a remote 400. This module holds types, the
+//! rules and the CRD's generation only: no I/O.
 
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray,
+};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+pub mod rules;
+
+pub use rules::RESERVED_CONNECTION_NAME;
 
 /// API group of every resource of this operator.
 pub const GROUP: &str = "zis-operator.dev";
 /// The finalizer that guards remote cleanup.
 pub const FINALIZER: &str = "zis-operator.dev/cleanup";
-
-/// Pattern of `spec.integration` (vendor rules: up to 64 of lowercase letters, digits, `-`, `_`).
-pub const INTEGRATION_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,63}$";
-/// Pattern of a ZIS connection name (vendor rules: 3 to 64 of letters, digits, `_`, `-`).
-pub const CONNECTION_NAME_PATTERN: &str = "^[A-Za-z0-9_-]{3,64}$";
-/// Pattern of `spec.allowedDomain`: a bare DNS hostname with lower-case labels.
-pub const ALLOWED_DOMAIN_PATTERN: &str =
-    r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$";
-/// The connection name ZIS reserves for its own OAuth connection to Zendesk.
-pub const RESERVED_CONNECTION_NAME: &str = "zendesk";
+/// Annotation asking for a reconcile now: any new value (by convention the current time, RFC
+/// 3339) makes the operator check the connection against ZIS at once, without waiting for the
+/// resync or a retry delay; `status.lastHandledReconcileAt` then holds the value handled (as
+/// Flux's `reconcile.fluxcd.io/requestedAt` and `lastHandledReconcileAt`).
+pub const RECONCILE_REQUESTED_AT: &str = "zis-operator.dev/reconcile-requested-at";
 
 /// The desired remote connection: which integration and name, which domain, where the token is.
 // The printer columns repeat `type_ = "string"`, which clippy mistakes for duplicated attributes.
@@ -69,40 +72,37 @@ pub const RESERVED_CONNECTION_NAME: &str = "zendesk";
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ZisBearerConnectionSpec {
-    /// The ZIS integration key (1 to 64 of lowercase letters, digits, `-` and `_`).
-    #[schemars(
-        regex(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$"),
-        length(min = 1, max = 64)
-    )]
+    /// The key of the ZIS integration the connection belongs to: 1 to 64 of lower-case letters,
+    /// digits, `-` and `_`, starting with a letter or digit.
+    #[schemars(length(min = 1, max = 64))]
+    #[schemars(extend("x-kubernetes-validations" = rules::integration()))]
     pub integration: String,
 
-    /// The remote connection's name; defaults to `metadata.name`. 3 to 64 of letters, digits,
-    /// `_` and `-`; `zendesk` is reserved.
+    /// The remote connection's name: 3 to 64 of letters, digits, `_` and `-`; `zendesk` (in any
+    /// letter case) is reserved by ZIS. Defaults to `metadata.name`, which must then follow the
+    /// same rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = "^[A-Za-z0-9_-]{3,64}$"), length(min = 3, max = 64))]
-    #[schemars(extend("x-kubernetes-validations" = [
-        {"rule": "self != 'zendesk'", "message": "connectionName 'zendesk' is reserved by ZIS"}
-    ]))]
+    #[schemars(length(min = 3, max = 64))]
+    #[schemars(extend("x-kubernetes-validations" = rules::connection_name()))]
     pub connection_name: Option<String>,
 
-    /// The hostname the connection may be used on: a bare DNS hostname, lower case, no scheme,
-    /// port, path or wildcard.
-    #[schemars(
-        regex(
-            pattern = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
-        ),
-        length(min = 1, max = 253)
-    )]
+    /// The hostname the connection may be used on: a bare DNS hostname in lower case, such as
+    /// `api.example.com`, without scheme, port, path or wildcard, and not an IP address.
+    #[schemars(length(min = 1, max = 253))]
+    #[schemars(extend("x-kubernetes-validations" = rules::allowed_domain()))]
     pub allowed_domain: String,
 
     /// The Secret (in this object's namespace) and key holding the bearer token.
     pub token_secret_ref: TokenSecretRef,
 
-    /// What happens to the remote connection when this object is deleted.
+    /// What happens to the remote connection when this object is deleted: `Delete` deletes it,
+    /// `Orphan` leaves it in place.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
 
-    /// What to do when the connection name is already taken remotely.
+    /// What to do when the connection name is already taken remotely (HTTP 409 on create):
+    /// `Adopt` takes the existing bearer-token connection over and pushes this object's token
+    /// and domain to it; `Never` reports `Conflict` and writes nothing.
     #[serde(default)]
     pub adoption_policy: AdoptionPolicy,
 
@@ -116,12 +116,15 @@ pub struct ZisBearerConnectionSpec {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenSecretRef {
-    /// Name of the Secret.
+    /// Name of the Secret, in this object's namespace (a reference cannot name another
+    /// namespace).
     #[schemars(length(min = 1, max = 253))]
+    #[schemars(extend("x-kubernetes-validations" = rules::secret_name()))]
     pub name: String,
     /// Key of the token inside the Secret's data.
     #[serde(default = "default_token_key")]
-    #[schemars(length(min = 1, max = 253), regex(pattern = "^[-._a-zA-Z0-9]+$"))]
+    #[schemars(length(min = 1, max = 253))]
+    #[schemars(extend("x-kubernetes-validations" = rules::token_key()))]
     pub key: String,
 }
 
@@ -191,6 +194,10 @@ pub struct ZisBearerConnectionStatus {
     /// Whether the remote connection existed before and was taken over.
     #[serde(default)]
     pub adopted: Option<bool>,
+    /// The last value of the annotation `zis-operator.dev/reconcile-requested-at` that was
+    /// handled (a reconcile that checked ZIS ran for it).
+    #[serde(default)]
+    pub last_handled_reconcile_at: Option<String>,
 }
 
 /// The identity of a remote connection.
@@ -263,10 +270,70 @@ impl ZisBearerConnection {
     }
 }
 
+/// The CRD, as `zis-operator crd` prints it: kube's derived CRD with descriptions made for
+/// `kubectl explain` (see [`polish_descriptions`]).
+pub fn crd() -> CustomResourceDefinition {
+    use kube::CustomResourceExt;
+    let mut crd = ZisBearerConnection::crd();
+    for version in &mut crd.spec.versions {
+        if let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        {
+            polish_descriptions(schema);
+        }
+    }
+    crd
+}
+
+/// Makes every description read well in `kubectl explain`, which prints it as it is and does not
+/// show `default`: the line breaks of the doc comments it comes from are joined into paragraphs
+/// (kubectl wraps them itself), and a field with a default says so ("Defaults to `Delete`.").
+pub fn polish_descriptions(schema: &mut JSONSchemaProps) {
+    if let Some(description) = schema.description.as_mut() {
+        *description = reflow(description);
+        let default = schema.default.as_ref().and_then(|d| match &d.0 {
+            serde_json::Value::String(text) => Some(text.clone()),
+            serde_json::Value::Bool(_) | serde_json::Value::Number(_) => Some(d.0.to_string()),
+            _ => None,
+        });
+        if let Some(default) = default
+            && !description.contains("Defaults to")
+        {
+            description.push_str(&format!(" Defaults to `{default}`."));
+        }
+    }
+    for property in schema.properties.iter_mut().flat_map(|p| p.values_mut()) {
+        polish_descriptions(property);
+    }
+    match schema.items.as_mut() {
+        Some(JSONSchemaPropsOrArray::Schema(item)) => polish_descriptions(item),
+        Some(JSONSchemaPropsOrArray::Schemas(items)) => {
+            items.iter_mut().for_each(polish_descriptions)
+        }
+        None => {}
+    }
+}
+
+/// Joins the lines of each paragraph (paragraphs are separated by a blank line).
+fn reflow(text: &str) -> String {
+    text.split("\n\n")
+        .map(|paragraph| {
+            paragraph
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
 /// The CRD as YAML, exactly what `zis-operator crd` prints and `crds/` holds.
 pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
-    use kube::CustomResourceExt;
-    serde_yaml::to_string(&ZisBearerConnection::crd())
+    serde_yaml::to_string(&crd())
 }
 
 #[cfg(test)]
@@ -284,18 +351,86 @@ mod tests {
         );
     }
 
+    fn spec_field(crd: &CustomResourceDefinition, path: &[&str]) -> JSONSchemaProps {
+        let mut schema = crd.spec.versions[0]
+            .schema
+            .as_ref()
+            .and_then(|s| s.open_api_v3_schema.clone())
+            .expect("a schema");
+        for name in path {
+            schema = schema
+                .properties
+                .as_ref()
+                .and_then(|p| p.get(*name))
+                .cloned()
+                .unwrap_or_else(|| panic!("no field {name}"));
+        }
+        schema
+    }
+
     #[test]
-    fn the_schema_patterns_match_the_published_constants() {
-        let yaml = crd_yaml().expect("crd serializes");
-        for pattern in [
-            INTEGRATION_PATTERN,
-            CONNECTION_NAME_PATTERN,
-            ALLOWED_DOMAIN_PATTERN,
+    fn descriptions_are_paragraphs_that_name_their_defaults() {
+        let crd = crd();
+        for (path, default) in [
+            (&["spec", "deletionPolicy"][..], "Defaults to `Delete`."),
+            (&["spec", "adoptionPolicy"][..], "Defaults to `Adopt`."),
+            (&["spec", "suspend"][..], "Defaults to `false`."),
+            (
+                &["spec", "tokenSecretRef", "key"][..],
+                "Defaults to `token`.",
+            ),
         ] {
-            let needle = serde_yaml::to_string(pattern).expect("string serializes");
+            let description = spec_field(&crd, path).description.unwrap_or_default();
+            assert!(description.ends_with(default), "{path:?}: {description}");
+        }
+        let yaml = crd_yaml().expect("crd serializes");
+        let value: serde_json::Value = serde_yaml::from_str(&yaml).expect("yaml parses");
+        let mut descriptions = Vec::new();
+        collect_descriptions(&value, &mut descriptions);
+        assert!(descriptions.len() > 20);
+        for description in descriptions {
             assert!(
-                yaml.contains(needle.trim()),
-                "pattern {pattern} missing from the crd"
+                !description.contains('\n'),
+                "a line break in: {description}"
+            );
+        }
+    }
+
+    fn collect_descriptions(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, child) in map {
+                    match (key.as_str(), child) {
+                        ("description", serde_json::Value::String(text)) => out.push(text.clone()),
+                        _ => collect_descriptions(child, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items
+                .iter()
+                .for_each(|item| collect_descriptions(item, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_string_rule_of_the_spec_is_a_cel_rule_with_a_message_not_a_pattern() {
+        let crd = crd();
+        for path in [
+            &["spec", "integration"][..],
+            &["spec", "connectionName"],
+            &["spec", "allowedDomain"],
+            &["spec", "tokenSecretRef", "name"],
+            &["spec", "tokenSecretRef", "key"],
+        ] {
+            let field = spec_field(&crd, path);
+            assert_eq!(field.pattern, None, "{path:?} still has a pattern");
+            assert!(field.max_length.is_some(), "{path:?} has no maxLength");
+            let rules = field.x_kubernetes_validations.unwrap_or_default();
+            assert!(!rules.is_empty(), "{path:?} has no CEL rule");
+            assert!(
+                rules.iter().all(|rule| rule.message.is_some()),
+                "{path:?}: a rule without a message"
             );
         }
     }

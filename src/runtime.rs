@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::events::{Recorder, Reporter};
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, PartialObjectMeta};
 use kube::runtime::controller::Config as ControllerConfig;
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use kube::{Api, ResourceExt};
 use tracing::{debug, info, warn};
@@ -37,13 +37,20 @@ pub enum RunError {
     Zis(#[from] ConfigError),
     #[error("cannot reach kubernetes: {0}")]
     Kube(#[from] kube::Error),
+    /// The API server did not answer the first request, or refused it.
+    #[error(
+        "cannot use the Kubernetes API server at {url} (from KUBECONFIG, ~/.kube/config or the in-cluster config): {cause}"
+    )]
+    Cluster { url: String, cause: String },
     #[error(
         "the ZisBearerConnection CRD (zisbearerconnections.zis-operator.dev) is not installed; install it with `kubectl apply -f crds/zisbearerconnections.yaml` (or `zis-operator crd | kubectl apply -f -`)"
     )]
     CrdMissing,
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[from] std::io::Error),
-    #[error("neither --zendesk-url nor --subdomain was given")]
+    #[error(
+        "no Zendesk account given: set --subdomain NAME (or ZIS_SUBDOMAIN=NAME) for https://NAME.zendesk.com, or --zendesk-url URL (or ZIS_ZENDESK_URL=URL)"
+    )]
     NoZendesk,
     #[error(transparent)]
     Metrics(#[from] ServerError),
@@ -95,13 +102,17 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
     )?;
     // Bound before anything else so a taken port stops the operator at once.
     let (stop_server, server) = start_metrics_server(args.metrics_addr, metrics.clone()).await?;
-    let client = kube::Client::try_default().await?;
+    let config = kube::Config::infer()
+        .await
+        .map_err(|e| RunError::Kube(kube::Error::InferConfig(e)))?;
+    let cluster_url = display_url(&config.cluster_url);
+    let client = kube::Client::try_from(config)?;
     // Checked before the election: a missing CRD stops every replica at once with its message.
     let objects: Api<ZisBearerConnection> = match &args.namespace {
         Some(namespace) => Api::namespaced(client.clone(), namespace),
         None => Api::all(client.clone()),
     };
-    check_crd(&objects).await?;
+    check_crd(&objects, &cluster_url).await?;
     let shutdown = shutdown_signal();
     let mut candidate = args.leader_election.then(|| candidate(&client, &args));
     if let Some(candidate) = candidate.as_mut() {
@@ -424,13 +435,48 @@ impl Readiness {
     }
 }
 
-/// Fails with [`RunError::CrdMissing`] when the API server does not serve the resource.
-async fn check_crd(objects: &Api<ZisBearerConnection>) -> Result<(), RunError> {
+/// Fails with [`RunError::CrdMissing`] when the API server does not serve the resource, and with
+/// [`RunError::Cluster`] (naming `url`) when it cannot be reached or refuses: the first request
+/// the operator makes, so the place to say which server it tried.
+async fn check_crd(objects: &Api<ZisBearerConnection>, url: &str) -> Result<(), RunError> {
     match objects.list_metadata(&ListParams::default().limit(1)).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.code == 404 => Err(RunError::CrdMissing),
-        Err(error) => Err(RunError::Kube(error)),
+        Err(error) => Err(RunError::Cluster {
+            url: url.to_owned(),
+            cause: error_chain(&error),
+        }),
     }
+}
+
+/// The API server's URL as configured, without any user information.
+fn display_url(url: &impl std::fmt::Display) -> String {
+    let text = url.to_string();
+    match url::Url::parse(&text) {
+        Ok(mut parsed) => {
+            // Both only fail for URLs that cannot have user information.
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.as_str().trim_end_matches('/').to_owned()
+        }
+        Err(_) => text,
+    }
+}
+
+/// An error and its causes, `: `-separated ("client error (Connect)" alone does not say that the
+/// connection was refused).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Keeps `credentials` equal to the Secret's data and signals every change.
@@ -483,16 +529,25 @@ async fn watch_credentials(
                     .map(|(key, value)| (key, value.0))
                     .collect()
             }));
-            if let Some(first) = first_read.take() {
-                info!(secret = %secret, present, "credentials secret read");
-                // Nobody waiting any more is fine: startup went on without it.
-                let _ = first.send(());
+            let first = first_read.take();
+            if !present && (first.is_some() || changed_data) {
+                // Said once when found missing (at start or deleted), not at every relist.
+                warn!(
+                    secret = %secret,
+                    "the operator's credentials secret {secret} does not exist: every connection waits (Ready=False, reason CredentialsMissing) until it is created"
+                );
+            } else if first.is_some() {
+                info!(secret = %secret, "credentials secret read");
             } else if changed_data {
-                info!(secret = %secret, present, "credentials secret changed");
+                info!(secret = %secret, "credentials secret changed");
             } else {
                 // A relist or a metadata-only touch: nothing to retry for.
                 debug!(secret = %secret, "credentials secret event without a data change");
                 continue;
+            }
+            if let Some(first) = first {
+                // Nobody waiting any more is fine: startup went on without it.
+                let _ = first.send(());
             }
             // A closed channel means the controller is shutting down.
             let _ = changed.unbounded_send(());
@@ -503,8 +558,62 @@ async fn watch_credentials(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
     type Event = Result<watcher::Event<Secret>, watcher::Error>;
+
+    #[test]
+    fn a_missing_zendesk_account_names_both_flags_and_their_environment_variables() {
+        let cli = crate::cli::Cli::try_parse_from([
+            "zis-operator",
+            "run",
+            "--credentials-secret",
+            "ns/creds",
+        ])
+        .expect("parses");
+        let crate::cli::Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        let message = match zis_config(&args) {
+            Err(error) => error.to_string(),
+            Ok(_) => panic!("accepted no Zendesk account"),
+        };
+        for needle in [
+            "--subdomain",
+            "ZIS_SUBDOMAIN",
+            "--zendesk-url",
+            "ZIS_ZENDESK_URL",
+        ] {
+            assert!(message.contains(needle), "{needle} missing from: {message}");
+        }
+    }
+
+    #[test]
+    fn the_api_server_url_is_shown_without_user_information() {
+        assert_eq!(
+            display_url(&"https://10.0.0.1:6443/"),
+            "https://10.0.0.1:6443"
+        );
+        assert_eq!(
+            display_url(&"https://admin:s3cret@k8s.example.com/prefix"),
+            "https://k8s.example.com/prefix"
+        );
+    }
+
+    #[test]
+    fn an_error_is_shown_with_its_causes() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("client error (Connect)")]
+        struct Outer(#[source] std::io::Error);
+        let error = Outer(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "tcp connect error: Connection refused (os error 111)",
+        ));
+        assert_eq!(
+            error_chain(&error),
+            "client error (Connect): tcp connect error: Connection refused (os error 111)"
+        );
+    }
 
     #[test]
     fn the_operator_is_ready_only_after_every_watch_listed_once() {

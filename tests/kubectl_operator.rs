@@ -805,12 +805,20 @@ fn kubectl_apply_rejects_invalid_specs_with_the_field_named() {
         (
             "a URL as the domain",
             "integration: my_integration\n  allowedDomain: https://api.example.com/hook\n  tokenSecretRef: {name: t}",
-            &["is invalid", "spec.allowedDomain", "should match"],
+            &[
+                "is invalid",
+                "spec.allowedDomain",
+                "without a scheme such as https://",
+            ],
         ),
         (
             "an integration key with capitals",
             "integration: My Integration\n  allowedDomain: api.example.com\n  tokenSecretRef: {name: t}",
-            &["is invalid", "spec.integration", "should match"],
+            &[
+                "is invalid",
+                "spec.integration",
+                "must be a ZIS integration key",
+            ],
         ),
         (
             "the reserved connection name",

@@ -2,12 +2,31 @@
 //!
 //! Starts the Kubernetes API sandbox and the fake ZIS server in this process, runs the real
 //! `zis-operator` binary against them, and walks a `ZisBearerConnection` through create, token
-//! rotation and delete, reading the fake's admin API to show what reached "Zendesk". Tokens are
-//! demo values, but they are still only compared, never printed.
+//! rotation and delete, reading the fake's admin API to show what reached "Zendesk". Connection
+//! tokens are demo values, but they are still only compared, never printed.
+//!
+//! The demo agrees with `examples/`: its local ZIS serves the examples' integration
+//! (`my_integration`) and accepts the placeholder access token that
+//! `examples/operator-credentials.yaml` ships with, so with `--keep-running` the examples apply
+//! unchanged (the walk-through in `examples/README.md`, which `tests/demo.rs` runs as written).
+//! That placeholder is printed: it is public, and only this local server accepts it. The demo's
+//! own object uses another name (`orders-api`) so that it never competes with `payments-api`.
+//!
+//! Files (kubeconfig, operator log) go to a directory of their own under the system's temporary
+//! directory, removed when the demo ends: done, Ctrl-C, SIGTERM. Only a failed walkthrough keeps
+//! it, and says so, for the operator's log.
+//!
+//! The operator binary is built through cargo when the demo itself runs under `cargo run`; that
+//! inner build must not inherit the variables cargo sets for the program it runs (see
+//! [`scrub_cargo_env`]), or it and the outer build undo each other's work on every run.
 
+use std::ffi::{OsStr, OsString};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -21,40 +40,73 @@ use crate::zis::{FakeZis, FakeZisConfig};
 type DemoError = Box<dyn std::error::Error + Send + Sync>;
 
 const CRD_YAML: &str = include_str!("../../crds/zisbearerconnections.yaml");
-const INTEGRATION: &str = "demo_integration";
-const ACCESS_TOKEN: &str = "demo-access-token-not-a-real-secret";
+/// The integration `examples/` use.
+pub const INTEGRATION: &str = "my_integration";
+/// The placeholder of `examples/operator-credentials.yaml`, which the demo's local ZIS accepts:
+/// applying that example in the demo changes nothing.
+pub const ACCESS_TOKEN: &str = "replace-with-your-zis-oauth-access-token";
 const NAMESPACE: &str = "demo";
 const OPERATOR_NAMESPACE: &str = "zis-system";
-const CONNECTION: &str = "payments-api";
+const CREDENTIALS_SECRET: &str = "zis-credentials";
+/// Not `payments-api`: that is the examples' connection, which a user applies next to it.
+const CONNECTION: &str = "orders-api";
+const TOKEN_SECRET: &str = "orders-token";
+const DOMAIN: &str = "api.orders.example.com";
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Command-line arguments of `zis-sandbox demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
     /// After the walkthrough, keep everything running (with a connection applied) and print the
-    /// kubeconfig path so you can try kubectl; stop with Ctrl-C.
+    /// kubeconfig path so you can try kubectl and the examples; stop with Ctrl-C.
     #[arg(long)]
     pub keep_running: bool,
     /// Path of the `zis-operator` binary; default: next to this binary (built first when run
     /// through cargo).
     #[arg(long)]
     pub operator_binary: Option<PathBuf>,
-    /// Where to write the kubeconfig of the sandbox; default: a temporary directory.
+    /// Where to write the kubeconfig of the sandbox (left in place at the end); default: the
+    /// demo's temporary directory.
     #[arg(long)]
     pub kubeconfig_out: Option<PathBuf>,
 }
 
-/// Runs the demo.
+/// What a demo that finished its walkthrough serves (see [`run_with`]).
+#[derive(Debug, Clone)]
+pub struct Running {
+    pub kubeconfig: PathBuf,
+    /// Base URL of the local ZIS (its admin API is under `/_fake/`).
+    pub zis_url: String,
+    /// The demo's temporary directory (removed when the demo ends).
+    pub workdir: PathBuf,
+}
+
+/// A stop request: SIGINT (Ctrl-C) or SIGTERM.
+type Stop = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Runs the demo until it is done or (with `--keep-running`) until Ctrl-C or SIGTERM.
 pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
+    // Registered before anything is started: from here on a signal stops the demo through its
+    // cleanup instead of killing the process.
+    let stop = stop_signal()?;
+    run_with(args, stop, |_| {}).await
+}
+
+/// The demo, stopped early (and cleaned up) when `stop` completes. `on_ready` is called once the
+/// walkthrough is done, before the demo waits for `stop` (with `keep_running`) or ends.
+pub async fn run_with(
+    args: DemoArgs,
+    stop: impl Future<Output = ()>,
+    on_ready: impl FnOnce(&Running),
+) -> Result<(), DemoError> {
     let operator_binary = match args.operator_binary {
         Some(path) => path,
         None => locate_operator_binary()?,
     };
-    let workdir = std::env::temp_dir().join(format!("zis-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&workdir)?;
+    let mut workdir = Workdir::create()?;
     let kubeconfig = args
         .kubeconfig_out
-        .unwrap_or_else(|| workdir.join("kubeconfig"));
+        .unwrap_or_else(|| workdir.path.join("kubeconfig"));
 
     let loopback: SocketAddr = "127.0.0.1:0".parse()?;
     let kube = KubeSandbox::start(loopback).await?;
@@ -74,7 +126,7 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     )
     .await?;
     say(&format!(
-        "fake ZIS listening on {} (integration {INTEGRATION})",
+        "local ZIS listening on {} (integration {INTEGRATION})",
         zis.url()
     ));
 
@@ -85,14 +137,20 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     put_secret(
         &client,
         OPERATOR_NAMESPACE,
-        "zis-credentials",
+        CREDENTIALS_SECRET,
         "access-token",
         ACCESS_TOKEN,
     )
     .await?;
-    say("installed the CRD and the operator's credentials Secret zis-system/zis-credentials");
+    say(&format!(
+        "installed the CRD and the operator's credentials: Secret \
+         {OPERATOR_NAMESPACE}/{CREDENTIALS_SECRET}, key access-token = {ACCESS_TOKEN:?}, the \
+         placeholder of examples/operator-credentials.yaml, which this local ZIS accepts for \
+         {INTEGRATION} (a real account needs a ZIS OAuth access token: README, \"Getting a ZIS \
+         access token\")"
+    ));
 
-    let log_path = workdir.join("operator.log");
+    let log_path = workdir.path.join("operator.log");
     let mut operator = start_operator(&operator_binary, &kubeconfig, &zis.url(), &log_path)?;
     say(&format!(
         "started {} (log: {})",
@@ -100,24 +158,103 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
         log_path.display()
     ));
 
-    let outcome = walkthrough(&client, &zis.url(), args.keep_running).await;
-    if outcome.is_ok() && args.keep_running {
-        say(&format!(
-            "everything keeps running. Try:\n    export KUBECONFIG={}\n    kubectl get zbc -n {NAMESPACE}\n    kubectl get zbc {CONNECTION} -n {NAMESPACE} -o yaml\n    curl -s {}/_fake/connections\n  Ctrl-C to stop.",
-            kubeconfig.display(),
-            zis.url()
-        ));
-        tokio::signal::ctrl_c().await?;
-    }
+    let running = Running {
+        kubeconfig: kubeconfig.clone(),
+        zis_url: zis.url(),
+        workdir: workdir.path.clone(),
+    };
+    tokio::pin!(stop);
+    let walked = tokio::select! {
+        outcome = walkthrough(&client, &running.zis_url, args.keep_running) => Some(outcome),
+        () = &mut stop => None,
+    };
+    let outcome = match walked {
+        Some(Ok(())) => {
+            if args.keep_running {
+                say(&format!(
+                    "everything keeps running. Try:\n    export KUBECONFIG={}\n    kubectl get zbc -A\n    curl -s {}/_fake/connections\n  and the walk-through of examples/README.md (kubectl create namespace shop; kubectl apply -n shop -f examples/connection.yaml; ...).\n  Ctrl-C stops everything and removes {}.",
+                    kubeconfig.display(),
+                    zis.url(),
+                    workdir.path.display()
+                ));
+                on_ready(&running);
+                stop.await;
+                say("stopping");
+            } else {
+                on_ready(&running);
+            }
+            Ok(())
+        }
+        Some(Err(error)) => {
+            workdir.keep = true;
+            Err(error)
+        }
+        None => Err("interrupted before the walkthrough finished".into()),
+    };
     let _ = operator.start_kill();
     let _ = operator.wait().await;
     zis.shutdown().await;
     kube.shutdown().await;
-    if outcome.is_err() {
+    if outcome.is_err() && workdir.keep {
         eprintln!("--- last lines of the operator log ---");
         eprintln!("{}", tail(&log_path, 30));
+        eprintln!(
+            "--- the operator's full log and the kubeconfig stay in {} (remove it when done) ---",
+            workdir.path.display()
+        );
     }
     outcome
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM; the handlers are installed when this is called.
+fn stop_signal() -> std::io::Result<Stop> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(Box::pin(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        }))
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(Box::pin(async {
+            let _ = tokio::signal::ctrl_c().await;
+        }))
+    }
+}
+
+/// The demo's temporary directory, removed on drop unless `keep` is set.
+struct Workdir {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Workdir {
+    fn create() -> std::io::Result<Self> {
+        // Several demos may run in one process (tests): each gets its own directory.
+        static RUNS: AtomicUsize = AtomicUsize::new(0);
+        let run = RUNS.fetch_add(1, Ordering::Relaxed);
+        let mut name = format!("zis-demo-{}", std::process::id());
+        if run > 0 {
+            name.push_str(&format!("-{run}"));
+        }
+        let path = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&path)?;
+        Ok(Self { path, keep: false })
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
 }
 
 /// The lifecycle: apply, rotate, delete; each step waits for the remote side to follow.
@@ -129,27 +266,22 @@ async fn walkthrough(
     let admin = Admin::new(zis_url);
     let connections = connection_api(client);
 
-    put_secret(
-        client,
-        NAMESPACE,
-        "payments-token",
-        "token",
-        "token-v1-demo",
-    )
-    .await?;
+    put_secret(client, NAMESPACE, TOKEN_SECRET, "token", "token-v1-demo").await?;
     let object: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "zis-operator.dev/v1alpha1",
         "kind": "ZisBearerConnection",
         "metadata": {"name": CONNECTION, "namespace": NAMESPACE},
         "spec": {
             "integration": INTEGRATION,
-            "allowedDomain": "api.payments.example.com",
-            "tokenSecretRef": {"name": "payments-token"}
+            "allowedDomain": DOMAIN,
+            "tokenSecretRef": {"name": TOKEN_SECRET}
         }
     }))?;
     let started = Instant::now();
     connections.create(&PostParams::default(), &object).await?;
-    say("applied Secret demo/payments-token and ZisBearerConnection demo/payments-api");
+    say(&format!(
+        "applied Secret {NAMESPACE}/{TOKEN_SECRET} and ZisBearerConnection {NAMESPACE}/{CONNECTION}"
+    ));
     wait_until(
         "the remote connection to exist with the Secret's token",
         || async { Ok(admin.remote_token().await? == Some("token-v1-demo".to_owned())) },
@@ -179,14 +311,7 @@ async fn walkthrough(
     }
 
     let started = Instant::now();
-    put_secret(
-        client,
-        NAMESPACE,
-        "payments-token",
-        "token",
-        "token-v2-rotated",
-    )
-    .await?;
+    put_secret(client, NAMESPACE, TOKEN_SECRET, "token", "token-v2-rotated").await?;
     wait_until("the remote token to follow the rotation", || async {
         Ok(admin.remote_token().await? == Some("token-v2-rotated".to_owned()))
     })
@@ -228,24 +353,14 @@ fn locate_operator_binary() -> Result<PathBuf, DemoError> {
     let own = std::env::current_exe()?;
     let dir = own.parent().ok_or("cannot tell where zis-sandbox lives")?;
     let candidate = dir.join(format!("zis-operator{}", std::env::consts::EXE_SUFFIX));
-    if let Ok(cargo) = std::env::var("CARGO") {
+    if let Some(cargo) = std::env::var_os("CARGO") {
         let release = dir.file_name().is_some_and(|name| name == "release");
-        let mut build = std::process::Command::new(cargo);
-        build.args([
-            "build",
-            "--bin",
-            "zis-operator",
-            "--package",
-            "zis-operator",
-        ]);
-        if release {
-            build.arg("--release");
-        }
         say(&format!(
-            "building zis-operator (cargo build --bin zis-operator{})",
+            "building zis-operator (cargo build --bin zis-operator{}): the first run compiles \
+             everything, about 12 minutes on 2 cores; later runs take seconds",
             if release { " --release" } else { "" }
         ));
-        let status = build.status()?;
+        let status = operator_build_command(&cargo, release).status()?;
         if !status.success() {
             return Err("building zis-operator failed".into());
         }
@@ -258,6 +373,70 @@ fn locate_operator_binary() -> Result<PathBuf, DemoError> {
             candidate.display()
         )
         .into())
+    }
+}
+
+/// `cargo build --bin zis-operator --package zis-operator [--release]`, in an environment
+/// without the variables cargo set for this program (see [`scrub_cargo_env`]).
+pub fn operator_build_command(cargo: &OsStr, release: bool) -> std::process::Command {
+    let mut build = std::process::Command::new(cargo);
+    build.args([
+        "build",
+        "--bin",
+        "zis-operator",
+        "--package",
+        "zis-operator",
+    ]);
+    if release {
+        build.arg("--release");
+    }
+    scrub_cargo_env(&mut build);
+    build
+}
+
+/// Variables cargo sets for the program it runs (`cargo run`, `cargo test`), describing that
+/// program's package, besides the prefixes in [`CARGO_RUN_PREFIXES`].
+const CARGO_RUN_VARIABLES: [&str; 9] = [
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_MANIFEST_LINKS",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_RUSTC_CURRENT_DIR",
+    "OUT_DIR",
+];
+/// Prefixes of the variables cargo sets for the program it runs (`CARGO_PKG_NAME`,
+/// `CARGO_BIN_EXE_<name>`, ...) or for build scripts (`CARGO_CFG_*`).
+const CARGO_RUN_PREFIXES: [&str; 3] = ["CARGO_PKG_", "CARGO_BIN_EXE_", "CARGO_CFG_"];
+
+/// Whether cargo sets `name` for the program it runs (so a cargo started by that program must not
+/// inherit it).
+pub fn is_set_by_cargo_for_its_program(name: &OsStr) -> bool {
+    let Some(name) = name.to_str() else {
+        return false;
+    };
+    CARGO_RUN_VARIABLES.contains(&name) || CARGO_RUN_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// Removes from `command`'s environment (inherited or set on it) every variable cargo sets for
+/// the program it runs. Build scripts watch some of them (`ring`'s reruns when
+/// `CARGO_MANIFEST_DIR` or `CARGO_PKG_NAME` changes, and with it everything above `ring`), and
+/// under `cargo run` they describe `zis-sandbox`, while the user's own `cargo` invocations have
+/// none: left in place, the demo's inner build and the user's next `cargo run` would each find
+/// the other's build stale and compile again. Variables the user sets for cargo
+/// (`CARGO_TARGET_DIR`, `CARGO_HOME`, `CARGO_BUILD_*`, `RUSTFLAGS`...) are kept.
+pub fn scrub_cargo_env(command: &mut std::process::Command) {
+    let explicit: Vec<OsString> = command
+        .get_envs()
+        .map(|(name, _)| name.to_os_string())
+        .collect();
+    let inherited = std::env::vars_os().map(|(name, _)| name);
+    for name in explicit.into_iter().chain(inherited) {
+        if is_set_by_cargo_for_its_program(&name) {
+            command.env_remove(name);
+        }
     }
 }
 
@@ -444,5 +623,72 @@ impl Admin {
             .remote()
             .await?
             .and_then(|c| c["token"].as_str().map(str::to_owned)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_inner_build_inherits_none_of_the_variables_cargo_sets_for_the_demo() {
+        // `cargo test` sets these for this test binary as `cargo run` does for the demo.
+        for name in ["CARGO_MANIFEST_DIR", "CARGO_PKG_NAME"] {
+            assert!(std::env::var_os(name).is_some(), "{name} is not set");
+        }
+        let mut command = std::process::Command::new("cargo");
+        command.env("CARGO_PKG_VERSION_PRE", "set-on-the-command");
+        scrub_cargo_env(&mut command);
+        let removed: Vec<&OsStr> = command
+            .get_envs()
+            .filter(|(_, value)| value.is_none())
+            .map(|(name, _)| name)
+            .collect();
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION",
+            "CARGO_PKG_VERSION_PRE",
+        ] {
+            assert!(removed.contains(&OsStr::new(name)), "{name} is inherited");
+        }
+        let build = operator_build_command(OsStr::new("cargo"), true);
+        assert!(
+            build
+                .get_envs()
+                .any(|(name, value)| name == "CARGO_MANIFEST_DIR" && value.is_none())
+        );
+        let args: Vec<&OsStr> = build.get_args().collect();
+        assert_eq!(
+            args,
+            [
+                "build",
+                "--bin",
+                "zis-operator",
+                "--package",
+                "zis-operator",
+                "--release"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_users_own_cargo_settings_reach_the_inner_build() {
+        for name in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_JOBS",
+            "CARGO_TERM_COLOR",
+            "CARGO_PROFILE_RELEASE_LTO",
+            "CARGO_INCREMENTAL",
+            "RUSTFLAGS",
+            "RUSTC_WRAPPER",
+        ] {
+            assert!(
+                !is_set_by_cargo_for_its_program(OsStr::new(name)),
+                "{name} would be dropped"
+            );
+        }
     }
 }

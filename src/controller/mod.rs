@@ -5,8 +5,9 @@
 //! -> [`act`] (ZIS calls) -> [`report`] (status, events). [`credentials`] caches the operator's
 //! own ZIS credentials, [`fingerprint`] keys the token fingerprints, [`outcome`] holds what steps
 //! produce, [`context`] what reconciles share and remember, `index` relates objects to Secrets
-//! and to each other, `run` is one reconcile's plan/act loop and status writes. This module only
-//! dispatches: the finalizer, the early exits, the retry decision. `crate::runtime` wires it.
+//! and to each other, `run` is one reconcile's plan/act loop and status writes, [`requested`]
+//! handles the "reconcile now" annotation. This module only dispatches: the finalizer, the early
+//! exits, the retry decision. `crate::runtime` wires it.
 
 pub mod act;
 pub mod breaker;
@@ -18,6 +19,7 @@ mod index;
 pub mod outcome;
 pub mod plan;
 pub mod report;
+pub mod requested;
 mod run;
 pub mod secret_meta;
 pub mod validate;
@@ -194,6 +196,13 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
         return Ok(wait_for_credentials(&key));
     }
     let mut run = Run::new(&object, api, ctx, key);
+    // A "reconcile now" request: no shortcut below (it may even probe credentials the breaker
+    // holds back), and the status this reconcile writes says so.
+    let requested_now = requested::take(&object, ctx, &run.key);
+    let asked_now = requested_now.is_some();
+    if let Some(requested) = requested_now {
+        run.record.last_handled_reconcile_at = Some(requested);
+    }
     let name = object.name_any();
 
     let target = match validate::target(&name, &object.spec) {
@@ -285,7 +294,12 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
         debug!(key = %run.key, ?left, "holding back remote calls after a failure");
         return Ok(Requeue::requeue(left));
     }
-    let outcome = match run.held_by_breaker(&desired, &target, epoch) {
+    let held = if asked_now {
+        None
+    } else {
+        run.held_by_breaker(&desired, &target, epoch)
+    };
+    let outcome = match held {
         Some(waiting) => waiting,
         None => run.sync(&desired, &target).await?,
     };

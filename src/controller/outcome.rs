@@ -12,6 +12,9 @@ use crate::zis::ZisError;
 /// conflicts still retry, slowly, in case the cause went away unannounced).
 pub const SLOW_RETRY: Duration = Duration::from_secs(300);
 
+/// Appended to a deletion ZIS refuses for good.
+pub const ORPHAN_WAY_OUT: &str = ". The finalizer stays until the delete succeeds; to let this object go and leave the remote connection in ZIS, set spec.deletionPolicy: Orphan";
+
 /// A remote change worth a Normal event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Happened {
@@ -153,10 +156,16 @@ impl Failure {
     }
 
     /// The same failure reported while deleting: reason `DeleteFailed`, the cause in the message.
+    /// When it will not go away by itself (ZIS refuses for good: 401, 403, 400, or credentials
+    /// are missing), the message also names the way out that needs no remote call.
     pub fn while_deleting(self) -> Self {
+        let mut message = format!("cannot delete the remote connection: {}", self.message);
+        if self.stalled {
+            message.push_str(ORPHAN_WAY_OUT);
+        }
         Self {
             reason: "DeleteFailed",
-            message: format!("cannot delete the remote connection: {}", self.message),
+            message,
             ..self
         }
     }
@@ -221,5 +230,45 @@ mod tests {
             Failure::from_zis("deleting int/conn", &ZisError::Unauthorized).while_deleting();
         assert_eq!(failure.reason, "DeleteFailed");
         assert!(failure.message.contains("401"));
+    }
+
+    #[test]
+    fn a_deletion_refused_for_good_names_the_orphan_policy_as_the_way_out() {
+        let refused = [
+            ZisError::Forbidden {
+                title: "Missing scope write".into(),
+            },
+            ZisError::Unauthorized,
+            ZisError::Invalid {
+                code: "InvalidIntegration".into(),
+                title: "bad".into(),
+            },
+        ];
+        for error in refused {
+            let failure = Failure::from_zis("deleting int/conn", &error).while_deleting();
+            assert!(
+                failure.message.ends_with("set spec.deletionPolicy: Orphan"),
+                "{error}: {}",
+                failure.message
+            );
+        }
+        let credentials = Failure::from_credentials(&CredentialsError::SecretMissing {
+            secret: "ops/zis".into(),
+        })
+        .while_deleting();
+        assert!(credentials.message.contains("deletionPolicy: Orphan"));
+        // Failures that clear up by themselves are retried; no advice needed.
+        let transient = Failure::from_zis(
+            "deleting int/conn",
+            &ZisError::Transient {
+                reason: "503".into(),
+            },
+        )
+        .while_deleting();
+        assert!(
+            !transient.message.contains("Orphan"),
+            "{}",
+            transient.message
+        );
     }
 }

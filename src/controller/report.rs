@@ -3,11 +3,11 @@
 //! writes it only when it changed (merge patch on `/status`), and publishes events. Never a
 //! secret in any of them.
 
+use crate::events::{Event, EventType, Recorder};
 use chrono::{SecondsFormat, Utc};
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
-use kube::runtime::events::{Event, EventType, Recorder};
 use serde_json::json;
 
 use super::outcome::{Failure, Note};

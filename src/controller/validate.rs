@@ -6,32 +6,18 @@
 //! `metadata.name` used as the connection name) gets a clear `InvalidSpec` instead of a remote 400.
 
 use std::fmt;
-use std::sync::LazyLock;
 
-use regex::Regex;
-
-use crate::resource::{
-    ALLOWED_DOMAIN_PATTERN, CONNECTION_NAME_PATTERN, INTEGRATION_PATTERN, RESERVED_CONNECTION_NAME,
-    ZisBearerConnectionSpec,
+use crate::resource::ZisBearerConnectionSpec;
+use crate::resource::rules::{
+    self, ALLOWED_DOMAIN_MAX_LEN, CONNECTION_NAME_MAX_LEN, CONNECTION_NAME_MESSAGE,
+    CONNECTION_NAME_MIN_LEN, CONNECTION_NAME_PATTERN, INTEGRATION_MAX_LEN, INTEGRATION_MESSAGE,
+    INTEGRATION_PATTERN, RESERVED_CONNECTION_NAME, RESERVED_CONNECTION_NAME_MESSAGE,
+    SECRET_NAME_MAX_LEN, TOKEN_KEY_MAX_LEN, TOKEN_KEY_MESSAGE, TOKEN_KEY_PATTERN, regex_matches,
 };
 use crate::secret::SecretString;
 
 /// Largest token pushed (bytes); bigger values are almost certainly the wrong key.
 pub const MAX_TOKEN_BYTES: usize = 8192;
-/// Longest `allowedDomain` (a DNS name).
-const MAX_DOMAIN_LEN: usize = 253;
-
-// The patterns are compile-time constants also checked by unit tests, so they always compile.
-static INTEGRATION: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(INTEGRATION_PATTERN).ok());
-static CONNECTION_NAME: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(CONNECTION_NAME_PATTERN).ok());
-static ALLOWED_DOMAIN: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(ALLOWED_DOMAIN_PATTERN).ok());
-
-fn matches(re: &LazyLock<Option<Regex>>, value: &str) -> bool {
-    re.as_ref().is_some_and(|re| re.is_match(value))
-}
 
 /// The remote connection an object asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,17 +104,16 @@ fn invalid(field: &'static str, problem: impl Into<String>) -> ValidationError {
 }
 
 /// Checks the spec and resolves the connection name (`spec.connectionName`, else `object_name`).
+/// The messages are the CRD's (`crate::resource::rules`), after the offending value.
 pub fn target(
     object_name: &str,
     spec: &ZisBearerConnectionSpec,
 ) -> Result<Target, ValidationError> {
-    if !matches(&INTEGRATION, &spec.integration) {
+    let integration = &spec.integration;
+    if let Some(problem) = integration_problem(integration) {
         return Err(invalid(
             "spec.integration",
-            format!(
-                "{:?} is not an integration key: 1 to 64 of lowercase letters, digits, '-' and '_', starting with a letter or digit",
-                spec.integration
-            ),
+            format!("{integration:?}: {problem}"),
         ));
     }
     let connection_name = match &spec.connection_name {
@@ -150,35 +135,72 @@ pub fn target(
         }
     };
     let domain = &spec.allowed_domain;
-    if domain.is_empty() || domain.len() > MAX_DOMAIN_LEN || !matches(&ALLOWED_DOMAIN, domain) {
+    let domain_problem = if domain.len() > ALLOWED_DOMAIN_MAX_LEN {
+        Some(format!(
+            "must be at most {ALLOWED_DOMAIN_MAX_LEN} characters"
+        ))
+    } else {
+        rules::allowed_domain_problem(domain).map(str::to_owned)
+    };
+    if let Some(problem) = domain_problem {
         return Err(invalid(
             "spec.allowedDomain",
-            format!(
-                "{domain:?} is not a bare hostname: lower-case DNS labels separated by dots, at most {MAX_DOMAIN_LEN} characters, no scheme, port, path or wildcard"
-            ),
+            format!("{domain:?}: {problem}"),
         ));
     }
-    if spec.token_secret_ref.name.is_empty() {
+    let secret = &spec.token_secret_ref;
+    if secret.name.is_empty() {
         return Err(invalid("spec.tokenSecretRef.name", "must not be empty"));
     }
-    if spec.token_secret_ref.key.is_empty() {
+    let name_problem = if secret.name.len() > SECRET_NAME_MAX_LEN {
+        Some(format!("must be at most {SECRET_NAME_MAX_LEN} characters"))
+    } else {
+        rules::secret_name_problem(&secret.name).map(str::to_owned)
+    };
+    if let Some(problem) = name_problem {
+        let name = &secret.name;
+        return Err(invalid(
+            "spec.tokenSecretRef.name",
+            format!("{name:?}: {problem}"),
+        ));
+    }
+    if secret.key.is_empty() {
         return Err(invalid("spec.tokenSecretRef.key", "must not be empty"));
     }
+    if secret.key.len() > TOKEN_KEY_MAX_LEN || !regex_matches(TOKEN_KEY_PATTERN, &secret.key) {
+        let key = &secret.key;
+        return Err(invalid(
+            "spec.tokenSecretRef.key",
+            format!("{key:?}: {TOKEN_KEY_MESSAGE}, at most {TOKEN_KEY_MAX_LEN} characters"),
+        ));
+    }
     Ok(Target {
-        integration: spec.integration.clone(),
+        integration: integration.clone(),
         connection_name,
         allowed_domain: domain.clone(),
     })
 }
 
-fn check_connection_name(name: &str) -> Result<(), String> {
-    if !matches(&CONNECTION_NAME, name) {
-        return Err(format!(
-            "{name:?} must be 3 to 64 of letters, digits, '_' and '-'"
+fn integration_problem(integration: &str) -> Option<String> {
+    if integration.len() > INTEGRATION_MAX_LEN {
+        return Some(format!(
+            "must be at most {INTEGRATION_MAX_LEN} characters long"
         ));
     }
-    if name == RESERVED_CONNECTION_NAME {
-        return Err(format!("{name:?} is reserved by ZIS"));
+    (!regex_matches(INTEGRATION_PATTERN, integration)).then(|| INTEGRATION_MESSAGE.to_owned())
+}
+
+fn check_connection_name(name: &str) -> Result<(), String> {
+    if !(CONNECTION_NAME_MIN_LEN..=CONNECTION_NAME_MAX_LEN).contains(&name.len()) {
+        return Err(format!(
+            "{name:?}: must be {CONNECTION_NAME_MIN_LEN} to {CONNECTION_NAME_MAX_LEN} characters long"
+        ));
+    }
+    if !regex_matches(CONNECTION_NAME_PATTERN, name) {
+        return Err(format!("{name:?}: {CONNECTION_NAME_MESSAGE}"));
+    }
+    if name.eq_ignore_ascii_case(RESERVED_CONNECTION_NAME) {
+        return Err(format!("{name:?}: {RESERVED_CONNECTION_NAME_MESSAGE}"));
     }
     Ok(())
 }
@@ -254,11 +276,6 @@ mod tests {
             adoption_policy: AdoptionPolicy::Adopt,
             suspend: false,
         }
-    }
-
-    #[test]
-    fn the_pattern_constants_compile() {
-        assert!(INTEGRATION.is_some() && CONNECTION_NAME.is_some() && ALLOWED_DOMAIN.is_some());
     }
 
     #[test]
@@ -338,6 +355,14 @@ mod tests {
                 "obj",
                 "int",
                 Some("zendesk"),
+                "example.com",
+                Err("spec.connectionName"),
+            ),
+            (
+                "the reserved connection name in capitals is refused",
+                "obj",
+                "int",
+                Some("ZENDESK"),
                 "example.com",
                 Err("spec.connectionName"),
             ),
@@ -454,6 +479,14 @@ mod tests {
                 Err("spec.allowedDomain"),
             ),
             (
+                "an IP address as the domain is refused",
+                "obj",
+                "int",
+                None,
+                "10.0.0.1",
+                Err("spec.allowedDomain"),
+            ),
+            (
                 "a domain longer than 253 is refused",
                 "obj",
                 "int",
@@ -476,6 +509,73 @@ mod tests {
                 (expected, got) => panic!("{case}: expected {expected:?}, got {got:?}"),
             }
         }
+    }
+
+    #[test]
+    fn secret_references_are_refused_naming_the_field_and_the_problem() {
+        let cases = [
+            (
+                "shop/x",
+                "token",
+                "spec.tokenSecretRef.name",
+                "without a namespace/ prefix",
+            ),
+            (
+                "Bad_Name",
+                "token",
+                "spec.tokenSecretRef.name",
+                "lower-case letters",
+            ),
+            ("", "token", "spec.tokenSecretRef.name", "must not be empty"),
+            (
+                "tok",
+                "a/b",
+                "spec.tokenSecretRef.key",
+                "key of the Secret's data",
+            ),
+            ("tok", "", "spec.tokenSecretRef.key", "must not be empty"),
+        ];
+        for (name, key, field, words) in cases {
+            let mut spec = spec("int", None, "api.example.com");
+            spec.token_secret_ref = TokenSecretRef {
+                name: name.into(),
+                key: key.into(),
+            };
+            match target("obj", &spec) {
+                Err(ValidationError::InvalidSpec {
+                    field: got,
+                    problem,
+                }) => {
+                    assert_eq!(got, field, "{name}/{key}");
+                    assert!(problem.contains(words), "{name}/{key}: {problem}");
+                }
+                other => panic!("{name}/{key}: {other:?}"),
+            }
+        }
+        let mut fine = spec("int", None, "api.example.com");
+        fine.token_secret_ref.name = "payments-token.v2".into();
+        fine.token_secret_ref.key = "token_v2.txt".into();
+        assert!(target("obj", &fine).is_ok());
+    }
+
+    #[test]
+    fn spec_problems_are_explained_in_the_words_of_the_crd() {
+        let refused = |connection: Option<&str>, domain: &str| match target(
+            "obj",
+            &spec("int", connection, domain),
+        ) {
+            Err(error) => error.to_string(),
+            Ok(t) => panic!("accepted {t:?}"),
+        };
+        assert_eq!(
+            refused(None, "10.0.0.1"),
+            "spec.allowedDomain: \"10.0.0.1\": must be a hostname such as api.example.com, not an IP address"
+        );
+        assert_eq!(
+            refused(Some("ZENDESK"), "api.example.com"),
+            format!("spec.connectionName: \"ZENDESK\": {RESERVED_CONNECTION_NAME_MESSAGE}")
+        );
+        assert!(refused(None, "https://api.example.com").contains("without a scheme"));
     }
 
     #[test]

@@ -9,12 +9,17 @@
 mod harness;
 
 mod adoption;
+mod credentials_missing;
+mod delete_refused;
 mod deletion;
 mod drift;
+mod events;
 mod failures;
 mod kubectl;
 mod lifecycle;
 mod ownership;
+mod reconcile_now;
 mod secrets;
 mod startup;
 mod validation;
+mod validation_messages;

@@ -112,6 +112,7 @@ pub fn create_in(
     }
     objects::normalize_builtin(rt, &mut object)?;
     let mut causes = objects::validate_metadata(rt, &object);
+    causes.extend(events::validate_create(rt, &object));
     if is_crd(rt) {
         causes.extend(crd::default_and_validate(&mut object));
         crd::add_cleanup_finalizer(&mut object);
@@ -260,6 +261,7 @@ pub fn update_in(
     objects::normalize_builtin(rt, &mut result)?;
     let mut causes = objects::validate_metadata(rt, &result);
     causes.extend(objects::immutable_data(rt, current, &result));
+    causes.extend(events::validate_update(rt, current, &result));
     if is_crd(rt) {
         causes.extend(crd::default_and_validate(&mut result));
     }

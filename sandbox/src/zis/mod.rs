@@ -1,7 +1,7 @@
 //! A local ZIS Connections API server: a test double of Zendesk Integration Services that
 //! behaves as the vendor documents it, for tests, demonstrations and benchmarks.
 //!
-//! Contract other work relies on (keep it):
+//! Contract other work relies on (keep it, and its Markdown form `sandbox/README-zis-admin.md`):
 //! - `FakeZis::start(config, listen)`, `url()`, `shutdown()` as declared below.
 //! - Admin API (a test facility, never served by real ZIS), JSON in and out:
 //!   - `GET /_fake/connections` -> `{"connections":[{"integration","type","name","allowed_domain",

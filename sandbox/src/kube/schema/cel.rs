@@ -2,7 +2,8 @@
 //!
 //! Supported: literals (int, double, string with `'`/`"` quotes, `true`/`false`/`null`, lists
 //! `[..]`, maps `{k: v}`), `self`, `oldSelf`, field selection `a.b`, indexing `a[i]`/`a['k']`,
-//! `has(a.b)`, `size(x)`/`x.size()`, `x.startsWith/endsWith/contains/matches(s)`, `x in list`/`k in
+//! `has(a.b)`, `size(x)`/`x.size()`, `x.startsWith/endsWith/contains/matches(s)`, the Kubernetes
+//! strings library's `x.lowerAscii()`/`x.upperAscii()`, `x in list`/`k in
 //! map`, the macros `all`, `exists`, `exists_one`; `int()`, `double()`,
 //! `string()`, operators `! - * / % + - < <= > >= == != && || ?:`. `&&`/`||` short-circuit and
 //! absorb errors as CEL does (`false && error` is `false`).
@@ -764,6 +765,12 @@ fn eval_call(
                     .is_match(&s),
             }))
         }
+        // Kubernetes' strings library: ASCII letters only change case, everything else stays.
+        (Some(t), "lowerAscii" | "upperAscii", []) => match eval(t, env)? {
+            Value::String(s) if name == "lowerAscii" => Ok(Value::String(s.to_ascii_lowercase())),
+            Value::String(s) => Ok(Value::String(s.to_ascii_uppercase())),
+            _ => Err(no_overload(name)),
+        },
         (Some(t), "all" | "exists" | "exists_one", [Expr::Var(var), pred]) => {
             let elements: Vec<Value> = match eval(t, env)? {
                 Value::Array(a) => a,
@@ -843,6 +850,10 @@ mod tests {
             ("false && self.missing == 1", json!(false)),
             ("true || self.missing == 1", json!(true)),
             ("'n=' + string(self.a)", json!("n=1")),
+            ("'ZenDesk'.lowerAscii() == 'zendesk'", json!(true)),
+            ("'Straße Ä1'.upperAscii()", json!("STRAßE Ä1")),
+            ("'ÀB'.lowerAscii()", json!("Àb")),
+            ("self.b.upperAscii().lowerAscii() == self.b", json!(true)),
         ];
         for (rule, want) in cases {
             assert_eq!(
@@ -863,6 +874,10 @@ mod tests {
         assert_eq!(
             run("quantity(self.a) > 1", obj.clone(), None),
             Err(EvalError::Unsupported)
+        );
+        assert_eq!(
+            run("self.a.lowerAscii()", obj.clone(), None),
+            Err(runtime("no such overload: lowerAscii"))
         );
         assert!(parse("self.a ==").is_err());
         assert!(parse("self.a =~ 1").is_err());
