@@ -222,7 +222,8 @@ async fn settings_are_read_and_changed_at_run_time() {
     assert_eq!(
         settings,
         json!({"patch_allowed_domain": true, "rate_limit_per_minute": null,
-                                "latency_ms": 0, "error_rate": 0.0, "drop_rate": 0.0})
+                                "latency_ms": 0, "error_rate": 0.0, "drop_rate": 0.0,
+                                "throttle_rate": 0.0, "latency_jitter_ms": 0})
     );
     let (status, settings) = fake
         .admin(
@@ -249,6 +250,7 @@ async fn settings_are_read_and_changed_at_run_time() {
     );
     for bad in [
         json!({"error_rate": 2}),
+        json!({"throttle_rate": -0.1}),
         json!({"unknown": 1}),
         json!({"latency_ms": -1}),
     ] {
@@ -259,6 +261,26 @@ async fn settings_are_read_and_changed_at_run_time() {
             "{bad}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_throttle_rate_answers_429_with_retry_after_and_nothing_happens() {
+    let fake = Fake::default().await;
+    let (status, _) = fake
+        .admin("PUT", "settings", Some(json!({"throttle_rate": 1.0})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let response = fake.create("throttled_conn").await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "1");
+    fake.admin("PUT", "settings", Some(json!({"throttle_rate": 0.0})))
+        .await;
+    let (_, connections) = fake.admin("GET", "connections", None).await;
+    assert_eq!(
+        connections["connections"],
+        json!([]),
+        "the throttled create took effect"
+    );
 }
 
 #[tokio::test]

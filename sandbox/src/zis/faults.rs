@@ -112,6 +112,19 @@ pub fn random_error(error_rate: f64) -> Option<StatusCode> {
     }
 }
 
+/// True with probability `throttle_rate`.
+pub fn random_throttle(throttle_rate: f64) -> bool {
+    throttle_rate > 0.0 && rand::rng().random_bool(throttle_rate.min(1.0))
+}
+
+/// `latency_ms` plus up to `jitter_ms` more, at random.
+pub fn latency(latency_ms: u64, jitter_ms: u64) -> u64 {
+    if jitter_ms == 0 {
+        return latency_ms;
+    }
+    latency_ms + rand::rng().random_range(0..=jitter_ms)
+}
+
 /// True with probability `drop_rate`.
 pub fn random_drop(drop_rate: f64) -> bool {
     drop_rate > 0.0 && rand::rng().random_bool(drop_rate.min(1.0))

@@ -14,7 +14,8 @@
 //!   - `GET /_fake/requests` -> `{"total":N,"requests":[{"method","endpoint","status","count"}]}`
 //!     where `endpoint` is the path template (`bearer_token/{name}`).
 //!   - `GET /_fake/settings`, `PUT /_fake/settings` (partial): `{"patch_allowed_domain":bool,
-//!     "rate_limit_per_minute":u32|null,"latency_ms":u64,"error_rate":f64,"drop_rate":f64}`.
+//!     "rate_limit_per_minute":u32|null,"latency_ms":u64,"error_rate":f64,"drop_rate":f64,
+//!     "throttle_rate":f64,"latency_jitter_ms":u64}`.
 //!   - `POST /_fake/faults` with `{"method","path_contains","status","count"}`: fail the next
 //!     `count` matching requests with `status`.
 //!   - `POST /_fake/access-tokens` with `{"integration","token","scopes":["read","write"],
@@ -191,6 +192,7 @@ fn startup(config: &FakeZisConfig, options: &FakeZisOptions) -> Result<State, St
         latency_ms: options.latency_ms,
         error_rate: options.error_rate,
         drop_rate: options.drop_rate,
+        ..Settings::default()
     }
     .validated()?;
     let mut integrations: Vec<String> = Vec::new();

@@ -132,6 +132,11 @@ async fn answer(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
         }
     } else if let Some(status) = faults::random_error(settings.error_rate) {
         Outcome::Answer(ApiError::injected(status).into_response())
+    } else if faults::random_throttle(settings.throttle_rate) {
+        Outcome::Answer(with_retry_after(
+            ApiError::too_many_requests().into_response(),
+            Some(1),
+        ))
     } else {
         let response = match read_body(body).await {
             Ok(body) => handlers::handle(
@@ -155,8 +160,9 @@ async fn answer(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
     };
 
     // Latency models a slow network: the effect has happened, the answer is late.
-    if settings.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(settings.latency_ms)).await;
+    let latency_ms = faults::latency(settings.latency_ms, settings.latency_jitter_ms);
+    if latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(latency_ms)).await;
     }
     let integration = route.integration().unwrap_or("");
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;

@@ -21,6 +21,11 @@ pub struct Settings {
     /// Probability (0 to 1) that the connection is closed without an answer after the request
     /// took effect.
     pub drop_rate: f64,
+    /// Probability (0 to 1) that an API request is answered 429 with `Retry-After: 1` instead
+    /// of taking effect (another app on the account used the budget).
+    pub throttle_rate: f64,
+    /// Up to this many milliseconds more, drawn at random per answer, on top of `latency_ms`.
+    pub latency_jitter_ms: u64,
 }
 
 impl Default for Settings {
@@ -31,6 +36,8 @@ impl Default for Settings {
             latency_ms: 0,
             error_rate: 0.0,
             drop_rate: 0.0,
+            throttle_rate: 0.0,
+            latency_jitter_ms: 0,
         }
     }
 }
@@ -42,6 +49,7 @@ impl Settings {
         for (name, value) in [
             ("error_rate", self.error_rate),
             ("drop_rate", self.drop_rate),
+            ("throttle_rate", self.throttle_rate),
         ] {
             if !(0.0..=1.0).contains(&value) {
                 return Err(format!("{name} must be between 0 and 1"));
@@ -89,6 +97,15 @@ impl Settings {
                 }
                 "drop_rate" => {
                     next.drop_rate = value.as_f64().ok_or_else(|| invalid(field, "a number"))?;
+                }
+                "throttle_rate" => {
+                    next.throttle_rate =
+                        value.as_f64().ok_or_else(|| invalid(field, "a number"))?;
+                }
+                "latency_jitter_ms" => {
+                    next.latency_jitter_ms = value
+                        .as_u64()
+                        .ok_or_else(|| invalid(field, "an unsigned integer"))?;
                 }
                 other => {
                     return Err(ApiError::invalid_body(format!("Unknown setting {other}")));
