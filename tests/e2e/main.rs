@@ -16,6 +16,7 @@ mod drift;
 mod events;
 mod failures;
 mod kubectl;
+mod leader;
 mod lifecycle;
 mod ownership;
 mod reconcile_now;

@@ -183,6 +183,8 @@ impl Setup {
             via_env: self.via_env,
             operator: None,
             runs: 0,
+            replica_runs: 0,
+            replica_logs: Vec::new(),
             log_dir,
         };
         let credentials = match self.credentials {
@@ -235,6 +237,8 @@ pub struct TestEnv {
     via_env: bool,
     operator: Option<OperatorProcess>,
     runs: usize,
+    replica_runs: usize,
+    replica_logs: Vec<PathBuf>,
     log_dir: PathBuf,
 }
 
@@ -260,6 +264,30 @@ impl TestEnv {
         }));
     }
 
+    /// Starts one more replica of the operator with the same flags (the same Lease) and its own
+    /// identity, apart from the one [`TestEnv::start_operator`] manages; the caller owns it
+    /// (killed on drop). Its log is `replica-<identity>-<n>.log`, and also part of
+    /// [`TestEnv::operator_output`].
+    pub fn spawn_replica(&mut self, identity: &str) -> OperatorProcess {
+        self.replica_runs += 1;
+        let log_path = self
+            .log_dir
+            .join(format!("replica-{identity}-{}.log", self.replica_runs));
+        self.replica_logs.push(log_path.clone());
+        let url = self.fake_url();
+        OperatorProcess::spawn(OperatorCommand {
+            kubeconfig: &self.operator_kubeconfig,
+            namespace: &self.ns,
+            zendesk_url: &url,
+            resync_interval: &self.resync,
+            rust_log: &self.rust_log,
+            log_path,
+            via_env: self.via_env,
+            lease: &self.ns,
+            identity: &format!("{}-{identity}", self.ns),
+        })
+    }
+
     /// Kills the operator with SIGKILL.
     pub fn kill_operator(&mut self) {
         if let Some(mut operator) = self.operator.take() {
@@ -277,7 +305,9 @@ impl TestEnv {
     /// Everything every operator process of this test wrote, in start order.
     pub fn operator_output(&self) -> String {
         (1..=self.runs)
-            .map(|run| operator::read_log(&self.log_dir.join(format!("operator-{run}.log"))))
+            .map(|run| self.log_dir.join(format!("operator-{run}.log")))
+            .chain(self.replica_logs.iter().cloned())
+            .map(|path| operator::read_log(&path))
             .collect::<Vec<_>>()
             .join("\n")
     }

@@ -113,6 +113,43 @@ impl OperatorProcess {
         }
     }
 
+    /// Sends SIGTERM (a graceful stop, as Kubernetes does before it kills a pod).
+    pub fn terminate(&self) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+        }
+    }
+
+    /// Waits up to `timeout` for the process to end; its exit status, if it did.
+    pub async fn wait_exit(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.exited() {
+                return Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The address the metrics server listens on, from the log (`--metrics-addr 127.0.0.1:0`).
+    pub fn metrics_addr(&self) -> Option<String> {
+        let log = self.log();
+        let line = log
+            .lines()
+            .find(|line| line.contains("metrics listening on "))?;
+        let addr = line.rsplit("metrics listening on ").next()?;
+        Some(addr.split_whitespace().next()?.to_owned())
+    }
+
     /// The exit status if the process has ended (None while it runs).
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
         match self.child.as_mut() {
