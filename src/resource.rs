@@ -219,6 +219,11 @@ pub struct PendingCreate {
     /// connection ZIS reports as created well before it is someone else's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_at: Option<String>,
+    /// ZIS answered 409 to the first create of this name: the connection was there before it,
+    /// so whatever happens to later creates it is never taken for ours (only adopted, if the
+    /// policy allows).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub name_taken: bool,
 }
 
 /// A status condition as Kubernetes API conventions describe it.

@@ -170,6 +170,14 @@ async fn create(
             let pending = attempt
                 .inherited_pending
                 .filter(|pending| Identity::of_pending(pending) == identity);
+            if pending.is_none()
+                && let Some(marker) = record.pending_create.as_mut()
+            {
+                // This very create, the first of this name, was answered 409: the connection
+                // was there before it. Said in the marker, so that no later reconcile takes it
+                // for one an unanswered create of ours made.
+                marker.name_taken = true;
+            }
             take_over(desired, record, &client, &identity, pending).await
         }
         Err(error) => {

@@ -187,6 +187,9 @@ pub const CLOCK_SKEW_ALLOWANCE: chrono::TimeDelta = chrono::TimeDelta::seconds(5
 /// for: created no earlier than the request was sent (less [`CLOCK_SKEW_ALLOWANCE`]). Without a
 /// readable `sentAt` or `created_at` nothing proves it is ours, so it is not.
 pub fn created_by_pending(pending: &PendingCreate, created_at: &str) -> bool {
+    if pending.name_taken {
+        return false;
+    }
     let parse = |text: &str| chrono::DateTime::parse_from_rfc3339(text).ok();
     match (
         pending.sent_at.as_deref().and_then(parse),
@@ -341,6 +344,7 @@ mod tests {
 
     fn pending(integration: &str, name: &str) -> PendingCreate {
         PendingCreate {
+            name_taken: false,
             integration: integration.into(),
             connection_name: name.into(),
             sent_at: Some("2026-01-01T12:00:00.000Z".into()),
@@ -796,6 +800,14 @@ mod tests {
             sent_at: None,
             ..pending("int", "conn")
         };
+        let taken = PendingCreate {
+            name_taken: true,
+            ..pending("int", "conn")
+        };
+        assert!(
+            !created_by_pending(&taken, "2026-01-01T12:00:01.250000Z"),
+            "a name ZIS said was taken before our first create is never ours"
+        );
         assert!(
             !created_by_pending(&legacy, "2026-01-01T12:00:01Z"),
             "a marker without sentAt proves nothing"

@@ -173,17 +173,21 @@ impl<'a> Run<'a> {
             let identity = Identity::of_target(target);
             // A retry of an unconfirmed create keeps the first one's time: that one may be what
             // created the connection.
-            let sent_at = match &self.record.pending_create {
-                Some(pending) if Identity::of_pending(pending) == identity => {
-                    pending.sent_at.clone()
-                }
-                _ => None,
-            }
-            .unwrap_or_else(|| Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true));
+            // What is known of earlier creates of this name carries over too.
+            let earlier = self
+                .record
+                .pending_create
+                .take()
+                .filter(|pending| Identity::of_pending(pending) == identity);
+            let sent_at = earlier
+                .as_ref()
+                .and_then(|pending| pending.sent_at.clone())
+                .unwrap_or_else(|| Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true));
             self.record.pending_create = Some(PendingCreate {
                 integration: target.integration.clone(),
                 connection_name: target.connection_name.clone(),
                 sent_at: Some(sent_at),
+                name_taken: earlier.is_some_and(|pending| pending.name_taken),
             });
         }
         if self.written.observed_generation != self.generation() {

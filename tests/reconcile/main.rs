@@ -5,5 +5,6 @@
 
 mod world;
 
+mod adoption;
 mod credentials;
 mod stale_cache;

@@ -160,6 +160,32 @@ impl World {
         body["connections"].as_array().cloned().unwrap_or_default()
     }
 
+    /// `POST /_fake/{path}` on the fake's admin API.
+    pub async fn admin_post(&self, path: &str, body: Value) {
+        let url = format!("{}/_fake/{path}", self.fake_url);
+        let answer = self
+            .http
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .expect("admin api");
+        assert!(answer.status().is_success(), "POST {url}: {answer:?}");
+    }
+
+    /// `GET /_fake/{path}` on the fake's admin API.
+    pub async fn admin_get(&self, path: &str) -> Value {
+        let url = format!("{}/_fake/{path}", self.fake_url);
+        self.http
+            .get(&url)
+            .send()
+            .await
+            .expect("admin api")
+            .json()
+            .await
+            .expect("admin json")
+    }
+
     /// How many requests the fake answered, in all.
     pub async fn remote_requests(&self) -> u64 {
         let url = format!("{}/_fake/requests", self.fake_url);
