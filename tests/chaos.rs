@@ -191,17 +191,18 @@ async fn under_chaos_the_remote_state_ends_exactly_as_desired() {
     let mut kills = 0;
     let mut operations: BTreeMap<&str, usize> = BTreeMap::new();
     while started.elapsed() < size.churn {
-        if kills < size.kills && started.elapsed() > kill_every * (kills as u32 + 1) {
-            if let Some(leader) = replicas.leader() {
-                if let Some(process) = replicas.running.get_mut(leader) {
-                    process.kill();
-                }
-                kills += 1;
-                // Back after a while: sometimes before the other replica took over, sometimes after.
-                let pause = Duration::from_millis(rng.random_range(0..8000));
-                tokio::time::sleep(pause).await;
-                replicas.running.insert(leader, env.spawn_replica(leader));
+        if kills < size.kills
+            && started.elapsed() > kill_every * (kills as u32 + 1)
+            && let Some(leader) = replicas.leader()
+        {
+            if let Some(process) = replicas.running.get_mut(leader) {
+                process.kill();
             }
+            kills += 1;
+            // Back after a while: sometimes before the other replica took over, sometimes after.
+            let pause = Duration::from_millis(rng.random_range(0..8000));
+            tokio::time::sleep(pause).await;
+            replicas.running.insert(leader, env.spawn_replica(leader));
         }
         let ordinary: Vec<String> = wanted
             .iter()

@@ -182,9 +182,14 @@ async fn create(
         }
         Err(error) => {
             // Only a transient failure leaves open whether ZIS created it; any other answer
-            // means it did not. A kept marker only makes a later 409 ours if ZIS dates the
-            // connection after the marker's `sentAt` (see `plan::created_by_pending`).
-            if !matches!(error, ZisError::Transient { .. }) {
+            // means this create did not. The marker goes only if no earlier create of the name
+            // is unanswered (an inherited marker): that one still may have. A kept marker only
+            // makes a later 409 ours if ZIS dates the connection after the marker's `sentAt`
+            // (see `plan::created_by_pending`).
+            let earlier_unanswered = attempt
+                .inherited_pending
+                .is_some_and(|pending| Identity::of_pending(pending) == identity);
+            if !matches!(error, ZisError::Transient { .. }) && !earlier_unanswered {
                 record.pending_create = None;
             }
             Err(Failure::from_zis(&format!("creating {identity}"), &error))

@@ -173,6 +173,19 @@ impl World {
         assert!(answer.status().is_success(), "POST {url}: {answer:?}");
     }
 
+    /// `PUT /_fake/{path}` on the fake's admin API.
+    pub async fn admin_put(&self, path: &str, body: Value) {
+        let url = format!("{}/_fake/{path}", self.fake_url);
+        let answer = self
+            .http
+            .put(&url)
+            .json(&body)
+            .send()
+            .await
+            .expect("admin api");
+        assert!(answer.status().is_success(), "PUT {url}: {answer:?}");
+    }
+
     /// `GET /_fake/{path}` on the fake's admin API.
     pub async fn admin_get(&self, path: &str) -> Value {
         let url = format!("{}/_fake/{path}", self.fake_url);
