@@ -214,7 +214,19 @@ pub async fn dispatch(
             openapi::group_version(&api, &group, &version).map(|v| json_response(200, &v, &[]))
         }
         Route::Resource(path) => resource(&api, method.clone(), path, query, headers, body).await,
-        Route::Unknown => Err(ApiError::no_route()),
+        Route::Unknown => Err(
+            match uri
+                .path()
+                .trim_start_matches('/')
+                .split('/')
+                .collect::<Vec<_>>()
+                .as_slice()
+            {
+                ["api", ..] => ApiError::not_served(""),
+                ["apis", group, ..] => ApiError::not_served(group),
+                _ => ApiError::page_not_found(),
+            },
+        ),
     };
     let response = result.unwrap_or_else(IntoResponse::into_response);
     // Paths and query strings carry no secrets (bodies are never logged).
@@ -238,15 +250,15 @@ async fn resource(
         .store
         .lock()
         .find_type(&path.group, &path.version, &path.plural)
-        .ok_or_else(ApiError::no_route)?;
+        .ok_or_else(|| ApiError::not_served(&path.group))?;
     if path.namespace.is_some() && !rt.namespaced {
-        return Err(ApiError::no_route());
+        return Err(ApiError::not_served(&path.group));
     }
     if let Some(sub) = &path.subresource {
         let known = (sub == "status" && rt.status_subresource)
             || (sub == "finalize" && rt.plural == "namespaces" && rt.group.is_empty());
         if !known || path.name.is_none() {
-            return Err(ApiError::no_route());
+            return Err(ApiError::not_served(&path.group));
         }
     }
     let watch =

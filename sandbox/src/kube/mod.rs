@@ -10,6 +10,7 @@ mod api;
 mod builtin_schemas;
 mod cli;
 mod crd;
+mod defaults;
 mod delete;
 mod discovery;
 mod error;

@@ -6,6 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use super::api::FieldValidation;
+use super::defaults;
 use super::error::{ApiError, Cause, Subject};
 use super::resources::ResourceType;
 use super::schema::{self, OBJECT_META_FIELDS};
@@ -395,6 +396,10 @@ pub fn generation_changes(rt: &ResourceType, old: &Value, new: &Value) -> bool {
 
 /// Kind-specific normalisation of built-in objects on every write.
 pub fn normalize_builtin(rt: &ResourceType, object: &mut Value) -> Result<(), ApiError> {
+    if rt.group == "apps" && rt.kind == "Deployment" {
+        defaults::deployment(object);
+        return Ok(());
+    }
     if !rt.group.is_empty() {
         return Ok(());
     }
@@ -427,7 +432,7 @@ pub fn normalize_builtin(rt: &ResourceType, object: &mut Value) -> Result<(), Ap
             }
         }
         "Service" => {
-            default_service(object);
+            defaults::service(object);
             Ok(())
         }
         "Namespace" => {
@@ -462,31 +467,6 @@ fn data_key_cause(field: &str, key: &str) -> Cause {
         message: format!(
             "Invalid value: \"{key}\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"
         ),
-    }
-}
-
-/// Services get the real server's defaults (no cluster IP is allocated): `type` ClusterIP,
-/// `sessionAffinity` None, and each port's `protocol` TCP and `targetPort` its `port`.
-fn default_service(object: &mut Value) {
-    if !object["spec"].is_object() {
-        object["spec"] = json!({});
-    }
-    let spec = &mut object["spec"];
-    if spec["type"].as_str().is_none_or(str::is_empty) {
-        spec["type"] = json!("ClusterIP");
-    }
-    if spec["sessionAffinity"].as_str().is_none_or(str::is_empty) {
-        spec["sessionAffinity"] = json!("None");
-    }
-    if let Some(ports) = spec["ports"].as_array_mut() {
-        for port in ports.iter_mut().filter(|p| p.is_object()) {
-            if port["protocol"].as_str().is_none_or(str::is_empty) {
-                port["protocol"] = json!("TCP");
-            }
-            if port["targetPort"].is_null() {
-                port["targetPort"] = port["port"].clone();
-            }
-        }
     }
 }
 

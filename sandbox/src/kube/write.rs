@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::api::{Api, Call, json_response};
 use super::crd;
 use super::delete::{CRD_KEY, remove_object};
-use super::error::{ApiError, Cause, Subject};
+use super::error::{ApiError, Cause, Form, Subject};
 use super::events;
 use super::objects::{self, finalizers, is_deleting, meta_str};
 use super::patch::{self, PatchError};
@@ -28,8 +28,15 @@ fn is_crd(rt: &ResourceType) -> bool {
     rt.group == CRD_KEY.0 && rt.plural == CRD_KEY.1
 }
 
-/// Creating in a namespace needs it to exist and not be terminating.
-fn require_namespace(state: &State, rt: &ResourceType, namespace: &str) -> Result<(), ApiError> {
+/// Creating in a namespace needs it to exist and not be terminating. The refusal names the
+/// object as the real server's admission does: by its name, or its generateName when the name
+/// is still to be generated.
+fn require_namespace(
+    state: &State,
+    rt: &ResourceType,
+    namespace: &str,
+    requested_name: &str,
+) -> Result<(), ApiError> {
     if !rt.namespaced {
         return Ok(());
     }
@@ -38,7 +45,7 @@ fn require_namespace(state: &State, rt: &ResourceType, namespace: &str) -> Resul
         .ok_or_else(|| ApiError::not_found(&Subject::new("", "namespaces", namespace)))?;
     if is_deleting(ns) {
         return Err(ApiError::forbidden(
-            &Subject::new(&rt.group, &rt.plural, ""),
+            &Subject::new(&rt.group, &rt.plural, requested_name),
             &format!(
                 "unable to create new content in namespace {namespace} because it is being terminated"
             ),
@@ -72,6 +79,11 @@ pub fn create_in(
     } else if let Some(metadata) = object["metadata"].as_object_mut() {
         metadata.remove("namespace");
     }
+    let sent_name = meta_str(&object, "name").to_string();
+    let requested_name = match sent_name.as_str() {
+        "" => meta_str(&object, "generateName").to_string(),
+        name => name.to_string(),
+    };
     if meta_str(&object, "name").is_empty() {
         let generate = meta_str(&object, "generateName").to_string();
         if generate.is_empty() {
@@ -88,7 +100,7 @@ pub fn create_in(
         object["metadata"]["name"] = json!(format!("{generate}{}", objects::name_suffix()));
     }
     let name = meta_str(&object, "name").to_string();
-    require_namespace(state, rt, &path_ns)?;
+    require_namespace(state, rt, &path_ns, &requested_name)?;
     let key = rt.storage_key();
     if rt.custom {
         let crd_name = format!("{}.{}", rt.plural, rt.group);
@@ -96,7 +108,9 @@ pub fn create_in(
             .get(&(CRD_KEY.0.into(), CRD_KEY.1.into()), "", &crd_name)
             .is_some_and(is_deleting)
         {
-            return Err(ApiError::method_not_allowed(
+            // 403 (not 405) naming the object as sent, as the real server answers.
+            return Err(ApiError::forbidden(
+                &call.subject(&sent_name),
                 "create not allowed while custom resource definition is terminating",
             ));
         }
@@ -400,6 +414,7 @@ fn patch_error(error: PatchError) -> ApiError {
                     })
                     .collect::<Vec<_>>()
             })),
+            form: Form::Status,
         },
     }
 }
@@ -437,8 +452,16 @@ pub fn patch(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
             .cloned()
             .map(|c| render(&call.rt, c));
         if content_type == APPLY {
+            // Checked as the real server validates PatchOptions: 422 Invalid.
             let manager = call.param("fieldManager").ok_or_else(|| {
-                ApiError::bad_request("PATCH: fieldManager is required for apply requests")
+                ApiError::invalid(
+                    &Subject::new("meta.k8s.io", "PatchOptions", ""),
+                    &[Cause {
+                        reason: "FieldValueRequired".into(),
+                        field: "fieldManager".into(),
+                        message: "Required value: is required for apply patch".into(),
+                    }],
+                )
             })?;
             if let Some(force) = call.param("force")
                 && !matches!(force, "true" | "false")
@@ -497,10 +520,14 @@ const SANDBOX_USER: &str = "zis-sandbox";
 /// Answers a review: the sandbox has no authentication or authorization, so every access is
 /// allowed, every rule granted, and the caller is the kubeconfig's user with the groups of a
 /// cluster administrator (201 with the review and its status, as the real server answers;
-/// nothing is stored).
+/// nothing is stored). A SelfSubjectReview is stamped with the time of the request, as the real
+/// server's answer is.
 pub fn review(call: &Call) -> Result<Response, ApiError> {
     let mut review = call.body_value()?;
     objects::check_type_meta(&call.rt, &mut review)?;
+    if call.rt.kind == "SelfSubjectReview" {
+        review["metadata"]["creationTimestamp"] = json!(objects::now());
+    }
     review["status"] = match call.rt.kind.as_str() {
         "SelfSubjectRulesReview" => json!({
             "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
