@@ -642,6 +642,10 @@ async fn deleting_a_namespace_removes_its_objects_after_their_finalizers() {
         terminating.status.and_then(|s| s.phase).as_deref(),
         Some("Terminating")
     );
+    assert_eq!(
+        terminating.metadata.deletion_grace_period_seconds, None,
+        "the namespace registry sets no grace period"
+    );
     // The namespace controller empties it: shortly after the request on the real server, within
     // it on the sandbox (README, "Simplified").
     env.settles(
@@ -653,6 +657,42 @@ async fn deleting_a_namespace_removes_its_objects_after_their_finalizers() {
         },
     )
     .await;
+    // The namespace controller reports what it waits for, as its five conditions.
+    env.settles("the namespace reports the held object", || async {
+        let conditions: Vec<(String, String, String)> = namespaces
+            .get(&team)
+            .await
+            .expect("get")
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| (c.type_, c.status, c.message.unwrap_or_default()))
+            .collect();
+        conditions
+            == [
+                ("NamespaceDeletionDiscoveryFailure", "False", "All resources successfully discovered"),
+                ("NamespaceDeletionGroupVersionParsingFailure", "False", "All legacy kube types successfully parsed"),
+                ("NamespaceDeletionContentFailure", "False", "All content successfully deleted, may be waiting on finalization"),
+                ("NamespaceContentRemaining", "True", "Some resources are remaining: configmaps. has 1 resource instances"),
+                ("NamespaceFinalizersRemaining", "True", "Some content in the namespace has finalizers remaining: test.zis.dev/hold in 1 resource instances"),
+            ]
+            .map(|(t, s, m)| (t.to_string(), s.to_string(), m.to_string()))
+    })
+    .await;
+    let error = api_error(
+        namespaces
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect_err("held"),
+    );
+    assert_eq!(
+        (error.code, error.message),
+        (
+            409,
+            format!(r#"object is being deleted: namespaces "{team}" already exists"#)
+        )
+    );
     let error = api_error(
         config_maps
             .create(&PostParams::default(), &free)
@@ -859,9 +899,14 @@ async fn deleting_a_crd_removes_its_objects_after_their_finalizers_and_stops_ser
     let crds = Env::crds_with(client.clone());
     let crd: DynamicObject =
         serde_yaml::from_str(&kube_support::gizmo_crd_in(&group)).expect("crd yaml");
-    crds.create(&PostParams::default(), &crd)
+    let created = crds
+        .create(&PostParams::default(), &crd)
         .await
         .expect("crd created");
+    assert_eq!(
+        created.metadata.finalizers, None,
+        "the cleanup finalizer comes with the deletion"
+    );
     env.crd_established(&crd_name).await;
     let gizmos: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
@@ -890,6 +935,11 @@ async fn deleting_a_crd_removes_its_objects_after_their_finalizers_and_stops_ser
         .await
         .expect("delete crd");
     let terminating = crds.get(&crd_name).await.expect("crd kept");
+    assert_eq!(
+        terminating.metadata.finalizers.as_deref(),
+        Some(&["customresourcecleanup.apiextensions.k8s.io".to_string()][..])
+    );
+    assert_eq!(terminating.metadata.deletion_grace_period_seconds, None);
     let conditions = terminating.data["status"]["conditions"]
         .as_array()
         .cloned()

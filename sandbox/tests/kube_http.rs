@@ -424,3 +424,358 @@ async fn put_creates_missing_objects_only_for_kinds_whose_real_strategy_allows_i
     assert_eq!(code, 404);
     http.finish().await;
 }
+
+#[tokio::test]
+async fn malformed_selectors_are_refused_with_the_real_servers_messages() {
+    let Some(http) = Http::start("selectors").await else {
+        return;
+    };
+    let config_maps = format!("/api/v1/namespaces/{}/configmaps", http.env.ns);
+    let secrets = format!("/api/v1/namespaces/{}/secrets", http.env.ns);
+    for (path, message) in [
+        (
+            format!("{config_maps}?labelSelector=a%3D%3D%3Db"),
+            "unable to parse requirement: found '=', expected: identifier",
+        ),
+        (
+            format!("{config_maps}?labelSelector=a%3Db%20c"),
+            "found 'c', expected: ',' or 'end of string'",
+        ),
+        (
+            format!("{config_maps}?labelSelector=a%2C%2Cb"),
+            "found ',', expected: identifier after ','",
+        ),
+        (
+            format!("{config_maps}?labelSelector=a%3Ex"),
+            r#"unable to parse requirement: values[0]: Invalid value: "x": for 'Gt', 'Lt' operators, the value must be an integer"#,
+        ),
+        // Kinds with field selectors of their own (and custom resources) word it differently.
+        (
+            format!("{config_maps}?fieldSelector=data.a%3D1"),
+            r#""data.a" is not a known field selector: only "metadata.name", "metadata.namespace""#,
+        ),
+        (
+            format!("{secrets}?fieldSelector=data.a%3D1"),
+            "field label not supported: data.a",
+        ),
+        (
+            format!("{}?fieldSelector=spec.size%3D1", http.widgets),
+            "field label not supported: spec.size",
+        ),
+    ] {
+        let (code, status) = http.send(reqwest::Method::GET, &path, None).await;
+        assert_eq!(
+            (code, status["reason"].as_str(), status["message"].as_str()),
+            (400, Some("BadRequest"), Some(message)),
+            "{path}"
+        );
+    }
+    let (code, _) = http
+        .send(
+            reqwest::Method::GET,
+            &format!("{config_maps}?labelSelector=a%20in%20()%2Cb%3D"),
+            None,
+        )
+        .await;
+    assert_eq!(code, 200, "an empty set and an empty value are valid");
+    http.finish().await;
+}
+
+#[tokio::test]
+async fn lists_leave_out_the_types_of_built_in_items_but_not_of_custom_resources() {
+    let Some(http) = Http::start("list-encoding").await else {
+        return;
+    };
+    let config_maps = format!("/api/v1/namespaces/{}/configmaps", http.env.ns);
+    let config_map = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+    let (code, _) = http
+        .send(
+            reqwest::Method::POST,
+            &config_maps,
+            Some(("application/json", config_map)),
+        )
+        .await;
+    assert_eq!(code, 201);
+    let (code, _) = http
+        .send(
+            reqwest::Method::POST,
+            &http.widgets,
+            Some(("application/json", widget("w", json!({"size": 1})))),
+        )
+        .await;
+    assert_eq!(code, 201);
+    let (_, list) = http.send(reqwest::Method::GET, &config_maps, None).await;
+    assert_eq!(
+        (&list["kind"], &list["apiVersion"]),
+        (&json!("ConfigMapList"), &json!("v1"))
+    );
+    let item = &list["items"][0];
+    assert_eq!(item["metadata"]["name"], "c", "{list}");
+    assert!(
+        item.get("kind").is_none() && item.get("apiVersion").is_none(),
+        "typed list items carry no types: {list}"
+    );
+    assert!(list["metadata"].get("continue").is_none(), "{list}");
+    let (_, list) = http.send(reqwest::Method::GET, &http.widgets, None).await;
+    assert_eq!(
+        (&list["items"][0]["kind"], &list["items"][0]["apiVersion"]),
+        (&json!("Widget"), &json!("test.zis.dev/v1")),
+        "{list}"
+    );
+    assert_eq!(list["metadata"]["continue"], "", "{list}");
+    http.finish().await;
+}
+
+#[tokio::test]
+async fn bodies_the_real_server_cannot_decode_or_type_are_refused_with_its_messages() {
+    let Some(http) = Http::start("decoding").await else {
+        return;
+    };
+    let ns = http.env.ns.clone();
+    let post = |path: String, body: Value| {
+        let http = &http;
+        async move {
+            http.send(
+                reqwest::Method::POST,
+                &path,
+                Some(("application/json", body)),
+            )
+            .await
+        }
+    };
+    let (code, status) = post(
+        format!("/api/v1/namespaces/{ns}/secrets"),
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+               "data": {"token": "not base64!"}}),
+    )
+    .await;
+    assert_eq!(
+        (code, status["message"].as_str()),
+        (
+            400,
+            Some(
+                r#"Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte 3"#
+            )
+        )
+    );
+    let (code, status) = post(
+        format!("/api/v1/namespaces/{ns}/configmaps"),
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "c"}}),
+    )
+    .await;
+    assert_eq!(
+        (code, status["message"].as_str()),
+        (
+            400,
+            Some(
+                r#"Secret in version "v1" cannot be handled as a ConfigMap: converting (v1.Secret) to (core.ConfigMap): unknown conversion"#
+            )
+        )
+    );
+    let (code, status) = post(
+        format!("/api/v1/namespaces/{ns}/configmaps"),
+        json!({"apiVersion": "apps/v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
+    )
+    .await;
+    assert_eq!(
+        (code, status["message"].as_str()),
+        (
+            400,
+            Some(
+                r#"ConfigMap in version "v1" cannot be handled as a ConfigMap: no kind "ConfigMap" is registered for version "apps/v1" in scheme "pkg/runtime/scheme.go:111""#
+            )
+        )
+    );
+    // Custom resources: a wrong kind is a validation error, a missing one cannot be decoded.
+    let mut other = widget("o", json!({"size": 1}));
+    other["kind"] = json!("Other");
+    let (code, status) = post(http.widgets.clone(), other).await;
+    assert_eq!(
+        (code, status["message"].as_str(), &status["details"]["kind"]),
+        (
+            422,
+            Some(
+                r#"Other.test.zis.dev "o" is invalid: kind: Invalid value: "Other": must be Widget"#
+            ),
+            &json!("Other")
+        )
+    );
+    let kindless = r#"{"apiVersion":"test.zis.dev/v1","metadata":{"name":"k"},"spec":{"size":1}}"#;
+    let response = http
+        .client
+        .post(format!("{}{}", http.env.url(), http.widgets))
+        .header("content-type", "application/json")
+        .body(kindless)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 400);
+    let status: Value = response.json().await.expect("a Status");
+    assert_eq!(
+        status["message"],
+        format!(
+            r#"the object provided is unrecognized (must be of type Widget): Object 'Kind' is missing in '{kindless}' ({{"apiVersion":"test.zis.dev/v1 ...)"#
+        )
+    );
+    // An update of a custom resource must name the version it replaces.
+    let (code, _) = post(http.widgets.clone(), widget("w", json!({"size": 1}))).await;
+    assert_eq!(code, 201);
+    let (code, status) = http
+        .send(
+            reqwest::Method::PUT,
+            &format!("{}/w", http.widgets),
+            Some(("application/json", widget("w", json!({"size": 2})))),
+        )
+        .await;
+    assert_eq!(
+        (code, status["message"].as_str(), &status["details"]["kind"]),
+        (
+            422,
+            Some(
+                r#"widgets.test.zis.dev "w" is invalid: metadata.resourceVersion: Invalid value: 0: must be specified for an update"#
+            ),
+            &json!("widgets")
+        )
+    );
+    http.finish().await;
+}
+
+#[tokio::test]
+async fn finalizer_and_label_names_are_checked_like_the_real_server() {
+    let Some(http) = Http::start("finalizer-names").await else {
+        return;
+    };
+    let config_maps = format!("/api/v1/namespaces/{}/configmaps", http.env.ns);
+    let config_map = |name: &str, metadata: Value| {
+        let mut object = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata});
+        object["metadata"]["name"] = json!(name);
+        object
+    };
+    // Built-in kinds refuse a finalizer that is neither standard nor domain-qualified...
+    let (code, status) = http
+        .send(
+            reqwest::Method::POST,
+            &config_maps,
+            Some((
+                "application/json",
+                config_map("plain", json!({"finalizers": ["plain"]})),
+            )),
+        )
+        .await;
+    assert_eq!(
+        (code, status["message"].as_str()),
+        (
+            422,
+            Some(
+                r#"ConfigMap "plain" is invalid: metadata.finalizers[0]: Invalid value: "plain": name is neither a standard finalizer name nor is it fully qualified"#
+            )
+        )
+    );
+    let (code, _) = http
+        .send(
+            reqwest::Method::POST,
+            &config_maps,
+            Some((
+                "application/json",
+                config_map("standard", json!({"finalizers": ["kubernetes"]})),
+            )),
+        )
+        .await;
+    assert_eq!(code, 201, "standard finalizers need no domain");
+    // ...custom resources take it with a warning.
+    let mut plain = widget("plain", json!({"size": 1}));
+    plain["metadata"]["finalizers"] = json!(["plain", "a.b"]);
+    let (code, warnings, _) = http
+        .send_full(
+            reqwest::Method::POST,
+            &http.widgets,
+            Some(("application/json", plain)),
+        )
+        .await;
+    assert_eq!(code, 201);
+    assert_eq!(
+        warnings,
+        [
+            r#"299 - "metadata.finalizers: \"a.b\": prefer a domain-qualified finalizer name including a path (/) to avoid accidental conflicts with other finalizer writers""#,
+            r#"299 - "metadata.finalizers: \"plain\": prefer a domain-qualified finalizer name to avoid accidental conflicts with other finalizer writers""#,
+        ]
+    );
+    let mut both = widget("both", json!({"size": 1}));
+    both["metadata"]["finalizers"] = json!(["orphan", "foregroundDeletion"]);
+    let (code, status) = http
+        .send(
+            reqwest::Method::POST,
+            &http.widgets,
+            Some(("application/json", both)),
+        )
+        .await;
+    assert_eq!(
+        (code, status["message"].as_str()),
+        (
+            422,
+            Some(
+                r#"Widget.test.zis.dev "both" is invalid: metadata.finalizers: Invalid value: ["orphan","foregroundDeletion"]: finalizer orphan and foregroundDeletion cannot be both set"#
+            )
+        )
+    );
+    let (code, status) = http
+        .send(
+            reqwest::Method::POST,
+            &config_maps,
+            Some((
+                "application/json",
+                config_map("labelled", json!({"labels": {"Bad_Prefix/k": "-v"}})),
+            )),
+        )
+        .await;
+    assert_eq!(code, 422);
+    assert_eq!(
+        status["message"],
+        r#"ConfigMap "labelled" is invalid: [metadata.labels: Invalid value: "Bad_Prefix/k": prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*'), metadata.labels: Invalid value: "-v": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')]"#
+    );
+    http.finish().await;
+}
+
+#[tokio::test]
+async fn reviews_and_empty_typed_fields_answer_like_the_real_server() {
+    let Some(http) = Http::start("reviews").await else {
+        return;
+    };
+    let review = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                        "spec": {"resourceAttributes": {"verb": "list", "resource": "secrets", "namespace": http.env.ns}}});
+    let (code, answer) = http
+        .send(
+            reqwest::Method::POST,
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            Some(("application/json", review)),
+        )
+        .await;
+    assert_eq!(
+        (code, &answer["status"]),
+        (201, &json!({"allowed": true})),
+        "a cluster administrator is allowed, without a reason: {answer}"
+    );
+    // Typed objects print their empty structs and lists.
+    let ns = http.env.ns.clone();
+    let lease =
+        json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "l"}});
+    let (code, stored) = http
+        .send(
+            reqwest::Method::POST,
+            &format!("/apis/coordination.k8s.io/v1/namespaces/{ns}/leases"),
+            Some(("application/json", lease)),
+        )
+        .await;
+    assert_eq!((code, &stored["spec"]), (201, &json!({})), "{stored}");
+    let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "r"}});
+    let (code, stored) = http
+        .send(
+            reqwest::Method::POST,
+            &format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles"),
+            Some(("application/json", role)),
+        )
+        .await;
+    assert_eq!(code, 201);
+    assert_eq!(stored.get("rules"), Some(&Value::Null), "{stored}");
+    http.finish().await;
+}

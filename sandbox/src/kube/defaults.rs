@@ -56,6 +56,18 @@ pub fn service(object: &mut Value) {
     or_default(&mut object["status"], "loadBalancer", json!({}));
 }
 
+/// Leases: an empty `spec` (the typed object always has one).
+pub fn lease(object: &mut Value) {
+    or_default(object, "spec", json!({}));
+}
+
+/// Roles and ClusterRoles: `rules` null when none are given (as the typed object prints).
+pub fn role(object: &mut Value) {
+    if let Some(map) = object.as_object_mut() {
+        map.entry("rules").or_insert(Value::Null);
+    }
+}
+
 /// Deployments: `replicas` 1, `revisionHistoryLimit` 10, `progressDeadlineSeconds` 600, the
 /// RollingUpdate strategy with 25% surge and unavailability, the pod template's defaults
 /// ([`pod_spec`]) and an empty `status`.

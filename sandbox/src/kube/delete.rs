@@ -45,7 +45,7 @@ pub fn delete_in(
     let current = state.get(key, namespace, name)?.clone();
     let is_namespace = *key == self::key(NAMESPACE_KEY);
     let is_crd = *key == self::key(CRD_KEY);
-    if finalizers(&current).is_empty() && !is_namespace {
+    if finalizers(&current).is_empty() && !is_namespace && !is_crd {
         if dry_run {
             return Some(Deletion::Removed(current));
         }
@@ -56,11 +56,17 @@ pub fn delete_in(
     }
     let mut marked = current;
     marked["metadata"]["deletionTimestamp"] = json!(now());
-    marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+    // The generic registry marks an object kept by finalizers with a grace period of 0; the
+    // Namespace and CRD registries, which delete on their own, do not.
+    if !is_namespace && !is_crd {
+        marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+    }
     if is_namespace {
         marked["status"]["phase"] = json!("Terminating");
     }
     if is_crd {
+        // The real CRD registry adds its cleanup finalizer at the first delete, not at create.
+        crd::add_cleanup_finalizer(&mut marked);
         crd::set_status(&mut marked, state.get(key, namespace, name));
     }
     if dry_run {
@@ -135,17 +141,14 @@ fn finish_namespace(state: &mut State, namespace: &str) {
     }
 }
 
-/// Sets the `NamespaceContentRemaining` and `NamespaceFinalizersRemaining` conditions the real
-/// namespace controller reports while objects (usually held by finalizers) remain.
+/// Sets the conditions the real namespace controller reports while objects (usually held by
+/// finalizers) remain: all five of its condition types, in its order, with its wording
+/// (`{resource}.{group} has N resource instances`, the core group empty).
 fn report_remaining(state: &mut State, ns: Value, namespace: &str) {
     let mut per_resource: std::collections::BTreeMap<String, usize> = Default::default();
     let mut per_finalizer: std::collections::BTreeMap<String, usize> = Default::default();
     for (object_key, name) in state.objects_in_namespace(namespace) {
-        let resource = if object_key.0.is_empty() {
-            object_key.1.clone()
-        } else {
-            format!("{}.{}", object_key.1, object_key.0)
-        };
+        let resource = format!("{}.{}", object_key.1, object_key.0);
         *per_resource.entry(resource).or_default() += 1;
         if let Some(object) = state.get(&object_key, namespace, &name) {
             for finalizer in finalizers(object) {
@@ -175,6 +178,24 @@ fn report_remaining(state: &mut State, ns: Value, namespace: &str) {
         .map(|(f, n)| format!("{f} in {n} resource instances"))
         .collect();
     let conditions = json!([
+        condition(
+            "NamespaceDeletionDiscoveryFailure",
+            false,
+            "ResourcesDiscovered",
+            "All resources successfully discovered".into()
+        ),
+        condition(
+            "NamespaceDeletionGroupVersionParsingFailure",
+            false,
+            "ParsedGroupVersions",
+            "All legacy kube types successfully parsed".into()
+        ),
+        condition(
+            "NamespaceDeletionContentFailure",
+            false,
+            "ContentDeleted",
+            "All content successfully deleted, may be waiting on finalization".into()
+        ),
         condition(
             "NamespaceContentRemaining",
             true,
@@ -369,6 +390,7 @@ pub fn delete_collection(api: &Arc<Api>, call: &Call) -> Result<Response, ApiErr
     let fields = FieldSelector::parse(
         call.param("fieldSelector").unwrap_or_default(),
         &call.rt.kind,
+        call.rt.custom,
     )
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let key = call.rt.storage_key();

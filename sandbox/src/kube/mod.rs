@@ -23,6 +23,7 @@ mod resources;
 mod routing;
 mod selectors;
 mod store;
+mod validation;
 mod watch;
 mod write;
 

@@ -152,6 +152,7 @@ pub fn watch(api: Arc<Api>, call: Call) -> Result<Response, ApiError> {
     let fields = FieldSelector::parse(
         call.param("fieldSelector").unwrap_or_default(),
         &call.rt.kind,
+        call.rt.custom,
     )
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let from = match call.param("resourceVersion") {
