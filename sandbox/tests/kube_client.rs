@@ -855,10 +855,10 @@ async fn server_side_apply_tracks_owners_reports_conflicts_and_honours_force() {
             .expect_err("conflict"),
     );
     assert_eq!(error.code, 409);
-    assert!(
-        error.message.contains("alice") && error.message.contains(".spec.size"),
-        "{}",
-        error.message
+    // An Apply manager is named without its API version (an Update manager would have one).
+    assert_eq!(
+        error.message,
+        r#"Apply failed with 1 conflict: conflict with "alice": .spec.size"#
     );
     let forced = widgets
         .patch(

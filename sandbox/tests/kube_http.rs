@@ -779,3 +779,209 @@ async fn reviews_and_empty_typed_fields_answer_like_the_real_server() {
     assert_eq!(stored.get("rules"), Some(&Value::Null), "{stored}");
     http.finish().await;
 }
+
+#[tokio::test]
+async fn write_options_preconditions_and_bodies_are_checked_like_the_real_server() {
+    let Some(http) = Http::start("options").await else {
+        return;
+    };
+    let config_maps = format!("/api/v1/namespaces/{}/configmaps", http.env.ns);
+    let config_map = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+    let invalid_options = |kind: &str, field: &str, message: &str| {
+        format!(r#"{kind}.meta.k8s.io "" is invalid: {field}: {message}"#)
+    };
+    let (code, status) = http
+        .send(
+            reqwest::Method::POST,
+            &format!("{config_maps}?dryRun=Some"),
+            Some(("application/json", config_map.clone())),
+        )
+        .await;
+    assert_eq!(
+        (code, status["message"].as_str().unwrap_or_default()),
+        (
+            422,
+            invalid_options(
+                "CreateOptions",
+                "dryRun",
+                r#"Unsupported value: ["Some"]: supported values: "All""#
+            )
+            .as_str()
+        )
+    );
+    let (code, created) = http
+        .send(
+            reqwest::Method::POST,
+            &config_maps,
+            Some(("application/json", config_map)),
+        )
+        .await;
+    assert_eq!(code, 201, "{created}");
+    let (code, status) = http
+        .send(
+            reqwest::Method::PATCH,
+            &format!("{config_maps}/c?fieldValidation=Maybe"),
+            Some(("application/merge-patch+json", json!({"data": {"a": "b"}}))),
+        )
+        .await;
+    assert_eq!(
+        (code, status["message"].as_str().unwrap_or_default()),
+        (
+            422,
+            invalid_options(
+                "PatchOptions",
+                "fieldValidation",
+                r#"Unsupported value: "Maybe": supported values: "", "Ignore", "Strict", "Warn""#
+            )
+            .as_str()
+        )
+    );
+    // Delete preconditions name the Kind and what probably happened.
+    let uid = created["metadata"]["uid"].as_str().unwrap_or_default();
+    let (code, status) = http
+        .send(
+            reqwest::Method::DELETE,
+            &format!("{config_maps}/c"),
+            Some((
+                "application/json",
+                json!({"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"uid": "other"}}),
+            )),
+        )
+        .await;
+    assert_eq!(
+        (code, status["message"].as_str().unwrap_or_default(), &status["details"]["kind"]),
+        (
+            409,
+            format!(
+                r#"Operation cannot be fulfilled on ConfigMap "c": the UID in the precondition (other) does not match the UID in record ({uid}). The object might have been deleted and then recreated"#
+            )
+            .as_str(),
+            &json!("ConfigMap")
+        )
+    );
+    // Bodies the server cannot read.
+    let (code, status) = http
+        .send(
+            reqwest::Method::PATCH,
+            &format!("{config_maps}/c"),
+            Some(("application/merge-patch+json", json!([1]))),
+        )
+        .await;
+    assert_eq!(
+        (code, status["message"].as_str()),
+        (
+            400,
+            Some(
+                "error decoding patch: json: cannot unmarshal array into Go value of type map[string]interface {}"
+            )
+        )
+    );
+    let (code, status) = http
+        .send(
+            reqwest::Method::PATCH,
+            &format!("{config_maps}/c"),
+            Some(("text/plain", json!({}))),
+        )
+        .await;
+    assert_eq!(
+        (code, status["message"].as_str()),
+        (415, Some("415: Unsupported Media Type"))
+    );
+    let response = http
+        .client
+        .post(format!("{}{config_maps}", http.env.url()))
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 400);
+    let status: Value = response.json().await.expect("a Status");
+    assert_eq!(
+        status["message"],
+        "the object provided is unrecognized (must be of type ConfigMap): couldn't get version/kind; json parse error: unexpected end of JSON input (<empty>)"
+    );
+    let (code, status) = http
+        .send(
+            reqwest::Method::POST,
+            &format!("{config_maps}/c"),
+            Some(("application/json", json!({}))),
+        )
+        .await;
+    assert_eq!(
+        (code, status["message"].as_str(), &status["details"]),
+        (
+            405,
+            Some("the server does not allow this method on the requested resource"),
+            &json!({})
+        )
+    );
+    let (code, status) = http
+        .send(
+            reqwest::Method::GET,
+            &format!("{config_maps}?limit=ten"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (code, status["message"].as_str()),
+        (
+            400,
+            Some(r#"strconv.ParseInt: parsing "ten": invalid syntax"#)
+        )
+    );
+    http.finish().await;
+}
+
+#[tokio::test]
+async fn empty_labels_annotations_and_finalizers_are_dropped_like_typed_object_meta() {
+    let Some(http) = Http::start("empty-metadata").await else {
+        return;
+    };
+    let config_maps = format!("/api/v1/namespaces/{}/configmaps", http.env.ns);
+    let (code, created) = http
+        .send(
+            reqwest::Method::POST,
+            &config_maps,
+            Some((
+                "application/json",
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {},
+                       "metadata": {"name": "c", "labels": {}, "annotations": {}, "finalizers": []}}),
+            )),
+        )
+        .await;
+    assert_eq!(code, 201);
+    for field in ["labels", "annotations", "finalizers"] {
+        assert!(created["metadata"].get(field).is_none(), "{created}");
+    }
+    assert!(created.get("data").is_none(), "{created}");
+    // Removing the last finalizer or label of a custom resource removes the field.
+    let mut held = widget("w", json!({"size": 1}));
+    held["metadata"]["finalizers"] = json!(["test.zis.dev/hold"]);
+    held["metadata"]["labels"] = json!({"app": "x"});
+    let (code, _) = http
+        .send(
+            reqwest::Method::POST,
+            &http.widgets,
+            Some(("application/json", held)),
+        )
+        .await;
+    assert_eq!(code, 201);
+    let (code, patched) = http
+        .send(
+            reqwest::Method::PATCH,
+            &format!("{}/w", http.widgets),
+            Some((
+                "application/json-patch+json",
+                json!([{"op": "remove", "path": "/metadata/finalizers/0"},
+                       {"op": "remove", "path": "/metadata/labels/app"}]),
+            )),
+        )
+        .await;
+    assert_eq!(code, 200);
+    assert!(
+        patched["metadata"].get("finalizers").is_none()
+            && patched["metadata"].get("labels").is_none(),
+        "{patched}"
+    );
+    http.finish().await;
+}

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::api::{Api, Call, json_response};
 use super::crd;
-use super::error::ApiError;
+use super::error::{ApiError, Subject};
 use super::objects::{self, finalizers, is_deleting, now};
 use super::read::{self, render};
 use super::selectors::{FieldSelector, LabelSelector};
@@ -319,9 +319,7 @@ fn removed_response(call: &Call, object: &Value) -> Value {
 
 pub fn delete(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
     if call.subresource.is_some() {
-        return Err(ApiError::method_not_allowed(
-            "the server does not allow this method on the requested resource",
-        ));
+        return Err(ApiError::method_not_allowed());
     }
     let name = call.name.clone().unwrap_or_default();
     let opts = options(call)?;
@@ -338,28 +336,15 @@ pub fn delete(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
             .get(&key, call.ns(), &name)
             .cloned()
             .ok_or_else(|| ApiError::not_found(&call.subject(&name)))?;
-        if let Some(uid) = &opts.uid
-            && uid != objects::meta_str(&current, "uid")
-        {
-            return Err(ApiError::conflict(
-                &call.subject(&name),
-                &format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    objects::meta_str(&current, "uid")
-                ),
-            ));
-        }
-        if let Some(rv) = &opts.resource_version
-            && rv != objects::meta_str(&current, "resourceVersion")
-        {
-            return Err(ApiError::conflict(
-                &call.subject(&name),
-                &format!(
-                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                    objects::meta_str(&current, "resourceVersion")
-                ),
-            ));
-        }
+        precondition(call, &name, &current, "UID", "uid", opts.uid.as_deref())?;
+        precondition(
+            call,
+            &name,
+            &current,
+            "ResourceVersion",
+            "resourceVersion",
+            opts.resource_version.as_deref(),
+        )?;
         let outcome = delete_in(&mut state, &key, call.ns(), &name, opts.dry_run)
             .ok_or_else(|| ApiError::not_found(&call.subject(&name)))?;
         (outcome, state.current_rv())
@@ -375,14 +360,54 @@ pub fn delete(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
     Ok(json_response(code, &body, &[]))
 }
 
+/// A failed delete precondition (uid or resourceVersion), worded as the real server words it
+/// for the kind: the Namespace and CRD registries check it themselves, every other kind in the
+/// storage layer, which names the Kind and says what probably happened.
+fn precondition(
+    call: &Call,
+    name: &str,
+    current: &Value,
+    what: &str,
+    field: &str,
+    wanted: Option<&str>,
+) -> Result<(), ApiError> {
+    let actual = objects::meta_str(current, field);
+    let Some(wanted) = wanted.filter(|w| *w != actual) else {
+        return Ok(());
+    };
+    let key = call.rt.storage_key();
+    let (subject, why) = if key == self::key(NAMESPACE_KEY) || key == self::key(CRD_KEY) {
+        let failed = if key == self::key(CRD_KEY) {
+            "precondition failed"
+        } else {
+            "Precondition failed"
+        };
+        (
+            call.subject(name),
+            format!("{failed}: {what} in precondition: {wanted}, {what} in object meta: {actual}"),
+        )
+    } else {
+        let probably = if field == "uid" {
+            "The object might have been deleted and then recreated"
+        } else {
+            "The object might have been modified"
+        };
+        (
+            Subject::new(&call.rt.group, &call.rt.kind, name),
+            format!(
+                "the {what} in the precondition ({wanted}) does not match the {what} in record ({actual}). {probably}"
+            ),
+        )
+    };
+    Err(ApiError::conflict(&subject, &why))
+}
+
 /// DELETE on a collection: deletes every selected object and returns them as a list.
 pub fn delete_collection(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
     if call.rt.storage_key() == key(NAMESPACE_KEY) {
         // As on a real server, Namespaces are deleted one by one (`kubectl delete ns --all`
         // does so), never as a collection.
-        return Err(ApiError::method_not_allowed(
-            "the server does not allow this method on the requested resource",
-        ));
+        return Err(ApiError::method_not_allowed());
     }
     let opts = options(call)?;
     let labels = LabelSelector::parse(call.param("labelSelector").unwrap_or_default())

@@ -265,12 +265,28 @@ impl ApiError {
         }
     }
 
-    pub fn method_not_allowed(message: impl Into<String>) -> ApiError {
-        ApiError::plain(405, "MethodNotAllowed", message)
+    /// 405, worded as the real server words it (the method is not named).
+    pub fn method_not_allowed() -> ApiError {
+        ApiError {
+            details: Some(json!({})),
+            ..ApiError::plain(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            )
+        }
     }
 
     pub fn unsupported_media_type(message: impl Into<String>) -> ApiError {
         ApiError::plain(415, "UnsupportedMediaType", message)
+    }
+
+    /// 415 for a body type no handler reads at all (the real server's generic answer).
+    pub fn unsupported_media_type_generic() -> ApiError {
+        ApiError {
+            details: Some(json!({})),
+            ..ApiError::unsupported_media_type("415: Unsupported Media Type")
+        }
     }
 
     /// The `410 Gone` of a resourceVersion older than the kept history.

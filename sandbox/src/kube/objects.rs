@@ -486,6 +486,31 @@ pub fn generation_changes(rt: &ResourceType, old: &Value, new: &Value) -> bool {
     strip(old) != strip(new)
 }
 
+/// Drops empty `labels`, `annotations`, `finalizers` and `ownerReferences`, which the real
+/// server's typed ObjectMeta never keeps (so removing the last finalizer removes the field).
+pub fn drop_empty_metadata(object: &mut Value) {
+    if let Some(metadata) = object["metadata"].as_object_mut() {
+        metadata.retain(|key, value| {
+            let collection = matches!(
+                key.as_str(),
+                "labels" | "annotations" | "finalizers" | "ownerReferences"
+            );
+            let empty = value.as_object().is_some_and(|m| m.is_empty())
+                || value.as_array().is_some_and(|a| a.is_empty());
+            !(collection && empty)
+        });
+    }
+}
+
+/// Drops `field` when it is an empty map (an omitempty map of a typed object).
+fn drop_empty_map(object: &mut Value, field: &str) {
+    if object[field].as_object().is_some_and(|m| m.is_empty())
+        && let Some(map) = object.as_object_mut()
+    {
+        map.remove(field);
+    }
+}
+
 /// Kind-specific normalisation of built-in objects on every write.
 pub fn normalize_builtin(rt: &ResourceType, object: &mut Value) -> Result<(), ApiError> {
     if rt.custom {
@@ -505,6 +530,8 @@ pub fn normalize_builtin(rt: &ResourceType, object: &mut Value) -> Result<(), Ap
         "Secret" => normalize_secret(rt, &name, object),
         "ConfigMap" => {
             check_base64(rt, object, "binaryData")?;
+            drop_empty_map(object, "data");
+            drop_empty_map(object, "binaryData");
             let mut causes = Vec::new();
             for field in ["data", "binaryData"] {
                 if let Some(map) = object[field].as_object() {
@@ -646,6 +673,7 @@ fn normalize_secret(rt: &ResourceType, name: &str, object: &mut Value) -> Result
             }
         }
     }
+    drop_empty_map(object, "data");
     if data_size(&object["data"], true) > MAX_DATA_SIZE {
         causes.push(too_long_cause("data"));
     }

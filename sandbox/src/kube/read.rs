@@ -95,9 +95,11 @@ pub fn list(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
     )
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let limit = match call.param("limit") {
-        Some(text) => text
-            .parse::<i64>()
-            .map_err(|_| ApiError::bad_request(format!("invalid limit: {text}")))?,
+        Some(text) => text.parse::<i64>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "strconv.ParseInt: parsing {text:?}: invalid syntax"
+            ))
+        })?,
         None => 0,
     };
     let after = call.param("continue").map(decode_continue).transpose()?;

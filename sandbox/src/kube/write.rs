@@ -138,6 +138,7 @@ pub fn create_in(
         metadata.remove("managedFields");
     }
     objects::normalize_builtin(rt, &mut object)?;
+    objects::drop_empty_metadata(&mut object);
     let mut causes = objects::validate_metadata(rt, &object);
     if is_crd(rt) {
         causes.extend(crd::default_and_validate(&mut object));
@@ -286,6 +287,7 @@ pub fn update_in(
         }
     }
     objects::normalize_builtin(rt, &mut result)?;
+    objects::drop_empty_metadata(&mut result);
     let mut causes = objects::validate_metadata(rt, &result);
     causes.extend(objects::immutable_data(rt, current, &result));
     if is_crd(rt) {
@@ -433,9 +435,12 @@ fn patch_error(error: PatchError) -> ApiError {
     match error {
         PatchError::Malformed(message) => ApiError::bad_request(message),
         // The real server drops the patch library's message here (a generic 422 response).
-        PatchError::Unprocessable(_) => ApiError::unprocessable(
-            "the server rejected our request due to an error in our request",
-        ),
+        PatchError::Unprocessable(_) => ApiError {
+            details: Some(json!({})),
+            ..ApiError::unprocessable(
+                "the server rejected our request due to an error in our request",
+            )
+        },
         PatchError::Conflict(conflicts) => ApiError {
             code: 409,
             reason: "Conflict",
@@ -470,7 +475,7 @@ pub fn patch(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
     let supported = match content_type.as_str() {
         APPLY | MERGE | JSON_PATCH => true,
         STRATEGIC => !custom,
-        _ => false,
+        _ => return Err(ApiError::unsupported_media_type_generic()),
     };
     if !supported {
         return Err(ApiError::unsupported_media_type(format!(
@@ -536,7 +541,24 @@ pub fn patch(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
             let current = current.ok_or_else(|| ApiError::not_found(&call.subject(&name)))?;
             let mut patched = current.clone();
             match content_type.as_str() {
-                MERGE => patch::merge_patch(&mut patched, &body),
+                MERGE => {
+                    // The real server decodes a merge patch into a map first.
+                    let kind = match &body {
+                        Value::Object(_) | Value::Null => None,
+                        Value::Array(_) => Some("array"),
+                        Value::String(_) => Some("string"),
+                        Value::Number(_) => Some("number"),
+                        Value::Bool(_) => Some("bool"),
+                    };
+                    if let Some(kind) = kind {
+                        return Err(ApiError::bad_request(format!(
+                            "error decoding patch: json: cannot unmarshal {kind} into Go value of type map[string]interface {{}}"
+                        )));
+                    }
+                    if body.is_object() {
+                        patch::merge_patch(&mut patched, &body);
+                    }
+                }
                 JSON_PATCH => patch::json_patch(&mut patched, &body).map_err(patch_error)?,
                 _ => patch::strategic_merge_patch(&mut patched, &body).map_err(patch_error)?,
             }
