@@ -985,3 +985,112 @@ async fn empty_labels_annotations_and_finalizers_are_dropped_like_typed_object_m
     );
     http.finish().await;
 }
+
+#[tokio::test]
+async fn immutable_fields_of_built_in_kinds_refuse_changes_like_the_real_server() {
+    let Some(http) = Http::start("immutable-fields").await else {
+        return;
+    };
+    let ns = http.env.ns.clone();
+    let merge = |path: String, patch: Value| {
+        let http = &http;
+        async move {
+            http.send(
+                reqwest::Method::PATCH,
+                &path,
+                Some(("application/merge-patch+json", patch)),
+            )
+            .await
+        }
+    };
+    let secrets = format!("/api/v1/namespaces/{ns}/secrets");
+    let (code, _) = http
+        .send(
+            reqwest::Method::POST,
+            &secrets,
+            Some((
+                "application/json",
+                json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}),
+            )),
+        )
+        .await;
+    assert_eq!(code, 201);
+    let (code, status) = merge(format!("{secrets}/s"), json!({"type": "example.com/token"})).await;
+    assert_eq!(
+        (code, status["message"].as_str()),
+        (
+            422,
+            Some(
+                r#"Secret "s" is invalid: type: Invalid value: "example.com/token": field is immutable"#
+            )
+        )
+    );
+    let (code, status) = merge(
+        format!("{secrets}/s"),
+        json!({"metadata": {"uid": "other"}}),
+    )
+    .await;
+    assert_eq!(
+        (code, status["message"].as_str()),
+        (
+            422,
+            Some(
+                r#"Secret "s" is invalid: metadata.uid: Invalid value: "other": field is immutable"#
+            )
+        )
+    );
+    let deployments = format!("/apis/apps/v1/namespaces/{ns}/deployments");
+    let template = |app: &str| json!({"metadata": {"labels": {"app": app}}, "spec": {"containers": [{"name": "c", "image": "i"}]}});
+    let (code, _) = http
+        .send(
+            reqwest::Method::POST,
+            &deployments,
+            Some((
+                "application/json",
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                       "spec": {"selector": {"matchLabels": {"app": "a"}}, "template": template("a")}}),
+            )),
+        )
+        .await;
+    assert_eq!(code, 201);
+    let (code, status) = merge(
+        format!("{deployments}/d"),
+        json!({"spec": {"selector": {"matchLabels": {"app": "b"}}, "template": template("b")}}),
+    )
+    .await;
+    assert_eq!(
+        (code, status["message"].as_str()),
+        (
+            422,
+            Some(
+                r#"Deployment.apps "d" is invalid: spec.selector: Invalid value: {"matchLabels":{"app":"b"}}: field is immutable"#
+            )
+        )
+    );
+    // Emptying a namespace's finalizers through /finalize leaves an empty spec.
+    let team = http.env.unique("finalized");
+    let (code, _) = http
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/namespaces",
+            Some((
+                "application/json",
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": team}}),
+            )),
+        )
+        .await;
+    assert_eq!(code, 201);
+    let (code, finalized) = http
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/namespaces/{team}/finalize"),
+            Some((
+                "application/json",
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": team},
+                       "spec": {"finalizers": []}}),
+            )),
+        )
+        .await;
+    assert_eq!((code, &finalized["spec"]), (200, &json!({})), "{finalized}");
+    http.finish().await;
+}

@@ -511,6 +511,16 @@ fn drop_empty_map(object: &mut Value, field: &str) {
     }
 }
 
+/// Drops `field` when it is an empty map or list.
+fn drop_empty_map_or_list(object: &mut Value, field: &str) {
+    drop_empty_map(object, field);
+    if object[field].as_array().is_some_and(|a| a.is_empty())
+        && let Some(map) = object.as_object_mut()
+    {
+        map.remove(field);
+    }
+}
+
 /// Kind-specific normalisation of built-in objects on every write.
 pub fn normalize_builtin(rt: &ResourceType, object: &mut Value) -> Result<(), ApiError> {
     if rt.custom {
@@ -562,9 +572,15 @@ pub fn normalize_builtin(rt: &ResourceType, object: &mut Value) -> Result<(), Ap
         }
         "Namespace" => {
             object["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
-            if object["spec"]["finalizers"].is_null() {
+            // A new namespace (no status yet) gets the `kubernetes` finalizer; an emptied list
+            // is dropped, as the typed spec prints it (`spec: {}`).
+            if object["spec"]["finalizers"].is_null() && object["status"]["phase"].is_null() {
                 object["spec"]["finalizers"] = json!(["kubernetes"]);
             }
+            if !object["spec"].is_object() {
+                object["spec"] = json!({});
+            }
+            drop_empty_map_or_list(&mut object["spec"], "finalizers");
             let phase = if object["metadata"]["deletionTimestamp"].is_string() {
                 "Terminating"
             } else {
@@ -715,6 +731,20 @@ pub fn reset_for_create(rt: &ResourceType, object: &mut Value) {
 }
 
 /// Copies the fields no update may change from the stored object.
+/// A write that names a different uid than the stored object's is refused (other server-set
+/// metadata is silently kept, as the real server does).
+pub fn changed_uid(old: &Value, new: &Value) -> Option<Cause> {
+    let uid = new["metadata"]["uid"].as_str().filter(|u| !u.is_empty())?;
+    (uid != meta_str(old, "uid")).then(|| Cause {
+        reason: "FieldValueInvalid".into(),
+        field: "metadata.uid".into(),
+        message: format!(
+            "{}: field is immutable",
+            validation::invalid_value(&json!(uid))
+        ),
+    })
+}
+
 pub fn keep_immutable_metadata(rt: &ResourceType, old: &Value, new: &mut Value) {
     for field in [
         "uid",
@@ -760,6 +790,23 @@ pub fn is_deleting(object: &Value) -> bool {
 
 /// ConfigMaps and Secrets marked `immutable: true` keep their data and stay immutable.
 pub fn immutable_data(rt: &ResourceType, old: &Value, new: &Value) -> Vec<Cause> {
+    let changed = |field: &str, value: &Value| Cause {
+        reason: "FieldValueInvalid".into(),
+        field: field.into(),
+        message: format!("{}: field is immutable", validation::invalid_value(value)),
+    };
+    if rt.custom {
+        return Vec::new();
+    }
+    match (rt.group.as_str(), rt.kind.as_str()) {
+        ("", "Secret") if old["type"] != new["type"] => {
+            return vec![changed("type", &new["type"])];
+        }
+        ("apps", "Deployment") if old["spec"]["selector"] != new["spec"]["selector"] => {
+            return vec![changed("spec.selector", &new["spec"]["selector"])];
+        }
+        _ => {}
+    }
     if !rt.group.is_empty() || !matches!(rt.kind.as_str(), "ConfigMap" | "Secret") {
         return Vec::new();
     }

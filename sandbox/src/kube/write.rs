@@ -255,6 +255,7 @@ pub fn update_in(
             new
         }
     };
+    let changed_uid = objects::changed_uid(current, &result);
     objects::keep_immutable_metadata(rt, current, &mut result);
     if result["metadata"]["managedFields"].is_null() {
         match current["metadata"].get("managedFields") {
@@ -289,6 +290,7 @@ pub fn update_in(
     objects::normalize_builtin(rt, &mut result)?;
     objects::drop_empty_metadata(&mut result);
     let mut causes = objects::validate_metadata(rt, &result);
+    causes.extend(changed_uid);
     causes.extend(objects::immutable_data(rt, current, &result));
     if is_crd(rt) {
         causes.extend(crd::default_and_validate(&mut result));
