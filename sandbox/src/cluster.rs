@@ -87,6 +87,29 @@ impl ControlPlane {
         self.dir.join("kubectl")
     }
 
+    /// The PEM files a client other than kubectl or kube-rs needs to speak TLS to the API server:
+    /// the CA that signed its certificate, and the admin's client certificate and key (the
+    /// identity of [`ControlPlane::admin_kubeconfig`]).
+    pub fn admin_tls_files(&self) -> AdminTlsFiles {
+        let pki = self.dir.join("pki");
+        AdminTlsFiles {
+            ca_certificate: pki.join("ca.crt"),
+            client_certificate: pki.join("admin.crt"),
+            client_key: pki.join("admin.key"),
+        }
+    }
+
+    /// The API server's URL, `https://127.0.0.1:PORT`, as the kubeconfigs name it.
+    pub fn url(&self) -> Result<String, ControlPlaneError> {
+        let kubeconfig = std::fs::read_to_string(self.admin_kubeconfig())
+            .map_err(|e| ControlPlaneError::Failed(format!("reading admin.kubeconfig: {e}")))?;
+        kubeconfig
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("server: "))
+            .map(str::to_owned)
+            .ok_or_else(|| ControlPlaneError::Failed("admin.kubeconfig names no server".into()))
+    }
+
     /// The API server's audit log (JSON lines, metadata level: who, what, which answer).
     pub fn audit_log(&self) -> PathBuf {
         self.dir.join("audit.log")
@@ -95,6 +118,14 @@ impl ControlPlane {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// See [`ControlPlane::admin_tls_files`].
+#[derive(Debug, Clone)]
+pub struct AdminTlsFiles {
+    pub ca_certificate: PathBuf,
+    pub client_certificate: PathBuf,
+    pub client_key: PathBuf,
 }
 
 impl Drop for ControlPlane {

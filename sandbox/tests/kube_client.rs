@@ -1,5 +1,7 @@
-//! The Kubernetes sandbox against kube-rs: typed and dynamic clients, watchers, a controller
-//! with the finalizer helper, server-side apply, optimistic concurrency and validation.
+//! The Kubernetes API against kube-rs: typed and dynamic clients, watchers, a controller with
+//! the finalizer helper, server-side apply, optimistic concurrency and validation. The sandbox
+//! here; the real API server of `tests/cluster` in `kube_client_real` (the same tests; see
+//! `kube_support` for how the backend is chosen).
 
 mod kube_support;
 
@@ -15,38 +17,14 @@ use kube::api::{
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::watcher;
+use kube_support::Env;
 use serde_json::json;
-use zis_sandbox::kube::KubeSandbox;
 
 fn widgets_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("test.zis.dev", "v1", "Widget"),
         "widgets",
     )
-}
-
-async fn start() -> (KubeSandbox, kube::Client) {
-    start_with_history(zis_sandbox::kube::DEFAULT_HISTORY).await
-}
-
-async fn start_with_history(history: usize) -> (KubeSandbox, kube::Client) {
-    let sandbox = KubeSandbox::start_with_history("127.0.0.1:0".parse().expect("addr"), history)
-        .await
-        .expect("sandbox starts");
-    let client = sandbox.client().await;
-    let crds: Api<DynamicObject> = Api::all_with(
-        client.clone(),
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
-            "customresourcedefinitions",
-        ),
-    );
-    let crd: DynamicObject =
-        serde_yaml::from_str(kube_support::WIDGET_CRD).expect("crd yaml parses");
-    crds.create(&PostParams::default(), &crd)
-        .await
-        .expect("crd created");
-    (sandbox, client)
 }
 
 fn widget(name: &str, size: i64) -> DynamicObject {
@@ -68,8 +46,11 @@ fn api_error(error: kube::Error) -> kube::core::Status {
 
 #[tokio::test]
 async fn a_watcher_sees_added_modified_and_deleted_in_order() {
-    let (sandbox, client) = start().await;
-    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &widgets_resource());
+    let Some(env) = Env::with_widgets("a-watcher-sees-added-modified-and-delete").await else {
+        return;
+    };
+    let client = env.client().await;
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, &env.ns, &widgets_resource());
     let mut stream = watcher(widgets.clone(), watcher::Config::default()).boxed();
     // The initial list is empty.
     loop {
@@ -111,13 +92,16 @@ async fn a_watcher_sees_added_modified_and_deleted_in_order() {
         }
     }
     assert_eq!(seen, ["apply size=1", "apply size=2", "delete size=2"]);
-    sandbox.shutdown().await;
+    env.finish().await;
 }
 
 #[tokio::test]
 async fn a_raw_watch_reports_added_modified_deleted_and_bookmarks_with_increasing_versions() {
-    let (sandbox, client) = start().await;
-    let config_maps: Api<ConfigMap> = Api::namespaced(client, "default");
+    let Some(env) = Env::with_widgets("a-raw-watch-reports-added-modified-delet").await else {
+        return;
+    };
+    let client = env.client().await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client, &env.ns);
     let list = config_maps
         .list(&ListParams::default())
         .await
@@ -171,13 +155,24 @@ async fn a_raw_watch_reports_added_modified_deleted_and_bookmarks_with_increasin
     }
     assert_eq!(kinds, ["ADDED", "MODIFIED", "DELETED"]);
     assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
-    sandbox.shutdown().await;
+    env.finish().await;
 }
 
 #[tokio::test]
+/// Sandbox only: it shrinks the watch history to 5 events, a sandbox knob. The real server
+/// keeps every event until etcd is compacted (every 5 minutes), so no test here reaches that
+/// point there.
 async fn a_watch_from_a_compacted_version_gets_410_and_a_watcher_recovers_by_relisting() {
-    let (sandbox, client) = start_with_history(5).await;
-    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    if kube_support::on_real_api_server() {
+        return;
+    }
+    let Some(env) =
+        Env::with_widgets_and_history("a-watch-from-a-compacted-version-gets-41", 5).await
+    else {
+        return;
+    };
+    let client = env.client().await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &env.ns);
     let first = config_maps
         .list(&ListParams::default())
         .await
@@ -205,7 +200,7 @@ async fn a_watch_from_a_compacted_version_gets_410_and_a_watcher_recovers_by_rel
     }
 
     // A watcher whose resume point is compacted away relists and carries on.
-    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &widgets_resource());
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, &env.ns, &widgets_resource());
     widgets
         .create(&PostParams::default(), &widget("w", 1))
         .await
@@ -254,7 +249,7 @@ async fn a_watch_from_a_compacted_version_gets_410_and_a_watcher_recovers_by_rel
     }
     assert!(saw_gone, "the watcher met 410 Gone");
     assert_eq!(relisted_size, Some(5), "the relist shows the current state");
-    sandbox.shutdown().await;
+    env.finish().await;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -311,8 +306,11 @@ fn error_policy(_: Arc<DynamicObject>, _: &ReconcileError, _: Arc<Context>) -> A
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_controller_with_the_finalizer_helper_completes_add_finalize_and_delete() {
-    let (sandbox, client) = start().await;
-    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &widgets_resource());
+    let Some(env) = Env::with_widgets("a-controller-with-the-finalizer-helper-c").await else {
+        return;
+    };
+    let client = env.client().await;
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, &env.ns, &widgets_resource());
     let ctx = Arc::new(Context {
         api: widgets.clone(),
         log: Mutex::new(Vec::new()),
@@ -383,13 +381,16 @@ async fn a_controller_with_the_finalizer_helper_completes_add_finalize_and_delet
     assert_eq!(log.first().map(String::as_str), Some("apply w"));
     assert_eq!(log.last().map(String::as_str), Some("cleanup w"), "{log:?}");
     handle.abort();
-    sandbox.shutdown().await;
+    env.finish().await;
 }
 
 #[tokio::test]
 async fn a_stale_update_gets_409_conflict() {
-    let (sandbox, client) = start().await;
-    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &widgets_resource());
+    let Some(env) = Env::with_widgets("a-stale-update-gets-409-conflict").await else {
+        return;
+    };
+    let client = env.client().await;
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, &env.ns, &widgets_resource());
     let created = widgets
         .create(&PostParams::default(), &widget("w", 1))
         .await
@@ -411,13 +412,16 @@ async fn a_stale_update_gets_409_conflict() {
     assert_eq!(error.code, 409);
     assert_eq!(error.reason, "Conflict");
     assert!(error.message.contains("the object has been modified; please apply your changes to the latest version and try again"), "{}", error.message);
-    sandbox.shutdown().await;
+    env.finish().await;
 }
 
 #[tokio::test]
 async fn an_object_breaking_the_schema_is_rejected_with_422_naming_the_field() {
-    let (sandbox, client) = start().await;
-    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &widgets_resource());
+    let Some(env) = Env::with_widgets("an-object-breaking-the-schema-is-rejecte").await else {
+        return;
+    };
+    let client = env.client().await;
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, &env.ns, &widgets_resource());
     let mut bad = widget("bad", 1);
     bad.data["spec"] = json!({"size": "large", "color": "green"});
     let error = api_error(
@@ -443,13 +447,16 @@ async fn an_object_breaking_the_schema_is_rejected_with_422_naming_the_field() {
         "{}",
         error.message
     );
-    sandbox.shutdown().await;
+    env.finish().await;
 }
 
 #[tokio::test]
 async fn status_and_spec_writes_stay_in_their_lane_and_generation_follows_spec() {
-    let (sandbox, client) = start().await;
-    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &widgets_resource());
+    let Some(env) = Env::with_widgets("status-and-spec-writes-stay-in-their-lan").await else {
+        return;
+    };
+    let client = env.client().await;
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, &env.ns, &widgets_resource());
     let mut with_status = widget("w", 1);
     with_status.data["status"] = json!({"observedGeneration": 7});
     let created = widgets
@@ -499,14 +506,17 @@ async fn status_and_spec_writes_stay_in_their_lane_and_generation_follows_spec()
         .await
         .expect("spec patch");
     assert_eq!(resized.metadata.generation, Some(2));
-    sandbox.shutdown().await;
+    env.finish().await;
 }
 
 #[tokio::test]
 async fn creates_check_names_namespaces_and_duplicates_like_the_real_server() {
-    let (sandbox, client) = start().await;
+    let Some(env) = Env::with_widgets("creates-check-names-namespaces-and-dupli").await else {
+        return;
+    };
+    let client = env.client().await;
     let widgets: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), "default", &widgets_resource());
+        Api::namespaced_with(client.clone(), &env.ns, &widgets_resource());
     let mut generated = widget("", 1);
     generated.metadata.name = None;
     generated.metadata.generate_name = Some("gen-".into());
@@ -544,13 +554,16 @@ async fn creates_check_names_namespaces_and_duplicates_like_the_real_server() {
     assert_eq!(error.message, r#"namespaces "nowhere" not found"#);
     let error = api_error(widgets.get("absent").await.expect_err("absent"));
     assert_eq!(error.message, r#"widgets.test.zis.dev "absent" not found"#);
-    sandbox.shutdown().await;
+    env.finish().await;
 }
 
 #[tokio::test]
 async fn lists_select_by_labels_and_fields_and_page_with_continue() {
-    let (sandbox, client) = start().await;
-    let config_maps: Api<ConfigMap> = Api::namespaced(client, "default");
+    let Some(env) = Env::with_widgets("lists-select-by-labels-and-fields-and-pa").await else {
+        return;
+    };
+    let client = env.client().await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client, &env.ns);
     for i in 0..7 {
         let cm: ConfigMap = serde_json::from_value(json!({
             "metadata": {"name": format!("c{i}"), "labels": {"parity": if i % 2 == 0 { "even" } else { "odd" }}}
@@ -588,19 +601,23 @@ async fn lists_select_by_labels_and_fields_and_page_with_continue() {
         }
     }
     assert_eq!(names, ["c0", "c1", "c2", "c3", "c4", "c5", "c6"]);
-    sandbox.shutdown().await;
+    env.finish().await;
 }
 
 #[tokio::test]
 async fn deleting_a_namespace_removes_its_objects_after_their_finalizers() {
-    let (sandbox, client) = start().await;
+    let Some(env) = Env::start("namespace-deletion").await else {
+        return;
+    };
+    let client = env.client().await;
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "team"}})).expect("ns");
+    let team = env.unique("team");
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": team}})).expect("ns");
     namespaces
         .create(&PostParams::default(), &ns)
         .await
         .expect("create ns");
-    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "team");
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &team);
     let held: ConfigMap = serde_json::from_value(
         json!({"metadata": {"name": "held", "finalizers": ["test.zis.dev/hold"]}}),
     )
@@ -617,24 +634,87 @@ async fn deleting_a_namespace_removes_its_objects_after_their_finalizers() {
         .expect("create");
 
     namespaces
-        .delete("team", &DeleteParams::default())
+        .delete(&team, &DeleteParams::default())
         .await
         .expect("delete ns");
-    let terminating = namespaces.get("team").await.expect("still there");
+    let terminating = namespaces.get(&team).await.expect("still there");
     assert_eq!(
         terminating.status.and_then(|s| s.phase).as_deref(),
         Some("Terminating")
     );
-    assert!(config_maps.get_opt("free").await.expect("get").is_none());
-    let held_now = config_maps.get("held").await.expect("held stays");
-    assert!(held_now.metadata.deletion_timestamp.is_some());
+    assert_eq!(
+        terminating.metadata.deletion_grace_period_seconds, None,
+        "the namespace registry sets no grace period"
+    );
+    // The namespace controller empties it: shortly after the request on the real server, within
+    // it on the sandbox (README, "Simplified").
+    env.settles(
+        "the free object is deleted, the held one marked",
+        || async {
+            let free_gone = config_maps.get_opt("free").await.expect("get").is_none();
+            let held = config_maps.get("held").await.expect("held stays");
+            free_gone && held.metadata.deletion_timestamp.is_some()
+        },
+    )
+    .await;
+    // The namespace controller reports what it waits for, as its five conditions.
+    env.settles("the namespace reports the held object", || async {
+        let conditions: Vec<(String, String, String)> = namespaces
+            .get(&team)
+            .await
+            .expect("get")
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| (c.type_, c.status, c.message.unwrap_or_default()))
+            .collect();
+        conditions
+            == [
+                ("NamespaceDeletionDiscoveryFailure", "False", "All resources successfully discovered"),
+                ("NamespaceDeletionGroupVersionParsingFailure", "False", "All legacy kube types successfully parsed"),
+                ("NamespaceDeletionContentFailure", "False", "All content successfully deleted, may be waiting on finalization"),
+                ("NamespaceContentRemaining", "True", "Some resources are remaining: configmaps. has 1 resource instances"),
+                ("NamespaceFinalizersRemaining", "True", "Some content in the namespace has finalizers remaining: test.zis.dev/hold in 1 resource instances"),
+            ]
+            .map(|(t, s, m)| (t.to_string(), s.to_string(), m.to_string()))
+    })
+    .await;
+    let error = api_error(
+        namespaces
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect_err("held"),
+    );
+    assert_eq!(
+        (error.code, error.message),
+        (
+            409,
+            format!(r#"object is being deleted: namespaces "{team}" already exists"#)
+        )
+    );
     let error = api_error(
         config_maps
             .create(&PostParams::default(), &free)
             .await
             .expect_err("terminating"),
     );
-    assert_eq!(error.code, 403);
+    // The refusal names the object, or its generateName while its name is still to be made.
+    let refusal = |name: &str| {
+        format!(
+            "configmaps \"{name}\" is forbidden: unable to create new content in namespace {team} because it is being terminated"
+        )
+    };
+    assert_eq!((error.code, error.message), (403, refusal("free")));
+    let generated: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"generateName": "gen-"}})).expect("cm");
+    let error = api_error(
+        config_maps
+            .create(&PostParams::default(), &generated)
+            .await
+            .expect_err("terminating"),
+    );
+    assert_eq!((error.code, error.message), (403, refusal("gen-")));
 
     config_maps
         .patch(
@@ -644,9 +724,15 @@ async fn deleting_a_namespace_removes_its_objects_after_their_finalizers() {
         )
         .await
         .expect("release");
-    assert!(config_maps.get_opt("held").await.expect("get").is_none());
-    assert!(namespaces.get_opt("team").await.expect("get").is_none());
-    sandbox.shutdown().await;
+    env.settles(
+        "the released object and then the namespace are gone",
+        || async {
+            config_maps.get_opt("held").await.expect("get").is_none()
+                && namespaces.get_opt(&team).await.expect("get").is_none()
+        },
+    )
+    .await;
+    env.finish().await;
 }
 
 #[tokio::test]
@@ -654,9 +740,12 @@ async fn recorder_events_are_visible_through_both_event_apis() {
     use k8s_openapi::api::core::v1::{Event as CoreEvent, ObjectReference};
     use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
-    let (sandbox, client) = start().await;
+    let Some(env) = Env::with_widgets("recorder-events").await else {
+        return;
+    };
+    let client = env.client().await;
     let widgets: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), "default", &widgets_resource());
+        Api::namespaced_with(client.clone(), &env.ns, &widgets_resource());
     let created = widgets
         .create(&PostParams::default(), &widget("w", 1))
         .await
@@ -665,7 +754,7 @@ async fn recorder_events_are_visible_through_both_event_apis() {
         api_version: Some("test.zis.dev/v1".into()),
         kind: Some("Widget".into()),
         name: created.metadata.name.clone(),
-        namespace: Some("default".into()),
+        namespace: Some(env.ns.clone()),
         uid: created.metadata.uid.clone(),
         ..ObjectReference::default()
     };
@@ -686,7 +775,7 @@ async fn recorder_events_are_visible_through_both_event_apis() {
         .await
         .expect("second publish patches the series");
 
-    let core: Api<CoreEvent> = Api::namespaced(client, "default");
+    let core: Api<CoreEvent> = Api::namespaced(client, &env.ns);
     let listed = core
         .list(&ListParams::default().fields("involvedObject.name=w,involvedObject.kind=Widget"))
         .await
@@ -699,13 +788,16 @@ async fn recorder_events_are_visible_through_both_event_apis() {
         Some("widget-controller")
     );
     assert_eq!(stored.series.as_ref().and_then(|s| s.count), Some(2));
-    sandbox.shutdown().await;
+    env.finish().await;
 }
 
 #[tokio::test]
 async fn a_streaming_list_watcher_gets_initial_events_then_changes() {
-    let (sandbox, client) = start().await;
-    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &widgets_resource());
+    let Some(env) = Env::with_widgets("a-streaming-list-watcher-gets-initial-ev").await else {
+        return;
+    };
+    let client = env.client().await;
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, &env.ns, &widgets_resource());
     widgets
         .create(&PostParams::default(), &widget("before", 1))
         .await
@@ -737,13 +829,16 @@ async fn a_streaming_list_watcher_gets_initial_events_then_changes() {
         watcher::Event::Apply(o) => assert_eq!(o.metadata.name.as_deref(), Some("after")),
         other => panic!("unexpected {other:?}"),
     }
-    sandbox.shutdown().await;
+    env.finish().await;
 }
 
 #[tokio::test]
 async fn server_side_apply_tracks_owners_reports_conflicts_and_honours_force() {
-    let (sandbox, client) = start().await;
-    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &widgets_resource());
+    let Some(env) = Env::with_widgets("server-side-apply-tracks-owners-reports").await else {
+        return;
+    };
+    let client = env.client().await;
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, &env.ns, &widgets_resource());
     let applied = json!({"apiVersion": "test.zis.dev/v1", "kind": "Widget",
                          "metadata": {"name": "w"}, "spec": {"size": 2}});
     let created = widgets
@@ -760,10 +855,10 @@ async fn server_side_apply_tracks_owners_reports_conflicts_and_honours_force() {
             .expect_err("conflict"),
     );
     assert_eq!(error.code, 409);
-    assert!(
-        error.message.contains("alice") && error.message.contains(".spec.size"),
-        "{}",
-        error.message
+    // An Apply manager is named without its API version (an Update manager would have one).
+    assert_eq!(
+        error.message,
+        r#"Apply failed with 1 conflict: conflict with "alice": .spec.size"#
     );
     let forced = widgets
         .patch(
@@ -789,35 +884,62 @@ async fn server_side_apply_tracks_owners_reports_conflicts_and_honours_force() {
         3,
         "dry run not stored"
     );
-    sandbox.shutdown().await;
+    env.finish().await;
 }
 
 #[tokio::test]
 async fn deleting_a_crd_removes_its_objects_after_their_finalizers_and_stops_serving_them() {
-    let (sandbox, client) = start().await;
-    let widgets: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), "default", &widgets_resource());
-    let mut held = widget("held", 1);
-    held.metadata.finalizers = Some(vec!["test.zis.dev/hold".into()]);
-    widgets
-        .create(&PostParams::default(), &held)
+    let Some(env) = Env::start("crd-deletion").await else {
+        return;
+    };
+    let client = env.client().await;
+    // A CRD of its own: the common one must stay for the other tests on the real server.
+    let group = format!("{}.test.zis.dev", env.unique("deleted"));
+    let crd_name = format!("gizmos.{group}");
+    let crds = Env::crds_with(client.clone());
+    let crd: DynamicObject =
+        serde_yaml::from_str(&kube_support::gizmo_crd_in(&group)).expect("crd yaml");
+    let created = crds
+        .create(&PostParams::default(), &crd)
         .await
-        .expect("create");
-    widgets
-        .create(&PostParams::default(), &widget("free", 1))
-        .await
-        .expect("create");
-    let crds: Api<DynamicObject> = Api::all_with(
-        client.clone(),
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
-            "customresourcedefinitions",
-        ),
+        .expect("crd created");
+    assert_eq!(
+        created.metadata.finalizers, None,
+        "the cleanup finalizer comes with the deletion"
     );
-    crds.delete("widgets.test.zis.dev", &DeleteParams::default())
+    env.crd_established(&crd_name).await;
+    let gizmos: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &env.ns,
+        &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(&group, "v1", "Gizmo"), "gizmos"),
+    );
+    let gizmo = |name: &str, finalizers: &[&str]| -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": format!("{group}/v1"), "kind": "Gizmo",
+            "metadata": {"name": name, "finalizers": finalizers}, "spec": {"size": 1}
+        }))
+        .expect("gizmo")
+    };
+    gizmos
+        .create(
+            &PostParams::default(),
+            &gizmo("held", &["test.zis.dev/hold"]),
+        )
+        .await
+        .expect("create");
+    gizmos
+        .create(&PostParams::default(), &gizmo("free", &[]))
+        .await
+        .expect("create");
+    crds.delete(&crd_name, &DeleteParams::default())
         .await
         .expect("delete crd");
-    let terminating = crds.get("widgets.test.zis.dev").await.expect("crd kept");
+    let terminating = crds.get(&crd_name).await.expect("crd kept");
+    assert_eq!(
+        terminating.metadata.finalizers.as_deref(),
+        Some(&["customresourcecleanup.apiextensions.k8s.io".to_string()][..])
+    );
+    assert_eq!(terminating.metadata.deletion_grace_period_seconds, None);
     let conditions = terminating.data["status"]["conditions"]
         .as_array()
         .cloned()
@@ -828,16 +950,36 @@ async fn deleting_a_crd_removes_its_objects_after_their_finalizers_and_stops_ser
             .any(|c| c["type"] == "Terminating" && c["status"] == "True"),
         "{conditions:?}"
     );
-    assert!(widgets.get_opt("free").await.expect("get").is_none());
+    // The CRD's objects are deleted shortly after the request on the real server (by its
+    // finalizing controller), within it on the sandbox (README, "Simplified").
+    env.settles(
+        "the free object is deleted, the held one marked",
+        || async {
+            let free_gone = gizmos.get_opt("free").await.expect("get").is_none();
+            let held = gizmos.get("held").await.expect("held stays");
+            free_gone && held.metadata.deletion_timestamp.is_some()
+        },
+    )
+    .await;
     let error = api_error(
-        widgets
-            .create(&PostParams::default(), &widget("new", 1))
+        gizmos
+            .create(&PostParams::default(), &gizmo("new", &[]))
             .await
             .expect_err("terminating"),
     );
-    assert_eq!(error.code, 405);
+    assert_eq!(
+        (error.code, error.reason.as_str(), error.message.as_str()),
+        (
+            403,
+            "Forbidden",
+            format!(
+                "gizmos.{group} \"new\" is forbidden: create not allowed while custom resource definition is terminating"
+            )
+            .as_str()
+        )
+    );
 
-    widgets
+    gizmos
         .patch(
             "held",
             &PatchParams::default(),
@@ -845,26 +987,25 @@ async fn deleting_a_crd_removes_its_objects_after_their_finalizers_and_stops_ser
         )
         .await
         .expect("release");
-    assert!(
-        crds.get_opt("widgets.test.zis.dev")
-            .await
-            .expect("get")
-            .is_none()
-    );
-    let error = api_error(
-        widgets
-            .list(&ListParams::default())
-            .await
-            .expect_err("no longer served"),
-    );
-    assert_eq!(error.code, 404);
-    sandbox.shutdown().await;
+    env.settles("the CRD is gone and its kind no longer served", || async {
+        crds.get_opt(&crd_name).await.expect("get").is_none()
+            && gizmos
+                .list(&ListParams::default())
+                .await
+                .err()
+                .is_some_and(|e| api_error(e).code == 404)
+    })
+    .await;
+    env.finish().await;
 }
 
 #[tokio::test]
 async fn immutable_config_maps_refuse_data_changes() {
-    let (sandbox, client) = start().await;
-    let config_maps: Api<ConfigMap> = Api::namespaced(client, "default");
+    let Some(env) = Env::with_widgets("immutable-config-maps-refuse-data-change").await else {
+        return;
+    };
+    let client = env.client().await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client, &env.ns);
     let cm: ConfigMap = serde_json::from_value(json!({
         "metadata": {"name": "frozen"}, "data": {"a": "1"}, "immutable": true
     }))
@@ -899,13 +1040,16 @@ async fn immutable_config_maps_refuse_data_changes() {
         )
         .await
         .expect("metadata may change");
-    sandbox.shutdown().await;
+    env.finish().await;
 }
 
 #[tokio::test]
 async fn delete_answers_the_marked_object_or_a_success_status_like_the_real_server() {
-    let (sandbox, client) = start().await;
-    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &widgets_resource());
+    let Some(env) = Env::with_widgets("delete-answers-the-marked-object-or-a-su").await else {
+        return;
+    };
+    let client = env.client().await;
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, &env.ns, &widgets_resource());
     let mut held = widget("held", 1);
     held.metadata.finalizers = Some(vec!["test.zis.dev/hold".into()]);
     widgets
@@ -936,13 +1080,16 @@ async fn delete_answers_the_marked_object_or_a_success_status_like_the_real_serv
         (details.name.as_str(), details.kind.as_str()),
         ("free", "widgets")
     );
-    sandbox.shutdown().await;
+    env.finish().await;
 }
 
 #[tokio::test]
 async fn a_label_selected_watch_sees_objects_enter_and_leave_its_selection() {
-    let (sandbox, client) = start().await;
-    let config_maps: Api<ConfigMap> = Api::namespaced(client, "default");
+    let Some(env) = Env::with_widgets("a-label-selected-watch-sees-objects-ente").await else {
+        return;
+    };
+    let client = env.client().await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client, &env.ns);
     let list = config_maps
         .list(&ListParams::default())
         .await
@@ -963,6 +1110,13 @@ async fn a_label_selected_watch_sees_objects_enter_and_leave_its_selection() {
             .await
             .expect("label");
     }
+    let latest = config_maps
+        .get("c")
+        .await
+        .expect("get")
+        .metadata
+        .resource_version
+        .expect("rv");
     let params = WatchParams::default().labels("team=a").timeout(1);
     let mut stream = config_maps
         .watch(&params, &from)
@@ -977,21 +1131,29 @@ async fn a_label_selected_watch_sees_objects_enter_and_leave_its_selection() {
                 o.metadata.labels.unwrap_or_default().get("team")
             )),
             WatchEvent::Modified(_) => seen.push("MODIFIED".into()),
-            WatchEvent::Deleted(o) => seen.push(format!(
-                "DELETED {:?}",
-                o.metadata.labels.unwrap_or_default().get("team")
-            )),
+            WatchEvent::Deleted(o) => {
+                assert_eq!(o.metadata.resource_version.as_ref(), Some(&latest));
+                seen.push(format!(
+                    "DELETED {:?}",
+                    o.metadata.labels.unwrap_or_default().get("team")
+                ))
+            }
             WatchEvent::Bookmark(_) => {}
             WatchEvent::Error(e) => panic!("{e:?}"),
         }
     }
-    assert_eq!(seen, [r#"ADDED Some("a")"#, r#"DELETED Some("b")"#]);
-    sandbox.shutdown().await;
+    // Leaving the selection is a DELETED of the last content the watch selected, at the
+    // version of the change.
+    assert_eq!(seen, [r#"ADDED Some("a")"#, r#"DELETED Some("a")"#]);
+    env.finish().await;
 }
 
 #[tokio::test]
 async fn kube_discovery_finds_crd_kinds_in_legacy_and_aggregated_form() {
-    let (sandbox, client) = start().await;
+    let Some(env) = Env::with_widgets("kube-discovery-finds-crd-kinds-in-legacy").await else {
+        return;
+    };
+    let client = env.client().await;
     for aggregated in [false, true] {
         let discovery = kube::Discovery::new(client.clone());
         let discovery = if aggregated {
@@ -1016,13 +1178,16 @@ async fn kube_discovery_finds_crd_kinds_in_legacy_and_aggregated_form() {
         );
         assert!(discovery.has_group("coordination.k8s.io"));
     }
-    sandbox.shutdown().await;
+    env.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_updates_from_the_same_version_let_exactly_one_win() {
-    let (sandbox, client) = start().await;
-    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &widgets_resource());
+    let Some(env) = Env::with_widgets("concurrent-updates-from-the-same-version").await else {
+        return;
+    };
+    let client = env.client().await;
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, &env.ns, &widgets_resource());
     let base = widgets
         .create(&PostParams::default(), &widget("w", 1))
         .await
@@ -1052,14 +1217,19 @@ async fn concurrent_updates_from_the_same_version_let_exactly_one_win() {
         widgets.get("w").await.expect("get").data["spec"]["size"],
         won[0]
     );
-    sandbox.shutdown().await;
+    env.finish().await;
 }
 
 #[tokio::test]
 async fn a_busy_resource_does_not_expire_the_watches_of_a_quiet_one() {
-    let (sandbox, client) = start_with_history(5).await;
+    let Some(env) =
+        Env::with_widgets_and_history("a-busy-resource-does-not-expire-the-watc", 5).await
+    else {
+        return;
+    };
+    let client = env.client().await;
     let widgets: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), "default", &widgets_resource());
+        Api::namespaced_with(client.clone(), &env.ns, &widgets_resource());
     let from = widgets
         .list(&ListParams::default())
         .await
@@ -1067,7 +1237,7 @@ async fn a_busy_resource_does_not_expire_the_watches_of_a_quiet_one() {
         .metadata
         .resource_version
         .expect("rv");
-    let config_maps: Api<ConfigMap> = Api::namespaced(client, "default");
+    let config_maps: Api<ConfigMap> = Api::namespaced(client, &env.ns);
     for i in 0..10 {
         let cm: ConfigMap =
             serde_json::from_value(json!({"metadata": {"name": format!("c{i}")}})).expect("cm");
@@ -1089,5 +1259,5 @@ async fn a_busy_resource_does_not_expire_the_watches_of_a_quiet_one() {
         WatchEvent::Added(o) => assert_eq!(o.metadata.name.as_deref(), Some("w")),
         other => panic!("expected ADDED, got {other:?}"),
     }
-    sandbox.shutdown().await;
+    env.finish().await;
 }

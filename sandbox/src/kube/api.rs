@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::error::{ApiError, Subject};
+use super::error::{ApiError, Cause, Subject};
 use super::resources::ResourceType;
 use super::routing::{self, ResourcePath, Route};
 use super::store::Store;
@@ -115,7 +115,10 @@ impl Call {
     /// The request body as JSON (YAML is accepted too, as for apply patches).
     pub fn body_value(&self) -> Result<Value, ApiError> {
         if self.body.is_empty() {
-            return Err(ApiError::bad_request("the request body is empty"));
+            return Err(ApiError::bad_request(format!(
+                "the object provided is unrecognized (must be of type {}): couldn't get version/kind; json parse error: unexpected end of JSON input (<empty>)",
+                self.rt.kind
+            )));
         }
         if self.content_type() == "application/vnd.kubernetes.protobuf" {
             return proto::decode(&self.body)
@@ -214,7 +217,19 @@ pub async fn dispatch(
             openapi::group_version(&api, &group, &version).map(|v| json_response(200, &v, &[]))
         }
         Route::Resource(path) => resource(&api, method.clone(), path, query, headers, body).await,
-        Route::Unknown => Err(ApiError::no_route()),
+        Route::Unknown => Err(
+            match uri
+                .path()
+                .trim_start_matches('/')
+                .split('/')
+                .collect::<Vec<_>>()
+                .as_slice()
+            {
+                ["api", ..] => ApiError::not_served(""),
+                ["apis", group, ..] => ApiError::not_served(group),
+                _ => ApiError::page_not_found(),
+            },
+        ),
     };
     let response = result.unwrap_or_else(IntoResponse::into_response);
     // Paths and query strings carry no secrets (bodies are never logged).
@@ -238,15 +253,15 @@ async fn resource(
         .store
         .lock()
         .find_type(&path.group, &path.version, &path.plural)
-        .ok_or_else(ApiError::no_route)?;
+        .ok_or_else(|| ApiError::not_served(&path.group))?;
     if path.namespace.is_some() && !rt.namespaced {
-        return Err(ApiError::no_route());
+        return Err(ApiError::not_served(&path.group));
     }
     if let Some(sub) = &path.subresource {
         let known = (sub == "status" && rt.status_subresource)
             || (sub == "finalize" && rt.plural == "namespaces" && rt.group.is_empty());
         if !known || path.name.is_none() {
-            return Err(ApiError::no_route());
+            return Err(ApiError::not_served(&path.group));
         }
     }
     let watch =
@@ -264,19 +279,17 @@ async fn resource(
     };
     if call.rt.review {
         if call.method != Method::POST || call.name.is_some() || call.watch {
-            return Err(ApiError::method_not_allowed(format!(
-                "the server does not allow this method on the requested resource ({})",
-                call.method
-            )));
+            return Err(ApiError::method_not_allowed());
         }
         return write::review(&call);
     }
     if call.watch {
         if call.method != Method::GET {
-            return Err(ApiError::method_not_allowed("watch requires GET"));
+            return Err(ApiError::method_not_allowed());
         }
         return watch::watch(api.clone(), call);
     }
+    check_options(&call)?;
     let has_name = call.name.is_some();
     match (&call.method, has_name) {
         (&Method::GET, true) => read::get(api, &call),
@@ -286,9 +299,49 @@ async fn resource(
         (&Method::PATCH, true) => write::patch(api, &call),
         (&Method::DELETE, true) => delete::delete(api, &call),
         (&Method::DELETE, false) => delete::delete_collection(api, &call),
-        (method, _) => Err(ApiError::method_not_allowed(format!(
-            "the server does not allow this method on the requested resource ({method})"
-        ))),
+        _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+/// Validates the write options of the query as the real server validates its
+/// Create/Update/Patch/DeleteOptions: `dryRun` may only be `All`, `fieldValidation` only one of
+/// its three values.
+fn check_options(call: &Call) -> Result<(), ApiError> {
+    let kind = match call.method {
+        Method::POST => "CreateOptions",
+        Method::PUT => "UpdateOptions",
+        Method::PATCH => "PatchOptions",
+        Method::DELETE => "DeleteOptions",
+        _ => return Ok(()),
+    };
+    let mut causes = Vec::new();
+    if let Some(dry_run) = call.param("dryRun").filter(|d| *d != "All") {
+        causes.push(Cause {
+            reason: "FieldValueNotSupported".into(),
+            field: "dryRun".into(),
+            message: format!("Unsupported value: [{dry_run:?}]: supported values: \"All\""),
+        });
+    }
+    if kind != "DeleteOptions"
+        && let Some(validation) = call
+            .param("fieldValidation")
+            .filter(|v| !matches!(*v, "" | "Ignore" | "Strict" | "Warn"))
+    {
+        causes.push(Cause {
+            reason: "FieldValueNotSupported".into(),
+            field: "fieldValidation".into(),
+            message: format!(
+                "Unsupported value: {validation:?}: supported values: \"\", \"Ignore\", \"Strict\", \"Warn\""
+            ),
+        });
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            &Subject::new("meta.k8s.io", kind, ""),
+            &causes,
+        ))
     }
 }
 

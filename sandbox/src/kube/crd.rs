@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::error::Cause;
 use super::objects::now;
 
-/// The finalizer the real server puts on every CRD so its objects are deleted before it.
+/// The finalizer the real server adds to a CRD when it is deleted, so that its objects go first.
 pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
 
 fn cause(field: &str, reason: &str, message: String) -> Cause {

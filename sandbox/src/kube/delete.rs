@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::api::{Api, Call, json_response};
 use super::crd;
-use super::error::ApiError;
+use super::error::{ApiError, Subject};
 use super::objects::{self, finalizers, is_deleting, now};
 use super::read::{self, render};
 use super::selectors::{FieldSelector, LabelSelector};
@@ -45,7 +45,7 @@ pub fn delete_in(
     let current = state.get(key, namespace, name)?.clone();
     let is_namespace = *key == self::key(NAMESPACE_KEY);
     let is_crd = *key == self::key(CRD_KEY);
-    if finalizers(&current).is_empty() && !is_namespace {
+    if finalizers(&current).is_empty() && !is_namespace && !is_crd {
         if dry_run {
             return Some(Deletion::Removed(current));
         }
@@ -56,11 +56,17 @@ pub fn delete_in(
     }
     let mut marked = current;
     marked["metadata"]["deletionTimestamp"] = json!(now());
-    marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+    // The generic registry marks an object kept by finalizers with a grace period of 0; the
+    // Namespace and CRD registries, which delete on their own, do not.
+    if !is_namespace && !is_crd {
+        marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+    }
     if is_namespace {
         marked["status"]["phase"] = json!("Terminating");
     }
     if is_crd {
+        // The real CRD registry adds its cleanup finalizer at the first delete, not at create.
+        crd::add_cleanup_finalizer(&mut marked);
         crd::set_status(&mut marked, state.get(key, namespace, name));
     }
     if dry_run {
@@ -135,17 +141,14 @@ fn finish_namespace(state: &mut State, namespace: &str) {
     }
 }
 
-/// Sets the `NamespaceContentRemaining` and `NamespaceFinalizersRemaining` conditions the real
-/// namespace controller reports while objects (usually held by finalizers) remain.
+/// Sets the conditions the real namespace controller reports while objects (usually held by
+/// finalizers) remain: all five of its condition types, in its order, with its wording
+/// (`{resource}.{group} has N resource instances`, the core group empty).
 fn report_remaining(state: &mut State, ns: Value, namespace: &str) {
     let mut per_resource: std::collections::BTreeMap<String, usize> = Default::default();
     let mut per_finalizer: std::collections::BTreeMap<String, usize> = Default::default();
     for (object_key, name) in state.objects_in_namespace(namespace) {
-        let resource = if object_key.0.is_empty() {
-            object_key.1.clone()
-        } else {
-            format!("{}.{}", object_key.1, object_key.0)
-        };
+        let resource = format!("{}.{}", object_key.1, object_key.0);
         *per_resource.entry(resource).or_default() += 1;
         if let Some(object) = state.get(&object_key, namespace, &name) {
             for finalizer in finalizers(object) {
@@ -175,6 +178,24 @@ fn report_remaining(state: &mut State, ns: Value, namespace: &str) {
         .map(|(f, n)| format!("{f} in {n} resource instances"))
         .collect();
     let conditions = json!([
+        condition(
+            "NamespaceDeletionDiscoveryFailure",
+            false,
+            "ResourcesDiscovered",
+            "All resources successfully discovered".into()
+        ),
+        condition(
+            "NamespaceDeletionGroupVersionParsingFailure",
+            false,
+            "ParsedGroupVersions",
+            "All legacy kube types successfully parsed".into()
+        ),
+        condition(
+            "NamespaceDeletionContentFailure",
+            false,
+            "ContentDeleted",
+            "All content successfully deleted, may be waiting on finalization".into()
+        ),
         condition(
             "NamespaceContentRemaining",
             true,
@@ -298,9 +319,7 @@ fn removed_response(call: &Call, object: &Value) -> Value {
 
 pub fn delete(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
     if call.subresource.is_some() {
-        return Err(ApiError::method_not_allowed(
-            "the server does not allow this method on the requested resource",
-        ));
+        return Err(ApiError::method_not_allowed());
     }
     let name = call.name.clone().unwrap_or_default();
     let opts = options(call)?;
@@ -317,28 +336,15 @@ pub fn delete(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
             .get(&key, call.ns(), &name)
             .cloned()
             .ok_or_else(|| ApiError::not_found(&call.subject(&name)))?;
-        if let Some(uid) = &opts.uid
-            && uid != objects::meta_str(&current, "uid")
-        {
-            return Err(ApiError::conflict(
-                &call.subject(&name),
-                &format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    objects::meta_str(&current, "uid")
-                ),
-            ));
-        }
-        if let Some(rv) = &opts.resource_version
-            && rv != objects::meta_str(&current, "resourceVersion")
-        {
-            return Err(ApiError::conflict(
-                &call.subject(&name),
-                &format!(
-                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                    objects::meta_str(&current, "resourceVersion")
-                ),
-            ));
-        }
+        precondition(call, &name, &current, "UID", "uid", opts.uid.as_deref())?;
+        precondition(
+            call,
+            &name,
+            &current,
+            "ResourceVersion",
+            "resourceVersion",
+            opts.resource_version.as_deref(),
+        )?;
         let outcome = delete_in(&mut state, &key, call.ns(), &name, opts.dry_run)
             .ok_or_else(|| ApiError::not_found(&call.subject(&name)))?;
         (outcome, state.current_rv())
@@ -354,14 +360,54 @@ pub fn delete(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
     Ok(json_response(code, &body, &[]))
 }
 
+/// A failed delete precondition (uid or resourceVersion), worded as the real server words it
+/// for the kind: the Namespace and CRD registries check it themselves, every other kind in the
+/// storage layer, which names the Kind and says what probably happened.
+fn precondition(
+    call: &Call,
+    name: &str,
+    current: &Value,
+    what: &str,
+    field: &str,
+    wanted: Option<&str>,
+) -> Result<(), ApiError> {
+    let actual = objects::meta_str(current, field);
+    let Some(wanted) = wanted.filter(|w| *w != actual) else {
+        return Ok(());
+    };
+    let key = call.rt.storage_key();
+    let (subject, why) = if key == self::key(NAMESPACE_KEY) || key == self::key(CRD_KEY) {
+        let failed = if key == self::key(CRD_KEY) {
+            "precondition failed"
+        } else {
+            "Precondition failed"
+        };
+        (
+            call.subject(name),
+            format!("{failed}: {what} in precondition: {wanted}, {what} in object meta: {actual}"),
+        )
+    } else {
+        let probably = if field == "uid" {
+            "The object might have been deleted and then recreated"
+        } else {
+            "The object might have been modified"
+        };
+        (
+            Subject::new(&call.rt.group, &call.rt.kind, name),
+            format!(
+                "the {what} in the precondition ({wanted}) does not match the {what} in record ({actual}). {probably}"
+            ),
+        )
+    };
+    Err(ApiError::conflict(&subject, &why))
+}
+
 /// DELETE on a collection: deletes every selected object and returns them as a list.
 pub fn delete_collection(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
     if call.rt.storage_key() == key(NAMESPACE_KEY) {
         // As on a real server, Namespaces are deleted one by one (`kubectl delete ns --all`
         // does so), never as a collection.
-        return Err(ApiError::method_not_allowed(
-            "the server does not allow this method on the requested resource",
-        ));
+        return Err(ApiError::method_not_allowed());
     }
     let opts = options(call)?;
     let labels = LabelSelector::parse(call.param("labelSelector").unwrap_or_default())
@@ -369,6 +415,7 @@ pub fn delete_collection(api: &Arc<Api>, call: &Call) -> Result<Response, ApiErr
     let fields = FieldSelector::parse(
         call.param("fieldSelector").unwrap_or_default(),
         &call.rt.kind,
+        call.rt.custom,
     )
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let key = call.rt.storage_key();

@@ -67,7 +67,9 @@ pub fn groups(api: &Api) -> Value {
 
 pub fn group(api: &Api, group: &str) -> Result<Value, ApiError> {
     let groups = group_versions(api);
-    let versions = groups.get(group).ok_or_else(ApiError::no_route)?;
+    let versions = groups
+        .get(group)
+        .ok_or_else(|| ApiError::not_served(group))?;
     let mut body = group_body(group, versions);
     body["kind"] = json!("APIGroup");
     body["apiVersion"] = json!("v1");
@@ -142,7 +144,7 @@ pub fn resources(api: &Api, group: &str, version: &str) -> Result<Value, ApiErro
         .filter(|t| t.group == group && t.version == version)
         .collect();
     if types.is_empty() {
-        return Err(ApiError::no_route());
+        return Err(ApiError::not_served(group));
     }
     let group_version = if group.is_empty() {
         version.to_string()

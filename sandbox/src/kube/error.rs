@@ -6,7 +6,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-/// A failed API request; converts into a `Status` response.
+/// A failed API request; converts into a `Status` response (or, for paths no API group
+/// serves, the plain answers the real server gives there).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct ApiError {
@@ -15,7 +16,46 @@ pub struct ApiError {
     pub message: String,
     /// `details` of the Status (name, group, kind, causes), when the real server sends them.
     pub details: Option<Value>,
+    pub form: Form,
 }
+
+/// How an error is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// A `Status` object (JSON).
+    Status,
+    /// `404 page not found` as plain text: the real server's answer for a path outside every
+    /// API group it serves itself (custom resource groups, unknown groups, other paths).
+    PageNotFound,
+    /// No body at all (an OpenAPI v3 document that does not exist).
+    Empty,
+}
+
+/// The API groups kube-apiserver 1.37 serves itself (not through CRDs). A path in one of them
+/// that names nothing is answered with a NotFound `Status`; any other with plain text.
+const REAL_BUILTIN_GROUPS: [&str; 21] = [
+    "",
+    "admissionregistration.k8s.io",
+    "apiextensions.k8s.io",
+    "apiregistration.k8s.io",
+    "apps",
+    "authentication.k8s.io",
+    "authorization.k8s.io",
+    "autoscaling",
+    "batch",
+    "certificates.k8s.io",
+    "coordination.k8s.io",
+    "discovery.k8s.io",
+    "events.k8s.io",
+    "flowcontrol.apiserver.k8s.io",
+    "networking.k8s.io",
+    "node.k8s.io",
+    "policy",
+    "rbac.authorization.k8s.io",
+    "resource.k8s.io",
+    "scheduling.k8s.io",
+    "storage.k8s.io",
+];
 
 /// Names the object an error is about, as `details` does: `kind` is the resource (plural)
 /// for NotFound/AlreadyExists/Conflict and the Kind for Invalid, like the real server.
@@ -71,6 +111,7 @@ impl ApiError {
             reason,
             message: message.into(),
             details: None,
+            form: Form::Status,
         }
     }
 
@@ -85,17 +126,39 @@ impl ApiError {
         }
     }
 
-    /// A path that names no served resource.
-    pub fn no_route() -> ApiError {
+    /// A path in API group `group` that names no served resource (or version): a NotFound
+    /// `Status` in the groups the real server serves itself, plain `404 page not found` in any
+    /// other (kubectl turns that into the same message; kube-rs into a 404 error).
+    pub fn not_served(group: &str) -> ApiError {
+        let form = if REAL_BUILTIN_GROUPS.contains(&group) {
+            Form::Status
+        } else {
+            Form::PageNotFound
+        };
         ApiError {
-            details: Some(
-                json!({"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]}),
-            ),
+            details: Some(json!({})),
+            form,
             ..ApiError::plain(
                 404,
                 "NotFound",
                 "the server could not find the requested resource",
             )
+        }
+    }
+
+    /// A path outside `/api` and `/apis` that the server does not know.
+    pub fn page_not_found() -> ApiError {
+        ApiError {
+            form: Form::PageNotFound,
+            ..ApiError::not_served("")
+        }
+    }
+
+    /// An OpenAPI v3 document that does not exist: 404 without a body.
+    pub fn no_document() -> ApiError {
+        ApiError {
+            form: Form::Empty,
+            ..ApiError::not_served("")
         }
     }
 
@@ -185,27 +248,45 @@ impl ApiError {
         ApiError::plain(400, "BadRequest", message)
     }
 
+    /// 403 naming the object as the real server's `NewForbidden` does (no name, no quotes).
     pub fn forbidden(subject: &Subject, why: &str) -> ApiError {
+        let message = if subject.name.is_empty() {
+            format!("{} is forbidden: {why}", subject.qualified())
+        } else {
+            format!(
+                "{} \"{}\" is forbidden: {why}",
+                subject.qualified(),
+                subject.name
+            )
+        };
         ApiError {
             details: Some(subject.details()),
+            ..ApiError::plain(403, "Forbidden", message)
+        }
+    }
+
+    /// 405, worded as the real server words it (the method is not named).
+    pub fn method_not_allowed() -> ApiError {
+        ApiError {
+            details: Some(json!({})),
             ..ApiError::plain(
-                403,
-                "Forbidden",
-                format!(
-                    "{} \"{}\" is forbidden: {why}",
-                    subject.qualified(),
-                    subject.name
-                ),
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
             )
         }
     }
 
-    pub fn method_not_allowed(message: impl Into<String>) -> ApiError {
-        ApiError::plain(405, "MethodNotAllowed", message)
-    }
-
     pub fn unsupported_media_type(message: impl Into<String>) -> ApiError {
         ApiError::plain(415, "UnsupportedMediaType", message)
+    }
+
+    /// 415 for a body type no handler reads at all (the real server's generic answer).
+    pub fn unsupported_media_type_generic() -> ApiError {
+        ApiError {
+            details: Some(json!({})),
+            ..ApiError::unsupported_media_type("415: Unsupported Media Type")
+        }
     }
 
     /// The `410 Gone` of a resourceVersion older than the kept history.
@@ -248,6 +329,18 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        match self.form {
+            Form::Status => {}
+            Form::Empty => return code.into_response(),
+            Form::PageNotFound => {
+                let mut response = (code, "404 page not found\n").into_response();
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+                return response;
+            }
+        }
         let body = self.status().to_string();
         let mut response = (code, body).into_response();
         response.headers_mut().insert(

@@ -10,6 +10,7 @@ mod api;
 mod builtin_schemas;
 mod cli;
 mod crd;
+mod defaults;
 mod delete;
 mod discovery;
 mod error;
@@ -22,6 +23,7 @@ mod resources;
 mod routing;
 mod selectors;
 mod store;
+mod validation;
 mod watch;
 mod write;
 

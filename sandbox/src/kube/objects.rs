@@ -6,9 +6,11 @@
 use serde_json::{Map, Value, json};
 
 use super::api::FieldValidation;
+use super::defaults;
 use super::error::{ApiError, Cause, Subject};
-use super::resources::ResourceType;
+use super::resources::{self, ResourceType};
 use super::schema::{self, OBJECT_META_FIELDS};
+use super::validation;
 
 /// The current time as the API server writes it (RFC 3339, seconds, UTC).
 pub fn now() -> String {
@@ -65,18 +67,60 @@ pub fn ensure_shape(object: &mut Value) -> Result<(), ApiError> {
 pub fn check_type_meta(rt: &ResourceType, object: &mut Value) -> Result<(), ApiError> {
     ensure_shape(object)?;
     let expected_version = rt.api_version();
-    if let Some(api_version) = object["apiVersion"].as_str().filter(|v| !v.is_empty())
-        && api_version != expected_version
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let kind = object["kind"].as_str().unwrap_or_default();
+    if rt.custom {
+        // Unstructured decoding: the apiVersion must be the served one (an empty one too), a
+        // wrong kind is a validation error naming it.
+        if api_version != expected_version {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({api_version}) does not match the expected API version ({expected_version})"
+            )));
+        }
+        if !kind.is_empty() && kind != rt.kind {
+            return Err(ApiError::invalid(
+                &Subject::new(&rt.group, kind, meta_str(object, "name")),
+                &[Cause {
+                    reason: "FieldValueInvalid".into(),
+                    field: "kind".into(),
+                    message: format!("Invalid value: {kind:?}: must be {}", rt.kind),
+                }],
+            ));
+        }
+    } else if (!api_version.is_empty() && api_version != expected_version)
+        || (!kind.is_empty() && kind != rt.kind)
     {
+        // Typed decoding: the sent kind and version must be registered, and be this kind.
+        let kind = if kind.is_empty() {
+            rt.kind.as_str()
+        } else {
+            kind
+        };
+        let api_version = if api_version.is_empty() {
+            expected_version.as_str()
+        } else {
+            api_version
+        };
+        let version = api_version.rsplit('/').next().unwrap_or(api_version);
+        let why = if api_version == expected_version
+            && resources::is_builtin_kind(&rt.group, &rt.version, kind)
+        {
+            let internal = if rt.group.is_empty() {
+                "core"
+            } else {
+                rt.group.split('.').next().unwrap_or(&rt.group)
+            };
+            format!(
+                "converting ({version}.{kind}) to ({internal}.{}): unknown conversion",
+                rt.kind
+            )
+        } else {
+            format!(
+                "no kind {kind:?} is registered for version {api_version:?} in scheme \"pkg/runtime/scheme.go:111\""
+            )
+        };
         return Err(ApiError::bad_request(format!(
-            "the API version in the data ({api_version}) does not match the expected API version ({expected_version})"
-        )));
-    }
-    if let Some(kind) = object["kind"].as_str().filter(|v| !v.is_empty())
-        && kind != rt.kind
-    {
-        return Err(ApiError::bad_request(format!(
-            "the kind in the data ({kind}) does not match the expected kind ({})",
+            "{kind} in version {version:?} cannot be handled as a {}: {why}",
             rt.kind
         )));
     }
@@ -100,29 +144,63 @@ fn is_dns_subdomain(name: &str) -> bool {
     name.len() <= 253 && name.split('.').all(is_dns_label)
 }
 
-fn is_qualified_name(key: &str) -> bool {
-    let (prefix, name) = match key.rsplit_once('/') {
-        Some((prefix, name)) => (Some(prefix), name),
-        None => (None, key),
-    };
-    let name_ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    name_ok && prefix.is_none_or(is_dns_subdomain)
+/// The finalizers every kind accepts without a domain prefix.
+const STANDARD_FINALIZERS: [&str; 3] = ["kubernetes", "orphan", "foregroundDeletion"];
+
+/// Whether the kind refuses a finalizer without a domain prefix (other than the standard ones)
+/// as the real server's core validation does: the built-in kinds except Lease, core/v1 Event
+/// and CustomResourceDefinition. Custom resources get a warning instead
+/// ([`finalizer_warnings`]).
+fn refuses_unqualified_finalizers(rt: &ResourceType) -> bool {
+    !rt.custom
+        && !matches!(
+            (rt.group.as_str(), rt.kind.as_str()),
+            ("coordination.k8s.io", "Lease") | ("", "Event") | ("apiextensions.k8s.io", _)
+        )
 }
 
-fn is_label_value(value: &str) -> bool {
-    value.is_empty()
-        || (value.len() <= 63
-            && value
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-            && value.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && value.ends_with(|c: char| c.is_ascii_alphanumeric()))
+/// The warnings the real server gives when a custom resource gets a finalizer without a
+/// domain prefix (only for finalizers not on `old`).
+pub fn finalizer_warnings(rt: &ResourceType, new: &Value, old: Option<&Value>) -> Vec<String> {
+    if !rt.custom {
+        return Vec::new();
+    }
+    let before: Vec<&str> = old
+        .and_then(|o| o["metadata"]["finalizers"].as_array())
+        .map(|f| f.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut added: Vec<&str> = new["metadata"]["finalizers"]
+        .as_array()
+        .map(|f| f.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    added.retain(|f| !before.contains(f));
+    added.sort_unstable();
+    added.dedup();
+    let mut warnings = Vec::new();
+    for finalizer in added {
+        for message in validation::label_key_errors(finalizer) {
+            warnings.push(format!("metadata.finalizers: {finalizer:?}: {message}"));
+        }
+        if !finalizer.contains('/') && !STANDARD_FINALIZERS.contains(&finalizer) {
+            let path = if finalizer.contains('.') {
+                " including a path (/)"
+            } else {
+                ""
+            };
+            warnings.push(format!(
+                "metadata.finalizers: {finalizer:?}: prefer a domain-qualified finalizer name{path} to avoid accidental conflicts with other finalizer writers"
+            ));
+        }
+    }
+    warnings
+}
+
+fn invalid_cause(field: &str, value: &Value, message: &str) -> Cause {
+    Cause {
+        reason: "FieldValueInvalid".into(),
+        field: field.into(),
+        message: format!("{}: {message}", validation::invalid_value(value)),
+    }
 }
 
 /// Validates object metadata the way the real server's generic checks do.
@@ -153,20 +231,16 @@ pub fn validate_metadata(rt: &ResourceType, object: &Value) -> Vec<Cause> {
     let metadata = &object["metadata"];
     if let Some(labels) = metadata["labels"].as_object() {
         for (key, value) in labels {
-            if !is_qualified_name(key) {
-                causes.push(Cause {
-                    reason: "FieldValueInvalid".into(),
-                    field: "metadata.labels".into(),
-                    message: format!("Invalid value: \"{key}\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"),
-                });
+            for message in validation::label_key_errors(key) {
+                causes.push(invalid_cause("metadata.labels", &json!(key), &message));
             }
             match value.as_str() {
-                Some(v) if is_label_value(v) => {}
-                _ => causes.push(Cause {
-                    reason: "FieldValueInvalid".into(),
-                    field: "metadata.labels".to_string(),
-                    message: format!("Invalid value: {value}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"),
-                }),
+                Some(v) => {
+                    for message in validation::label_value_errors(v) {
+                        causes.push(invalid_cause("metadata.labels", value, &message));
+                    }
+                }
+                None => causes.push(type_cause(&format!("metadata.labels.{key}"), "string")),
             }
         }
     } else if !metadata["labels"].is_null() {
@@ -174,12 +248,9 @@ pub fn validate_metadata(rt: &ResourceType, object: &Value) -> Vec<Cause> {
     }
     if let Some(annotations) = metadata["annotations"].as_object() {
         for (key, value) in annotations {
-            if !is_qualified_name(key) {
-                causes.push(Cause {
-                    reason: "FieldValueInvalid".into(),
-                    field: "metadata.annotations".into(),
-                    message: format!("Invalid value: \"{key}\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"),
-                });
+            // Case does not matter in annotation keys.
+            for message in validation::label_key_errors(&key.to_lowercase()) {
+                causes.push(invalid_cause("metadata.annotations", &json!(key), &message));
             }
             if !value.is_string() {
                 causes.push(type_cause(&format!("metadata.annotations.{key}"), "string"));
@@ -189,14 +260,36 @@ pub fn validate_metadata(rt: &ResourceType, object: &Value) -> Vec<Cause> {
         causes.push(type_cause("metadata.annotations", "object"));
     }
     if let Some(finalizers) = metadata["finalizers"].as_array() {
-        for (i, finalizer) in finalizers.iter().enumerate() {
+        for finalizer in finalizers {
             match finalizer.as_str() {
-                Some(f) if is_qualified_name(f) => {}
-                _ => causes.push(Cause {
-                    reason: "FieldValueInvalid".into(),
-                    field: format!("metadata.finalizers[{i}]"),
-                    message: format!("Invalid value: {finalizer}: a qualified name must consist of alphanumeric characters, '-', '_' or '.'"),
-                }),
+                Some(f) => {
+                    for message in validation::label_key_errors(f) {
+                        causes.push(invalid_cause("metadata.finalizers", finalizer, &message));
+                    }
+                }
+                None => causes.push(type_cause("metadata.finalizers", "string")),
+            }
+        }
+        let has = |f: &str| finalizers.iter().any(|x| x == f);
+        if has("orphan") && has("foregroundDeletion") {
+            causes.push(invalid_cause(
+                "metadata.finalizers",
+                &metadata["finalizers"],
+                "finalizer orphan and foregroundDeletion cannot be both set",
+            ));
+        }
+        if refuses_unqualified_finalizers(rt) {
+            for (i, finalizer) in finalizers.iter().enumerate() {
+                if let Some(f) = finalizer.as_str()
+                    && !f.contains('/')
+                    && !STANDARD_FINALIZERS.contains(&f)
+                {
+                    causes.push(invalid_cause(
+                        &format!("metadata.finalizers[{i}]"),
+                        finalizer,
+                        "name is neither a standard finalizer name nor is it fully qualified",
+                    ));
+                }
             }
         }
     } else if !metadata["finalizers"].is_null() {
@@ -393,8 +486,52 @@ pub fn generation_changes(rt: &ResourceType, old: &Value, new: &Value) -> bool {
     strip(old) != strip(new)
 }
 
+/// Drops empty `labels`, `annotations`, `finalizers` and `ownerReferences`, which the real
+/// server's typed ObjectMeta never keeps (so removing the last finalizer removes the field).
+pub fn drop_empty_metadata(object: &mut Value) {
+    if let Some(metadata) = object["metadata"].as_object_mut() {
+        metadata.retain(|key, value| {
+            let collection = matches!(
+                key.as_str(),
+                "labels" | "annotations" | "finalizers" | "ownerReferences"
+            );
+            let empty = value.as_object().is_some_and(|m| m.is_empty())
+                || value.as_array().is_some_and(|a| a.is_empty());
+            !(collection && empty)
+        });
+    }
+}
+
+/// Drops `field` when it is an empty map (an omitempty map of a typed object).
+fn drop_empty_map(object: &mut Value, field: &str) {
+    if object[field].as_object().is_some_and(|m| m.is_empty())
+        && let Some(map) = object.as_object_mut()
+    {
+        map.remove(field);
+    }
+}
+
+/// Drops `field` when it is an empty map or list.
+fn drop_empty_map_or_list(object: &mut Value, field: &str) {
+    drop_empty_map(object, field);
+    if object[field].as_array().is_some_and(|a| a.is_empty())
+        && let Some(map) = object.as_object_mut()
+    {
+        map.remove(field);
+    }
+}
+
 /// Kind-specific normalisation of built-in objects on every write.
 pub fn normalize_builtin(rt: &ResourceType, object: &mut Value) -> Result<(), ApiError> {
+    if rt.custom {
+        return Ok(());
+    }
+    match (rt.group.as_str(), rt.kind.as_str()) {
+        ("apps", "Deployment") => defaults::deployment(object),
+        ("coordination.k8s.io", "Lease") => defaults::lease(object),
+        ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => defaults::role(object),
+        _ => {}
+    }
     if !rt.group.is_empty() {
         return Ok(());
     }
@@ -402,6 +539,9 @@ pub fn normalize_builtin(rt: &ResourceType, object: &mut Value) -> Result<(), Ap
     match rt.kind.as_str() {
         "Secret" => normalize_secret(rt, &name, object),
         "ConfigMap" => {
+            check_base64(rt, object, "binaryData")?;
+            drop_empty_map(object, "data");
+            drop_empty_map(object, "binaryData");
             let mut causes = Vec::new();
             for field in ["data", "binaryData"] {
                 if let Some(map) = object[field].as_object() {
@@ -427,14 +567,20 @@ pub fn normalize_builtin(rt: &ResourceType, object: &mut Value) -> Result<(), Ap
             }
         }
         "Service" => {
-            default_service(object);
+            defaults::service(object);
             Ok(())
         }
         "Namespace" => {
             object["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
-            if object["spec"]["finalizers"].is_null() {
+            // A new namespace (no status yet) gets the `kubernetes` finalizer; an emptied list
+            // is dropped, as the typed spec prints it (`spec: {}`).
+            if object["spec"]["finalizers"].is_null() && object["status"]["phase"].is_null() {
                 object["spec"]["finalizers"] = json!(["kubernetes"]);
             }
+            if !object["spec"].is_object() {
+                object["spec"] = json!({});
+            }
+            drop_empty_map_or_list(&mut object["spec"], "finalizers");
             let phase = if object["metadata"]["deletionTimestamp"].is_string() {
                 "Terminating"
             } else {
@@ -462,31 +608,6 @@ fn data_key_cause(field: &str, key: &str) -> Cause {
         message: format!(
             "Invalid value: \"{key}\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"
         ),
-    }
-}
-
-/// Services get the real server's defaults (no cluster IP is allocated): `type` ClusterIP,
-/// `sessionAffinity` None, and each port's `protocol` TCP and `targetPort` its `port`.
-fn default_service(object: &mut Value) {
-    if !object["spec"].is_object() {
-        object["spec"] = json!({});
-    }
-    let spec = &mut object["spec"];
-    if spec["type"].as_str().is_none_or(str::is_empty) {
-        spec["type"] = json!("ClusterIP");
-    }
-    if spec["sessionAffinity"].as_str().is_none_or(str::is_empty) {
-        spec["sessionAffinity"] = json!("None");
-    }
-    if let Some(ports) = spec["ports"].as_array_mut() {
-        for port in ports.iter_mut().filter(|p| p.is_object()) {
-            if port["protocol"].as_str().is_none_or(str::is_empty) {
-                port["protocol"] = json!("TCP");
-            }
-            if port["targetPort"].is_null() {
-                port["targetPort"] = port["port"].clone();
-            }
-        }
     }
 }
 
@@ -524,7 +645,26 @@ fn too_long_cause(field: &str) -> Cause {
 
 /// Secrets: `stringData` is merged into base64 `data` and dropped; `type` defaults to Opaque;
 /// `data` values must be base64.
+/// Bytes fields are base64 in JSON; the real server fails to decode a malformed one (400, before
+/// any validation), with Go's offset of the first bad byte.
+fn check_base64(rt: &ResourceType, object: &Value, field: &str) -> Result<(), ApiError> {
+    let Some(map) = object[field].as_object() else {
+        return Ok(());
+    };
+    for value in map.values() {
+        if let Some(offset) = value.as_str().and_then(validation::base64_error_offset) {
+            return Err(ApiError::bad_request(format!(
+                "{kind} in version \"{version}\" cannot be handled as a {kind}: illegal base64 data at input byte {offset}",
+                kind = rt.kind,
+                version = rt.version
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn normalize_secret(rt: &ResourceType, name: &str, object: &mut Value) -> Result<(), ApiError> {
+    check_base64(rt, object, "data")?;
     let mut causes = Vec::new();
     if let Some(Value::Object(string_data)) =
         object.as_object_mut().and_then(|m| m.remove("stringData"))
@@ -544,15 +684,12 @@ fn normalize_secret(rt: &ResourceType, name: &str, object: &mut Value) -> Result
             if !valid_data_key(key) {
                 causes.push(data_key_cause("data", key));
             }
-            if serde_json::from_value::<k8s_openapi::ByteString>(value.clone()).is_err() {
-                causes.push(Cause {
-                    reason: "FieldValueInvalid".into(),
-                    field: format!("data[{key}]"),
-                    message: "Invalid value: illegal base64 data".into(),
-                });
+            if !value.is_string() {
+                causes.push(type_cause(&format!("data[{key}]"), "string"));
             }
         }
     }
+    drop_empty_map(object, "data");
     if data_size(&object["data"], true) > MAX_DATA_SIZE {
         causes.push(too_long_cause("data"));
     }
@@ -594,6 +731,20 @@ pub fn reset_for_create(rt: &ResourceType, object: &mut Value) {
 }
 
 /// Copies the fields no update may change from the stored object.
+/// A write that names a different uid than the stored object's is refused (other server-set
+/// metadata is silently kept, as the real server does).
+pub fn changed_uid(old: &Value, new: &Value) -> Option<Cause> {
+    let uid = new["metadata"]["uid"].as_str().filter(|u| !u.is_empty())?;
+    (uid != meta_str(old, "uid")).then(|| Cause {
+        reason: "FieldValueInvalid".into(),
+        field: "metadata.uid".into(),
+        message: format!(
+            "{}: field is immutable",
+            validation::invalid_value(&json!(uid))
+        ),
+    })
+}
+
 pub fn keep_immutable_metadata(rt: &ResourceType, old: &Value, new: &mut Value) {
     for field in [
         "uid",
@@ -639,6 +790,23 @@ pub fn is_deleting(object: &Value) -> bool {
 
 /// ConfigMaps and Secrets marked `immutable: true` keep their data and stay immutable.
 pub fn immutable_data(rt: &ResourceType, old: &Value, new: &Value) -> Vec<Cause> {
+    let changed = |field: &str, value: &Value| Cause {
+        reason: "FieldValueInvalid".into(),
+        field: field.into(),
+        message: format!("{}: field is immutable", validation::invalid_value(value)),
+    };
+    if rt.custom {
+        return Vec::new();
+    }
+    match (rt.group.as_str(), rt.kind.as_str()) {
+        ("", "Secret") if old["type"] != new["type"] => {
+            return vec![changed("type", &new["type"])];
+        }
+        ("apps", "Deployment") if old["spec"]["selector"] != new["spec"]["selector"] => {
+            return vec![changed("spec.selector", &new["spec"]["selector"])];
+        }
+        _ => {}
+    }
     if !rt.group.is_empty() || !matches!(rt.kind.as_str(), "ConfigMap" | "Secret") {
         return Vec::new();
     }

@@ -263,7 +263,7 @@ pub fn group_version(api: &Api, group: &str, version: &str) -> Result<Value, Api
             .collect()
     };
     if types.is_empty() {
-        return Err(ApiError::no_route());
+        return Err(ApiError::no_document());
     }
     let mut paths = Map::new();
     let mut schemas = Map::new();

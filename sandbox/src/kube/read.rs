@@ -22,11 +22,21 @@ pub fn render(rt: &ResourceType, object: Value) -> Value {
     object
 }
 
-/// A `{Kind}List` body.
-pub fn list_body(rt: &ResourceType, items: Vec<Value>, rv: u64, next: Option<String>) -> Value {
+/// A `{Kind}List` body, shaped as the real server encodes it: items of built-in kinds without
+/// `apiVersion` and `kind` (typed lists leave them out), custom resources with them and with an
+/// empty `continue` on the last page (unstructured lists keep the field).
+pub fn list_body(rt: &ResourceType, mut items: Vec<Value>, rv: u64, next: Option<String>) -> Value {
     let mut metadata = json!({"resourceVersion": rv.to_string()});
-    if let Some(token) = next {
-        metadata["continue"] = json!(token);
+    match next {
+        Some(token) => metadata["continue"] = json!(token),
+        None if rt.custom => metadata["continue"] = json!(""),
+        None => {}
+    }
+    if !rt.custom {
+        for item in items.iter_mut().filter_map(Value::as_object_mut) {
+            item.remove("apiVersion");
+            item.remove("kind");
+        }
     }
     json!({"kind": rt.list_kind(), "apiVersion": rt.api_version(), "metadata": metadata, "items": items})
 }
@@ -81,12 +91,15 @@ pub fn list(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
     let fields = FieldSelector::parse(
         call.param("fieldSelector").unwrap_or_default(),
         &call.rt.kind,
+        call.rt.custom,
     )
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let limit = match call.param("limit") {
-        Some(text) => text
-            .parse::<i64>()
-            .map_err(|_| ApiError::bad_request(format!("invalid limit: {text}")))?,
+        Some(text) => text.parse::<i64>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "strconv.ParseInt: parsing {text:?}: invalid syntax"
+            ))
+        })?,
         None => 0,
     };
     let after = call.param("continue").map(decode_continue).transpose()?;

@@ -265,6 +265,13 @@ const BUILTINS: &[Builtin] = &[
     },
 ];
 
+/// Whether the sandbox serves `kind` as a built-in kind of `group`/`version`.
+pub fn is_builtin_kind(group: &str, version: &str, kind: &str) -> bool {
+    BUILTINS
+        .iter()
+        .any(|b| b.group == group && b.version == version && b.kind == kind)
+}
+
 /// The built-in resource types, in discovery order.
 pub fn builtins() -> Vec<ResourceType> {
     BUILTINS

@@ -96,7 +96,9 @@ impl Filter {
     }
 
     /// Maps a stored event to what this watcher sees: a change that moves an object into or
-    /// out of the selection becomes ADDED or DELETED, as on the real server.
+    /// out of the selection becomes ADDED or DELETED, as on the real server. Like the real
+    /// server's, the DELETED of an object leaving the selection carries its previous content
+    /// (the last one the watcher was entitled to see) with the event's resourceVersion.
     fn translate(&self, event: &StoredEvent) -> Option<Bytes> {
         if event.key != self.key {
             return None;
@@ -113,7 +115,11 @@ impl Filter {
                 match (before, now) {
                     (true, true) => Some(self.event_line("MODIFIED", event)),
                     (false, true) => Some(self.event_line("ADDED", event)),
-                    (true, false) => Some(self.event_line("DELETED", event)),
+                    (true, false) => {
+                        let mut last_seen = event.previous.clone().unwrap_or_default();
+                        last_seen["metadata"]["resourceVersion"] = json!(event.rv.to_string());
+                        Some(self.line("DELETED", last_seen))
+                    }
                     (false, false) => None,
                 }
             }
@@ -146,6 +152,7 @@ pub fn watch(api: Arc<Api>, call: Call) -> Result<Response, ApiError> {
     let fields = FieldSelector::parse(
         call.param("fieldSelector").unwrap_or_default(),
         &call.rt.kind,
+        call.rt.custom,
     )
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let from = match call.param("resourceVersion") {

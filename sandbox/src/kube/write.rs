@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::api::{Api, Call, json_response};
 use super::crd;
 use super::delete::{CRD_KEY, remove_object};
-use super::error::{ApiError, Cause, Subject};
+use super::error::{ApiError, Cause, Form, Subject};
 use super::events;
 use super::objects::{self, finalizers, is_deleting, meta_str};
 use super::patch::{self, PatchError};
@@ -28,8 +28,15 @@ fn is_crd(rt: &ResourceType) -> bool {
     rt.group == CRD_KEY.0 && rt.plural == CRD_KEY.1
 }
 
-/// Creating in a namespace needs it to exist and not be terminating.
-fn require_namespace(state: &State, rt: &ResourceType, namespace: &str) -> Result<(), ApiError> {
+/// Creating in a namespace needs it to exist and not be terminating. The refusal names the
+/// object as the real server's admission does: by its name, or its generateName when the name
+/// is still to be generated.
+fn require_namespace(
+    state: &State,
+    rt: &ResourceType,
+    namespace: &str,
+    requested_name: &str,
+) -> Result<(), ApiError> {
     if !rt.namespaced {
         return Ok(());
     }
@@ -37,12 +44,20 @@ fn require_namespace(state: &State, rt: &ResourceType, namespace: &str) -> Resul
         .get(&(String::new(), "namespaces".into()), "", namespace)
         .ok_or_else(|| ApiError::not_found(&Subject::new("", "namespaces", namespace)))?;
     if is_deleting(ns) {
-        return Err(ApiError::forbidden(
-            &Subject::new(&rt.group, &rt.plural, ""),
+        let mut error = ApiError::forbidden(
+            &Subject::new(&rt.group, &rt.plural, requested_name),
             &format!(
                 "unable to create new content in namespace {namespace} because it is being terminated"
             ),
-        ));
+        );
+        if let Some(details) = error.details.as_mut() {
+            details["causes"] = json!([{
+                "reason": "NamespaceTerminating",
+                "message": format!("namespace {namespace} is being terminated"),
+                "field": "metadata.namespace",
+            }]);
+        }
+        return Err(error);
     }
     Ok(())
 }
@@ -72,6 +87,11 @@ pub fn create_in(
     } else if let Some(metadata) = object["metadata"].as_object_mut() {
         metadata.remove("namespace");
     }
+    let sent_name = meta_str(&object, "name").to_string();
+    let requested_name = match sent_name.as_str() {
+        "" => meta_str(&object, "generateName").to_string(),
+        name => name.to_string(),
+    };
     if meta_str(&object, "name").is_empty() {
         let generate = meta_str(&object, "generateName").to_string();
         if generate.is_empty() {
@@ -88,7 +108,7 @@ pub fn create_in(
         object["metadata"]["name"] = json!(format!("{generate}{}", objects::name_suffix()));
     }
     let name = meta_str(&object, "name").to_string();
-    require_namespace(state, rt, &path_ns)?;
+    require_namespace(state, rt, &path_ns, &requested_name)?;
     let key = rt.storage_key();
     if rt.custom {
         let crd_name = format!("{}.{}", rt.plural, rt.group);
@@ -96,13 +116,20 @@ pub fn create_in(
             .get(&(CRD_KEY.0.into(), CRD_KEY.1.into()), "", &crd_name)
             .is_some_and(is_deleting)
         {
-            return Err(ApiError::method_not_allowed(
+            // 403 (not 405) naming the object as sent, as the real server answers.
+            return Err(ApiError::forbidden(
+                &call.subject(&sent_name),
                 "create not allowed while custom resource definition is terminating",
             ));
         }
     }
-    if state.get(&key, &path_ns, &name).is_some() {
-        return Err(ApiError::already_exists(&call.subject(&name)));
+    if let Some(existing) = state.get(&key, &path_ns, &name) {
+        let mut error = ApiError::already_exists(&call.subject(&name));
+        if is_deleting(existing) {
+            // As the real storage says when the name is still held by an object on its way out.
+            error.message = format!("object is being deleted: {}", error.message);
+        }
+        return Err(error);
     }
     objects::reset_for_create(rt, &mut object);
     if object["metadata"]["managedFields"].is_null()
@@ -111,22 +138,23 @@ pub fn create_in(
         metadata.remove("managedFields");
     }
     objects::normalize_builtin(rt, &mut object)?;
+    objects::drop_empty_metadata(&mut object);
     let mut causes = objects::validate_metadata(rt, &object);
     causes.extend(events::validate_create(rt, &object));
     if is_crd(rt) {
         causes.extend(crd::default_and_validate(&mut object));
-        crd::add_cleanup_finalizer(&mut object);
     }
     if !causes.is_empty() {
         return Err(objects::invalid(rt, &name, &causes));
     }
-    let warnings = objects::check_schema(
+    let mut warnings = objects::check_schema(
         rt,
         &mut object,
         None,
         call.field_validation(),
         objects::StrictStyle::Decode,
     )?;
+    warnings.extend(objects::finalizer_warnings(rt, &object, None));
     if is_crd(rt) {
         crd::set_status(&mut object, None);
     }
@@ -178,13 +206,14 @@ pub fn update_in(
     let requested_rv = meta_str(&new, "resourceVersion").to_string();
     if requested_rv.is_empty() {
         if require_rv {
-            return Err(objects::invalid(
-                rt,
-                &name,
+            // Named by resource (plural.group), as the real server's custom resource update
+            // does.
+            return Err(ApiError::invalid(
+                &call.subject(&name),
                 &[Cause {
                     reason: "FieldValueInvalid".into(),
                     field: "metadata.resourceVersion".into(),
-                    message: "Invalid value: 0x0: must be specified for an update".into(),
+                    message: "Invalid value: 0: must be specified for an update".into(),
                 }],
             ));
         }
@@ -227,6 +256,7 @@ pub fn update_in(
             new
         }
     };
+    let changed_uid = objects::changed_uid(current, &result);
     objects::keep_immutable_metadata(rt, current, &mut result);
     if result["metadata"]["managedFields"].is_null() {
         match current["metadata"].get("managedFields") {
@@ -259,7 +289,9 @@ pub fn update_in(
         }
     }
     objects::normalize_builtin(rt, &mut result)?;
+    objects::drop_empty_metadata(&mut result);
     let mut causes = objects::validate_metadata(rt, &result);
+    causes.extend(changed_uid);
     causes.extend(objects::immutable_data(rt, current, &result));
     causes.extend(events::validate_update(rt, current, &result));
     if is_crd(rt) {
@@ -268,13 +300,14 @@ pub fn update_in(
     if !causes.is_empty() {
         return Err(objects::invalid(rt, &name, &causes));
     }
-    let warnings = objects::check_schema(
+    let mut warnings = objects::check_schema(
         rt,
         &mut result,
         Some(current),
         call.field_validation(),
         strict_style(call),
     )?;
+    warnings.extend(objects::finalizer_warnings(rt, &result, Some(current)));
     if is_crd(rt) && call.subresource.is_none() {
         crd::set_status(&mut result, Some(current));
     }
@@ -337,8 +370,27 @@ fn respond(api: &Arc<Api>, call: &Call, code: u16, written: Written) -> Response
     json_response(code, &render(&call.rt, written.object), &written.warnings)
 }
 
+/// A custom resource sent without `kind` cannot be decoded by the real server: 400 quoting the
+/// body (and its first 30 bytes).
+fn require_kind(call: &Call, body: &Value) -> Result<(), ApiError> {
+    if !call.rt.custom || body["kind"].as_str().is_some_and(|k| !k.is_empty()) {
+        return Ok(());
+    }
+    let raw = String::from_utf8_lossy(&call.body);
+    let summary = if raw.len() > 30 {
+        format!("{} ...", String::from_utf8_lossy(&call.body[..30]))
+    } else {
+        raw.to_string()
+    };
+    Err(ApiError::bad_request(format!(
+        "the object provided is unrecognized (must be of type {}): Object 'Kind' is missing in '{raw}' ({summary})",
+        call.rt.kind
+    )))
+}
+
 pub fn create(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
     let body = call.body_value()?;
+    require_kind(call, &body)?;
     // The real storage layer refuses this (as an internal error) rather than ignoring it.
     if !meta_str(&body, "resourceVersion").is_empty() {
         return Err(ApiError::unknown(
@@ -352,6 +404,7 @@ pub fn create(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
 
 pub fn update(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
     let body = call.body_value()?;
+    require_kind(call, &body)?;
     let name = call.name.clone().unwrap_or_default();
     let key = call.rt.storage_key();
     let (written, code) = {
@@ -386,9 +439,12 @@ fn patch_error(error: PatchError) -> ApiError {
     match error {
         PatchError::Malformed(message) => ApiError::bad_request(message),
         // The real server drops the patch library's message here (a generic 422 response).
-        PatchError::Unprocessable(_) => ApiError::unprocessable(
-            "the server rejected our request due to an error in our request",
-        ),
+        PatchError::Unprocessable(_) => ApiError {
+            details: Some(json!({})),
+            ..ApiError::unprocessable(
+                "the server rejected our request due to an error in our request",
+            )
+        },
         PatchError::Conflict(conflicts) => ApiError {
             code: 409,
             reason: "Conflict",
@@ -402,6 +458,7 @@ fn patch_error(error: PatchError) -> ApiError {
                     })
                     .collect::<Vec<_>>()
             })),
+            form: Form::Status,
         },
     }
 }
@@ -422,7 +479,7 @@ pub fn patch(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
     let supported = match content_type.as_str() {
         APPLY | MERGE | JSON_PATCH => true,
         STRATEGIC => !custom,
-        _ => false,
+        _ => return Err(ApiError::unsupported_media_type_generic()),
     };
     if !supported {
         return Err(ApiError::unsupported_media_type(format!(
@@ -439,8 +496,16 @@ pub fn patch(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
             .cloned()
             .map(|c| render(&call.rt, c));
         if content_type == APPLY {
+            // Checked as the real server validates PatchOptions: 422 Invalid.
             let manager = call.param("fieldManager").ok_or_else(|| {
-                ApiError::bad_request("PATCH: fieldManager is required for apply requests")
+                ApiError::invalid(
+                    &Subject::new("meta.k8s.io", "PatchOptions", ""),
+                    &[Cause {
+                        reason: "FieldValueRequired".into(),
+                        field: "fieldManager".into(),
+                        message: "Required value: is required for apply patch".into(),
+                    }],
+                )
             })?;
             if let Some(force) = call.param("force")
                 && !matches!(force, "true" | "false")
@@ -450,6 +515,12 @@ pub fn patch(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
                 )));
             }
             let mut applied = body;
+            if call.rt.custom && applied["kind"].as_str().is_none_or(str::is_empty) {
+                return Err(ApiError::bad_request(format!(
+                    "invalid object type: {}, Kind=",
+                    call.rt.api_version()
+                )));
+            }
             objects::check_type_meta(&call.rt, &mut applied)?;
             let applied_result = patch::server_side_apply(
                 current.as_ref(),
@@ -474,7 +545,24 @@ pub fn patch(api: &Arc<Api>, call: &Call) -> Result<Response, ApiError> {
             let current = current.ok_or_else(|| ApiError::not_found(&call.subject(&name)))?;
             let mut patched = current.clone();
             match content_type.as_str() {
-                MERGE => patch::merge_patch(&mut patched, &body),
+                MERGE => {
+                    // The real server decodes a merge patch into a map first.
+                    let kind = match &body {
+                        Value::Object(_) | Value::Null => None,
+                        Value::Array(_) => Some("array"),
+                        Value::String(_) => Some("string"),
+                        Value::Number(_) => Some("number"),
+                        Value::Bool(_) => Some("bool"),
+                    };
+                    if let Some(kind) = kind {
+                        return Err(ApiError::bad_request(format!(
+                            "error decoding patch: json: cannot unmarshal {kind} into Go value of type map[string]interface {{}}"
+                        )));
+                    }
+                    if body.is_object() {
+                        patch::merge_patch(&mut patched, &body);
+                    }
+                }
                 JSON_PATCH => patch::json_patch(&mut patched, &body).map_err(patch_error)?,
                 _ => patch::strategic_merge_patch(&mut patched, &body).map_err(patch_error)?,
             }
@@ -499,10 +587,14 @@ const SANDBOX_USER: &str = "zis-sandbox";
 /// Answers a review: the sandbox has no authentication or authorization, so every access is
 /// allowed, every rule granted, and the caller is the kubeconfig's user with the groups of a
 /// cluster administrator (201 with the review and its status, as the real server answers;
-/// nothing is stored).
+/// nothing is stored). A SelfSubjectReview is stamped with the time of the request, as the real
+/// server's answer is.
 pub fn review(call: &Call) -> Result<Response, ApiError> {
     let mut review = call.body_value()?;
     objects::check_type_meta(&call.rt, &mut review)?;
+    if call.rt.kind == "SelfSubjectReview" {
+        review["metadata"]["creationTimestamp"] = json!(objects::now());
+    }
     review["status"] = match call.rt.kind.as_str() {
         "SelfSubjectRulesReview" => json!({
             "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
@@ -515,10 +607,8 @@ pub fn review(call: &Call) -> Result<Response, ApiError> {
                 "groups": ["system:masters", "system:authenticated"],
             },
         }),
-        _ => json!({
-            "allowed": true,
-            "reason": "the zis-sandbox API server authorizes every request",
-        }),
+        // As the real server answers a member of system:masters: allowed, without a reason.
+        _ => json!({"allowed": true}),
     };
     Ok(json_response(201, &review, &[]))
 }

@@ -69,13 +69,16 @@ impl Entry {
         Value::Object(m)
     }
 
-    /// How conflict messages name this manager (from its identifier, which has no time).
+    /// How conflict messages name this manager, as the real server's `printManager` does from
+    /// the manager's identifier (which has no time): the API version only for Update managers.
     fn describe(&self) -> String {
         let mut out = format!("{:?}", self.manager);
         if let Some(s) = &self.subresource {
             out.push_str(&format!(" with subresource {s:?}"));
         }
-        out.push_str(&format!(" using {}", self.api_version));
+        if self.operation == "Update" {
+            out.push_str(&format!(" using {}", self.api_version));
+        }
         out
     }
 }

@@ -103,7 +103,8 @@ fn changing_a_field_owned_by_another_manager_conflicts_unless_forced() {
     assert_eq!(
         result,
         Err(PatchError::Conflict(vec![
-            "conflict with \"owner\" using v1: .data.a".to_string()
+            // An Apply manager is named without its API version (Update managers have one).
+            "conflict with \"owner\": .data.a".to_string()
         ]))
     );
     let forced = server_side_apply(
@@ -236,7 +237,7 @@ fn list_maps_from_the_schema_merge_by_key_and_drop_given_up_items() {
     assert_eq!(
         conflict,
         Err(PatchError::Conflict(vec![
-            "conflict with \"mb\" using x.io/v1: .spec.ports[name=\"b\"].port".to_string()
+            "conflict with \"mb\": .spec.ports[name=\"b\"].port".to_string()
         ]))
     );
 }
