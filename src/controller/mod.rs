@@ -288,7 +288,9 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
     let inputs = Inputs {
         generation: object.metadata.generation,
         fingerprint: fingerprint.clone(),
-        credentials_epoch: ctx.credentials.epoch(),
+        // The epoch read once for this whole reconcile: the gate, the breaker and the memory
+        // must all speak of the same credentials.
+        credentials_epoch: epoch,
     };
     if let Some(left) = ctx.gated(&run.key, &inputs) {
         debug!(key = %run.key, ?left, "holding back remote calls after a failure");
@@ -458,10 +460,11 @@ async fn cleanup(cached: Arc<Object>, ctx: &Context) -> Result<Requeue, Error> {
             // Like `apply`: after a failure, events that change nothing (our own DeleteFailed
             // status write, Secret touches) must not cut the retry delay short. A spec change
             // (for example to deletionPolicy Orphan) or new credentials open the gate.
+            let epoch = ctx.credentials.epoch();
             let inputs = Inputs {
                 generation: object.metadata.generation,
                 fingerprint: String::new(),
-                credentials_epoch: ctx.credentials.epoch(),
+                credentials_epoch: epoch,
             };
             if let Some(left) = ctx.gated(&key, &inputs) {
                 return Err(Error::CleanupHeld { left });
@@ -470,7 +473,6 @@ async fn cleanup(cached: Arc<Object>, ctx: &Context) -> Result<Requeue, Error> {
                 zis: &ctx.zis,
                 credentials: &ctx.credentials,
             };
-            let epoch = ctx.credentials.epoch();
             for doomed in identities {
                 let integration = doomed.identity.integration.clone();
                 let deleted = match run.deletion_held_by_breaker(&integration, epoch) {
