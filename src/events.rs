@@ -72,6 +72,8 @@ pub struct Recorder {
     client: kube::Client,
     reporter: Reporter,
     published: Arc<Mutex<HashMap<Key, Published>>>,
+    /// Told after every successful write (for the metrics).
+    on_write: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl Recorder {
@@ -80,6 +82,19 @@ impl Recorder {
             client,
             reporter,
             published: Arc::default(),
+            on_write: None,
+        }
+    }
+
+    /// The same recorder, calling `on_write` after every event it writes.
+    pub fn with_write_counter(mut self, on_write: Arc<dyn Fn() + Send + Sync>) -> Self {
+        self.on_write = Some(on_write);
+        self
+    }
+
+    fn wrote(&self) {
+        if let Some(on_write) = &self.on_write {
+            on_write();
         }
     }
 
@@ -131,6 +146,7 @@ impl Recorder {
                 .await
             {
                 Ok(_) => {
+                    self.wrote();
                     self.remember(
                         key,
                         Published {
@@ -150,6 +166,7 @@ impl Recorder {
         let namespace = created.metadata.namespace.clone().unwrap_or_default();
         let api: Api<CoreEvent> = Api::namespaced(self.client.clone(), &namespace);
         api.create(&PostParams::default(), &created).await?;
+        self.wrote();
         self.remember(
             key,
             Published {

@@ -21,7 +21,7 @@ use crate::controller::credentials::Credentials;
 use crate::controller::{self, Context, Settings, Watched};
 use crate::leader::{self, Candidate, Leadership};
 use crate::metrics::server::{MetricsServer, ServerError};
-use crate::metrics::{self, Metrics, Role};
+use crate::metrics::{self, KubeWrite, Metrics, Role};
 use crate::resource::ZisBearerConnection;
 use crate::zis::{ClientConfig, ConfigError, ZisClient};
 
@@ -244,7 +244,9 @@ async fn lead(
         controller: "zis-operator".into(),
         instance: std::env::var("POD_NAME").ok(),
     };
-    let recorder = Recorder::new(client.clone(), reporter);
+    let counted = metrics.clone();
+    let recorder = Recorder::new(client.clone(), reporter)
+        .with_write_counter(Arc::new(move || counted.kube_write(KubeWrite::Event)));
     let ctx = Arc::new(
         Context::new(
             client,

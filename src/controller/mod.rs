@@ -45,7 +45,7 @@ use validate::Target;
 pub use context::{Context, Settings, Watched};
 pub use index::{objects_using_secret, peers_waiting_for};
 
-use crate::metrics::ReconcileOutcome;
+use crate::metrics::{KubeWrite, ReconcileOutcome};
 use crate::resource::{ConditionStatus, FINALIZER, ZisBearerConnection};
 
 type Object = ZisBearerConnection;
@@ -126,6 +126,10 @@ async fn reconcile_object(object: Arc<Object>, ctx: Arc<Context>) -> Result<Requ
     let key = ObjectRef::from_obj(&*object);
     // The controller already runs each reconcile in a span naming the object.
     let api: Api<Object> = Api::namespaced(ctx.client.clone(), &namespace);
+    // The finalizer helper writes once when it adds the finalizer (an object without it, not
+    // being deleted) and once when it removes it (a cleanup that succeeded).
+    let has_finalizer = object.finalizers().iter().any(|f| f == FINALIZER);
+    let deleting = object.metadata.deletion_timestamp.is_some();
     let result = finalizer(&api, FINALIZER, object, |event| async {
         match event {
             FinalizerEvent::Apply(object) => apply(object, &api, &ctx).await,
@@ -133,6 +137,9 @@ async fn reconcile_object(object: Arc<Object>, ctx: Arc<Context>) -> Result<Requ
         }
     })
     .await;
+    if result.is_ok() && has_finalizer == deleting {
+        ctx.metrics.kube_write(KubeWrite::Finalizer);
+    }
     match result {
         Ok(requeue) => Ok(requeue),
         // The failure was counted and reported once, where it happened.

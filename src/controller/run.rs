@@ -17,6 +17,7 @@ use super::outcome::{Failure, Note, Retry, SyncOutcome};
 use super::plan::{self, Action, Identity, Observation, Recorded};
 use super::report::{self, Verdict};
 use super::validate::Target;
+use crate::metrics::KubeWrite;
 use crate::resource::{PendingCreate, ZisBearerConnection, ZisBearerConnectionStatus};
 
 type Object = ZisBearerConnection;
@@ -128,6 +129,7 @@ impl<'a> Run<'a> {
             let version = self.resource_version.as_deref();
             match report::write_status(self.api, &name, &ours, version).await {
                 Ok(written) => {
+                    self.ctx.metrics.kube_write(KubeWrite::Status);
                     self.resource_version = written;
                     self.written = ours.clone();
                     break;

@@ -49,6 +49,32 @@ struct ReasonLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+/// A write the operator makes to the Kubernetes API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KubeWrite {
+    /// A status patch of a connection.
+    Status,
+    /// Adding or removing the finalizer.
+    Finalizer,
+    /// Creating an Event, or counting a repeat of one.
+    Event,
+}
+
+impl KubeWrite {
+    fn label(self) -> &'static str {
+        match self {
+            KubeWrite::Status => "status",
+            KubeWrite::Finalizer => "finalizer",
+            KubeWrite::Event => "event",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RequestLabels {
     method: String,
     endpoint: &'static str,
@@ -79,6 +105,7 @@ pub struct Metrics {
     reconciles: Family<ResultLabels, Counter>,
     reconcile_duration: Histogram,
     failures: Family<ReasonLabels, Counter>,
+    kube_writes: Family<KindLabels, Counter>,
     requests: Family<RequestLabels, Counter>,
     request_duration: Family<EndpointLabels, Histogram>,
     pacer_wait: Histogram,
@@ -146,6 +173,17 @@ impl Metrics {
             "Reconciles that ended in a failure, by stable reason (the Ready condition reason)",
             failures.clone(),
         );
+        let kube_writes = Family::<KindLabels, Counter>::default();
+        for write in [KubeWrite::Status, KubeWrite::Finalizer, KubeWrite::Event] {
+            drop(kube_writes.get_or_create(&KindLabels {
+                kind: write.label(),
+            }));
+        }
+        registry.register(
+            "kube_writes",
+            "Writes to the Kubernetes API, by kind (status, finalizer, event)",
+            kube_writes.clone(),
+        );
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "zis_requests",
@@ -184,6 +222,7 @@ impl Metrics {
             reconciles,
             reconcile_duration,
             failures,
+            kube_writes,
             requests,
             request_duration,
             pacer_wait,
@@ -206,6 +245,15 @@ impl Metrics {
         };
         self.reconciles
             .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    /// Counts one write to the Kubernetes API.
+    pub fn kube_write(&self, write: KubeWrite) {
+        self.kube_writes
+            .get_or_create(&KindLabels {
+                kind: write.label(),
+            })
             .inc();
     }
 
