@@ -18,6 +18,7 @@ use tracing::{debug, info, warn};
 
 use crate::cli::{MetricsAddr, RunArgs, SecretRef};
 use crate::controller::credentials::Credentials;
+use crate::controller::index::ObjectIndex;
 use crate::controller::{self, Context, Settings, Watched};
 use crate::leader::{self, Candidate, Leadership};
 use crate::metrics::server::{MetricsServer, ServerError};
@@ -195,15 +196,21 @@ async fn lead(
     // full list (readiness); it is the same watch, reflector and triggers.
     let (store, object_writer) = reflector::store();
     let (peers, peer_triggers) = futures::channel::mpsc::unbounded();
-    let (deleted_store, deleted_peers) = (store.clone(), peers.clone());
+    let index = Arc::new(ObjectIndex::new());
+    let (indexed, deleted_index, deleted_peers) = (index.clone(), index.clone(), peers.clone());
     let object_triggers = watcher(objects, watcher::Config::default().any_semantic())
         .default_backoff()
         .reflect(object_writer)
         .inspect(readiness.watch())
+        .inspect(move |event| {
+            if let Ok(event) = event {
+                indexed.apply_event(event);
+            }
+        })
         // After the cache dropped it: objects waiting for a name it held find it gone.
         .inspect(move |event| {
             if let Ok(watcher::Event::Delete(deleted)) = event {
-                for peer in controller::peers_waiting_for(&deleted_store, deleted) {
+                for peer in controller::peers_waiting_for(&deleted_index, deleted) {
                     // A closed channel means the controller is shutting down.
                     let _ = deleted_peers.unbounded_send(peer);
                 }
@@ -220,7 +227,7 @@ async fn lead(
         Some(namespace) => Api::namespaced(client.clone(), namespace),
         None => Api::all(client.clone()),
     };
-    let secret_store = store.clone();
+    let secret_index = index.clone();
     let (secret_metadata, secret_writer) = reflector::store();
     let secret_triggers = watcher(secrets, watcher::Config::default().any_semantic())
         .default_backoff()
@@ -238,7 +245,7 @@ async fn lead(
                 }
             }
         })
-        .flat_map(move |meta| stream::iter(controller::objects_using_secret(&secret_store, &meta)));
+        .flat_map(move |meta| stream::iter(controller::objects_using_secret(&secret_index, &meta)));
 
     let reporter = Reporter {
         controller: "zis-operator".into(),
@@ -258,6 +265,7 @@ async fn lead(
             },
             Watched {
                 objects: store,
+                index,
                 secrets: secret_metadata,
                 peers,
             },

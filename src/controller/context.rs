@@ -16,6 +16,7 @@ use rand::Rng;
 
 use super::breaker::Breakers;
 use super::credentials::Credentials;
+use super::index::ObjectIndex;
 use super::outcome::{Retry, SLOW_RETRY};
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
@@ -76,6 +77,8 @@ pub struct Context {
     pub credentials: Arc<Credentials>,
     pub recorder: Recorder,
     pub store: Store<Object>,
+    /// Which objects use which Secret and connection name (kept up to date by the object watch).
+    pub index: Arc<ObjectIndex>,
     /// Metadata (never data) of the Secrets in the watched namespaces.
     pub secrets: Store<PartialObjectMeta<Secret>>,
     pub settings: Settings,
@@ -96,6 +99,8 @@ pub struct Context {
 pub struct Watched {
     /// Every `ZisBearerConnection` in the watched namespaces.
     pub objects: Store<Object>,
+    /// The same objects by Secret and by connection name.
+    pub index: Arc<ObjectIndex>,
     /// Metadata of the Secrets in the watched namespaces.
     pub secrets: Store<PartialObjectMeta<Secret>>,
     /// Where reconciles of other objects are asked for.
@@ -118,6 +123,7 @@ impl Context {
             credentials,
             recorder,
             store: watched.objects,
+            index: watched.index,
             secrets: watched.secrets,
             settings,
             peers: watched.peers,

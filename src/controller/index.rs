@@ -1,11 +1,17 @@
-//! Who relates to whom, from the reflector caches: which objects use a Secret (for the
-//! metadata-only Secret watch), which object owns a connection name when several ask for it,
-//! and which objects to wake when a name is released. No I/O beyond the caches.
+//! Who relates to whom: which objects use a Secret (for the metadata-only Secret watch), which
+//! object owns a connection name when several ask for it, and which objects to wake when a name
+//! is released. [`ObjectIndex`] keeps the relations up to date from the object watch's events,
+//! so that each question costs the few objects it concerns, never a scan of every object (with
+//! thousands of objects a scan per event made converging quadratic). No I/O.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 use kube::Resource;
 use kube::ResourceExt;
 use kube::api::PartialObjectMeta;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
 
 use super::context::Context;
 use super::plan::{self, Claim, Identity};
@@ -13,32 +19,157 @@ use super::validate::{self, Target};
 use crate::resource::ZisBearerConnection;
 
 type Object = ZisBearerConnection;
+type Key = ObjectRef<Object>;
 
-/// The oldest other object that targets the same connection, if older than `object`.
-pub(super) fn senior_claimant(
-    object: &Object,
-    target: &Target,
-    store: &Store<Object>,
-) -> Option<Claim> {
+/// The objects that use each token Secret and that ask for or hold each connection name.
+#[derive(Debug, Default)]
+pub struct ObjectIndex {
+    state: Mutex<IndexState>,
+}
+
+#[derive(Debug, Default)]
+struct IndexState {
+    /// (namespace, Secret name) -> objects whose `tokenSecretRef` names it.
+    secret_users: HashMap<(String, String), HashSet<Key>>,
+    /// Connection identity -> objects that ask for it or hold it.
+    claimants: HashMap<Identity, HashSet<Key>>,
+    /// What each object was indexed under, to unindex it when it changes or goes.
+    entries: HashMap<Key, Entry>,
+    /// During a relist, the objects seen since it began: the others are gone.
+    relisted: Option<HashSet<Key>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    secret: (String, String),
+    identities: Vec<Identity>,
+}
+
+impl ObjectIndex {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Follows one event of the object watch (apply it after the reflector's store has).
+    pub fn apply_event(&self, event: &watcher::Event<Object>) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            watcher::Event::Init => state.relisted = Some(HashSet::new()),
+            watcher::Event::InitApply(object) => {
+                let key = ObjectRef::from_obj(object);
+                if let Some(seen) = state.relisted.as_mut() {
+                    seen.insert(key.clone());
+                }
+                state.index(key, object);
+            }
+            watcher::Event::InitDone => {
+                let Some(seen) = state.relisted.take() else {
+                    return;
+                };
+                let gone: Vec<Key> = state
+                    .entries
+                    .keys()
+                    .filter(|key| !seen.contains(*key))
+                    .cloned()
+                    .collect();
+                for key in gone {
+                    state.unindex(&key);
+                }
+            }
+            watcher::Event::Apply(object) => state.index(ObjectRef::from_obj(object), object),
+            watcher::Event::Delete(object) => state.unindex(&ObjectRef::from_obj(object)),
+        }
+    }
+
+    /// The objects of `namespace` whose token Secret is `name`.
+    pub fn users_of_secret(&self, namespace: &str, name: &str) -> Vec<Key> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state
+            .secret_users
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .map(|users| users.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The objects that ask for or hold `identity`.
+    pub fn claimants_of(&self, identity: &Identity) -> Vec<Key> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state
+            .claimants
+            .get(identity)
+            .map(|keys| keys.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+impl IndexState {
+    fn index(&mut self, key: Key, object: &Object) {
+        let entry = Entry {
+            secret: (
+                object.namespace().unwrap_or_default(),
+                object.spec.token_secret_ref.name.clone(),
+            ),
+            identities: identities_of(object),
+        };
+        if self.entries.get(&key) == Some(&entry) {
+            return;
+        }
+        self.unindex(&key);
+        self.secret_users
+            .entry(entry.secret.clone())
+            .or_default()
+            .insert(key.clone());
+        for identity in &entry.identities {
+            self.claimants
+                .entry(identity.clone())
+                .or_default()
+                .insert(key.clone());
+        }
+        self.entries.insert(key, entry);
+    }
+
+    fn unindex(&mut self, key: &Key) {
+        let Some(entry) = self.entries.remove(key) else {
+            return;
+        };
+        if let Some(users) = self.secret_users.get_mut(&entry.secret) {
+            users.remove(key);
+            if users.is_empty() {
+                self.secret_users.remove(&entry.secret);
+            }
+        }
+        for identity in &entry.identities {
+            if let Some(keys) = self.claimants.get_mut(identity) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    self.claimants.remove(identity);
+                }
+            }
+        }
+    }
+}
+
+/// The other object that comes first for the connection `object` asks for, if any (see
+/// `plan::senior_claimant`): only the objects that ask for or hold that name are looked at.
+pub(super) fn senior_claimant(object: &Object, target: &Target, ctx: &Context) -> Option<Claim> {
+    let wanted = Identity::of_target(target);
     let me = Claim {
         namespace: object.namespace().unwrap_or_default(),
         name: object.name_any(),
         created: object.metadata.creation_timestamp.clone(),
-        identity: Identity::of_target(target),
+        identity: wanted.clone(),
         held: held_by(object),
         owns: owned_by(object),
         deleting: object.metadata.deletion_timestamp.is_some(),
     };
-    let others: Vec<Claim> = store
-        .state()
-        .iter()
-        // Cheap comparison first: full validation only for objects naming the same connection.
-        .filter(|other| {
-            let asks = other.spec.integration == target.integration
-                && other.requested_connection_name() == target.connection_name;
-            asks || held_by(other).contains(&Identity::of_target(target))
-        })
-        .filter_map(|other| claim_of(other))
+    let myself = ObjectRef::from_obj(object);
+    let others: Vec<Claim> = ctx
+        .index
+        .claimants_of(&wanted)
+        .into_iter()
+        .filter(|key| *key != myself)
+        .filter_map(|key| ctx.store.get(&key))
+        .filter_map(|other| claim_of(&other))
         .collect();
     plan::senior_claimant(&me, others.iter()).cloned()
 }
@@ -78,37 +209,31 @@ fn held_by(object: &Object) -> Vec<Identity> {
 }
 
 /// Asks the other objects that want one of `released` to try again (the name is free now).
-pub(super) fn release_to_peers(ctx: &Context, released: &[Identity], except: &ObjectRef<Object>) {
-    for reference in peers_of(&ctx.store, released, except) {
+pub(super) fn release_to_peers(ctx: &Context, released: &[Identity], except: &Key) {
+    for reference in peers_of(&ctx.index, released, except) {
         // The receiver lives as long as the controller; a closed channel means shutdown.
         let _ = ctx.peers.unbounded_send(reference);
     }
 }
 
-/// The objects other than `except` that ask for one of `released`.
-fn peers_of(
-    store: &Store<Object>,
-    released: &[Identity],
-    except: &ObjectRef<Object>,
-) -> Vec<ObjectRef<Object>> {
-    if released.is_empty() {
-        return Vec::new();
-    }
-    store
-        .state()
+/// The objects other than `except` that ask for or hold one of `released`.
+fn peers_of(index: &ObjectIndex, released: &[Identity], except: &Key) -> Vec<Key> {
+    let mut peers: Vec<Key> = released
         .iter()
-        .filter(|other| ObjectRef::from_obj(&***other) != *except)
-        .filter(|other| claim_of(other).is_some_and(|claim| released.contains(&claim.identity)))
-        .map(|other| ObjectRef::from_obj(&**other))
-        .collect()
+        .flat_map(|identity| index.claimants_of(identity))
+        .filter(|key| key != except)
+        .collect();
+    peers.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    peers.dedup();
+    peers
 }
 
 /// The objects waiting for a connection name `deleted` (an object just removed from the cache)
 /// asked for or held. Its cleanup already woke them, but possibly before it left the cache, where
 /// they would still find it; the watch's delete event wakes them once it is gone.
-pub fn peers_waiting_for(store: &Store<Object>, deleted: &Object) -> Vec<ObjectRef<Object>> {
+pub fn peers_waiting_for(index: &ObjectIndex, deleted: &Object) -> Vec<Key> {
     peers_of(
-        store,
+        index,
         &identities_of(deleted),
         &ObjectRef::from_obj(deleted),
     )
@@ -128,21 +253,13 @@ pub(super) fn identities_of(object: &Object) -> Vec<Identity> {
 
 /// The objects whose token Secret is `secret` (metadata from the Secret watch).
 pub fn objects_using_secret<S: Resource>(
-    store: &Store<Object>,
+    index: &ObjectIndex,
     secret: &PartialObjectMeta<S>,
-) -> Vec<ObjectRef<Object>> {
+) -> Vec<Key> {
     let (Some(namespace), Some(name)) = (&secret.metadata.namespace, &secret.metadata.name) else {
         return Vec::new();
     };
-    store
-        .state()
-        .iter()
-        .filter(|object| {
-            object.metadata.namespace.as_ref() == Some(namespace)
-                && object.spec.token_secret_ref.name == *name
-        })
-        .map(|object| ObjectRef::from_obj(&**object))
-        .collect()
+    index.users_of_secret(namespace, name)
 }
 
 #[cfg(test)]
@@ -153,7 +270,6 @@ mod tests {
     };
     use k8s_openapi::api::core::v1::Secret;
     use kube::api::ObjectMeta;
-    use kube::runtime::{reflector, watcher};
 
     fn object(namespace: &str, name: &str, secret: &str) -> Object {
         let mut object = Object::new(
@@ -189,21 +305,50 @@ mod tests {
 
     #[test]
     fn a_secret_event_maps_to_the_objects_of_its_namespace_that_use_it() {
-        let (store, mut writer) = reflector::store::<Object>();
+        let index = ObjectIndex::new();
         for object in [
             object("ns1", "a", "tok"),
             object("ns1", "b", "tok"),
             object("ns1", "c", "other"),
             object("ns2", "d", "tok"),
         ] {
-            writer.apply_watcher_event(&watcher::Event::Apply(object));
+            index.apply_event(&watcher::Event::Apply(object));
         }
-        let mut names: Vec<String> = objects_using_secret(&store, &secret_meta("ns1", "tok"))
+        let mut names: Vec<String> = objects_using_secret(&index, &secret_meta("ns1", "tok"))
             .into_iter()
             .map(|r| r.name)
             .collect();
         names.sort();
         assert_eq!(names, ["a", "b"]);
-        assert!(objects_using_secret(&store, &secret_meta("ns3", "tok")).is_empty());
+        assert!(objects_using_secret(&index, &secret_meta("ns3", "tok")).is_empty());
+    }
+
+    #[test]
+    fn a_changed_or_deleted_object_leaves_the_index_and_a_relist_forgets_the_vanished() {
+        let index = ObjectIndex::new();
+        index.apply_event(&watcher::Event::Apply(object("ns1", "alpha", "tok")));
+        index.apply_event(&watcher::Event::Apply(object("ns1", "bravo", "tok")));
+        // alpha now uses another Secret.
+        index.apply_event(&watcher::Event::Apply(object("ns1", "alpha", "new")));
+        assert_eq!(index.users_of_secret("ns1", "tok").len(), 1);
+        assert_eq!(index.users_of_secret("ns1", "new").len(), 1);
+        let a_wants = Identity {
+            integration: "int".into(),
+            connection_name: "alpha".into(),
+        };
+        assert_eq!(index.claimants_of(&a_wants).len(), 1);
+        index.apply_event(&watcher::Event::Delete(object("ns1", "alpha", "new")));
+        assert!(index.users_of_secret("ns1", "new").is_empty());
+        assert!(index.claimants_of(&a_wants).is_empty());
+        // bravo vanished while the watch was down: the relist does not mention it.
+        index.apply_event(&watcher::Event::Init);
+        index.apply_event(&watcher::Event::InitApply(object("ns1", "charlie", "tok")));
+        index.apply_event(&watcher::Event::InitDone);
+        let users: Vec<String> = index
+            .users_of_secret("ns1", "tok")
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        assert_eq!(users, ["charlie"]);
     }
 }

@@ -15,7 +15,7 @@ pub mod context;
 pub mod credentials;
 pub mod dereference;
 pub mod fingerprint;
-mod index;
+pub mod index;
 pub mod outcome;
 pub mod plan;
 pub mod report;
@@ -221,7 +221,7 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
         run.write(&Verdict::Suspended { in_sync }).await?;
         return Ok(Requeue::await_change());
     }
-    if let Some(owner) = senior_claimant(&object, &target, &ctx.store) {
+    if let Some(owner) = senior_claimant(&object, &target, ctx) {
         // The other object comes first for the name: never write to it. Our record of it is
         // dropped only if the owner holds it too (then the owner cleans it up); a connection
         // only we hold is never forgotten (a holder always comes first, so this is defensive).

@@ -13,6 +13,7 @@ use kube::runtime::reflector::{self, ObjectRef, store::Writer};
 use kube::runtime::watcher;
 use serde_json::{Value, json};
 use zis_operator::controller::credentials::Credentials;
+use zis_operator::controller::index::ObjectIndex;
 use zis_operator::controller::{self, Context, Settings, Watched};
 use zis_operator::events::{Recorder, Reporter};
 use zis_operator::metrics::Metrics;
@@ -44,6 +45,7 @@ impl World {
     pub fn restart_before_credentials_are_read(&mut self) {
         let watched = Watched {
             objects: self.ctx.store.clone(),
+            index: self.ctx.index.clone(),
             secrets: self.ctx.secrets.clone(),
             peers: self.ctx.peers.clone(),
         };
@@ -73,6 +75,7 @@ impl World {
         let (peers, peers_rx) = futures::channel::mpsc::unbounded();
         let watched = Watched {
             objects: store,
+            index: Arc::new(ObjectIndex::new()),
             secrets: secret_store,
             peers,
         };
@@ -134,8 +137,9 @@ impl World {
 
     /// Puts `object` in the controller's cache as the watch would.
     pub fn cache(&mut self, object: &ZisBearerConnection) {
-        self.object_cache
-            .apply_watcher_event(&watcher::Event::Apply(object.clone()));
+        let event = watcher::Event::Apply(object.clone());
+        self.object_cache.apply_watcher_event(&event);
+        self.ctx.index.apply_event(&event);
     }
 
     /// One reconcile of `object` as the controller would hand it over.
