@@ -279,6 +279,9 @@ async fn lead(
         concurrency = args.concurrency,
         "zis-operator started"
     );
+    // Drift checks by listing, for as long as this replica leads.
+    let drift_watch = tokio::spawn(controller::drift::watch(ctx.clone()));
+    let _stop_drift_watch = AbortOnDrop(drift_watch);
     let reconciling = controller
         .with_config(ControllerConfig::default().concurrency(args.concurrency))
         .reconcile_on(stream::select(secret_triggers, peer_triggers))
@@ -308,6 +311,15 @@ async fn lead(
             Ok(())
         }
         () = lost => Err(RunError::LeadershipLost),
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -33,7 +33,7 @@ const BACKOFF_CAP: Duration = Duration::from_secs(300);
 /// Settings of the reconcile loop.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// How often each connection is read back from ZIS (drift check), jittered by +-10%.
+    /// How often the drift watch lists every connection and compares it with the status.
     pub resync: Duration,
 }
 
@@ -43,8 +43,10 @@ pub struct Settings {
 pub(super) struct Memory {
     /// Consecutive transient failures, for the backoff.
     pub(super) failures: u32,
-    /// When the remote connection was last read or written.
-    pub(super) last_checked: Option<Instant>,
+    /// The remote connection must be read before anything is decided: the drift watch found it
+    /// missing or changed, a reconcile was asked for, or the last attempt failed. Otherwise the
+    /// status is trusted (it says what was pushed) and the drift watch confirms it by listing.
+    pub(super) look: bool,
     /// The last status this process wrote, to detect a stale cached copy of the object.
     pub(super) written: Option<ZisBearerConnectionStatus>,
     /// After a remote failure: no remote call before `until` unless the inputs change.
@@ -206,19 +208,14 @@ impl Context {
         })
     }
 
-    pub(super) fn resync_after(&self) -> Requeue {
-        let base = self.settings.resync;
-        let tenth = base / 10;
-        Requeue::requeue(base - tenth + jitter_up_to(tenth * 2))
+    /// Asks for the remote connection of `key` to be read at its next reconcile.
+    pub(super) fn look_next_time(&self, key: &ObjectRef<Object>) {
+        self.remember(key, |m| m.look = true);
     }
 
-    pub(super) fn resync_due(&self, key: &ObjectRef<Object>) -> bool {
-        let resync = self.settings.resync;
-        self.remember(key, |m| {
-            // Slightly early counts as due, so a jittered requeue always finds a check to do.
-            m.last_checked
-                .is_none_or(|at| at.elapsed() + resync / 10 >= resync)
-        })
+    /// Whether the remote connection of `key` must be read before deciding.
+    pub(super) fn must_look(&self, key: &ObjectRef<Object>) -> bool {
+        self.remember(key, |m| m.look)
     }
 }
 

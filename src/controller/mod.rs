@@ -14,6 +14,7 @@ pub mod breaker;
 pub mod context;
 pub mod credentials;
 pub mod dereference;
+pub mod drift;
 pub mod fingerprint;
 pub mod index;
 pub mod outcome;
@@ -264,11 +265,13 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
 
     let secret_ref = &object.spec.token_secret_ref;
     let namespace = object.namespace().ok_or(Error::NoNamespace)?;
-    if let Some(left) = unchanged_since_sync(&object, ctx, &run.key, &namespace) {
-        debug!(key = %run.key, "nothing changed since the last sync; no reads");
-        return Ok(Requeue::requeue(left));
-    }
     let epoch = ctx.credentials.epoch();
+    if unchanged_since_sync(&object, &target, ctx, &run.key, &namespace, epoch) {
+        // The drift watch lists the remote side on the resync interval and wakes this object if
+        // its connection differs: nothing to do until something changes.
+        debug!(key = %run.key, "nothing changed since the last sync; no reads");
+        return Ok(Requeue::await_change());
+    }
     let contents =
         dereference::token_secret(&ctx.client, &namespace, &secret_ref.name, &secret_ref.key)
             .await?;
@@ -344,9 +347,11 @@ async fn apply(object: Arc<Object>, api: &Api<Object>, ctx: &Context) -> Result<
             }
             ctx.remember(&run.key, |m| {
                 m.failures = 0;
+                m.look = false;
                 m.synced_epoch = Some(epoch);
             });
-            Ok(ctx.resync_after())
+            // No periodic requeue: the drift watch wakes it if the remote side changes.
+            Ok(Requeue::await_change())
         }
         SyncOutcome::Failed(failure) => {
             let delay = run.fail_after(failure).await?;
@@ -401,41 +406,41 @@ async fn suspended_in_sync(object: &Object, target: &Target, ctx: &Context) -> R
     Ok(status.token_fingerprint.as_deref() == Some(fingerprint.as_str()))
 }
 
-/// When the object is synced for its generation, its token Secret's `resourceVersion` (from the
-/// metadata cache) is the one last pushed, the credentials did not change and no drift check is
-/// due: how long until the next check. The Secret is then not even read.
+/// Whether the status alone shows the object in sync, so that nothing needs to be read: synced
+/// for its generation with the connection it asks for, its token Secret's `resourceVersion`
+/// (from the metadata cache) the one last pushed, nothing pending, no reason to look at the
+/// remote connection, and no change of the credentials since this process confirmed it. After a
+/// restart the status is trusted as it is (so a restart with everything in sync is quiet); the
+/// drift watch confirms it remotely.
 fn unchanged_since_sync(
     object: &Object,
+    target: &Target,
     ctx: &Context,
     key: &ObjectRef<Object>,
     namespace: &str,
-) -> Option<Duration> {
-    let status = object.status.as_ref()?;
-    let ready = report::ready(status)?;
-    let synced = ready.status == ConditionStatus::True
-        && ready.reason == "Synced"
+    epoch: u64,
+) -> bool {
+    let Some(status) = object.status.as_ref() else {
+        return false;
+    };
+    let synced = report::ready(status)
+        .is_some_and(|ready| ready.status == ConditionStatus::True && ready.reason == "Synced")
         && status.observed_generation == object.metadata.generation
-        && status.remote.is_some();
+        && report::records_target(status, target)
+        && status.pending_create.is_none()
+        && status.retiring.is_none();
     if !synced {
-        return None;
+        return false;
     }
     let secret = ObjectRef::new(&object.spec.token_secret_ref.name).within(namespace);
-    let cached = ctx.secrets.get(&secret)?;
-    if cached.metadata.resource_version.is_none()
-        || cached.metadata.resource_version != status.secret_resource_version
-    {
-        return None;
-    }
-    let resync = ctx.settings.resync;
-    let epoch = ctx.credentials.epoch();
-    ctx.remember(key, |m| {
-        if m.synced_epoch != Some(epoch) {
-            return None;
-        }
-        let elapsed = m.last_checked?.elapsed();
-        let left = resync.checked_sub(elapsed + resync / 10)?;
-        (!left.is_zero()).then_some(left)
-    })
+    let secret_unchanged = ctx.secrets.get(&secret).is_some_and(|cached| {
+        cached.metadata.resource_version.is_some()
+            && cached.metadata.resource_version == status.secret_resource_version
+    });
+    secret_unchanged
+        && ctx.remember(key, |m| {
+            !m.look && m.synced_epoch.is_none_or(|synced| synced == epoch)
+        })
 }
 
 async fn cleanup(cached: Arc<Object>, ctx: &Context) -> Result<Requeue, Error> {

@@ -36,7 +36,7 @@ pub(super) fn take(object: &Object, ctx: &Context, key: &ObjectRef<Object>) -> O
     }
     let requested = unhandled(object)?.to_owned();
     ctx.remember(key, |memory| {
-        memory.last_checked = None;
+        memory.look = true;
         memory.gate = None;
     });
     Some(requested)

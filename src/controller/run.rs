@@ -1,7 +1,7 @@
 //! One reconcile of one object: the working copy of the status (the record of what exists
 //! remotely), the plan/act loop, status writes (only when something changed) and events.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
 use kube::runtime::controller::Action as Requeue;
@@ -220,7 +220,12 @@ impl<'a> Run<'a> {
             .remote
             .as_ref()
             .is_some_and(|r| Identity::of_remote(r) == wanted);
-        if recorded_here && self.ctx.resync_due(&self.key) {
+        // A new generation says so at once, before anything is read or written.
+        if self.written.observed_generation != self.generation() {
+            self.write_as(&Verdict::Progressing, Content::Intent)
+                .await?;
+        }
+        if recorded_here && self.must_look() {
             match act::observe(&remote, &wanted).await {
                 Ok(Some(seen)) => {
                     confirmed = true;
@@ -241,8 +246,7 @@ impl<'a> Run<'a> {
                 }
                 Err(failure) => return Ok(SyncOutcome::Failed(failure)),
             }
-            self.ctx
-                .remember(&self.key, |m| m.last_checked = Some(Instant::now()));
+            self.ctx.remember(&self.key, |m| m.look = false);
         }
         let deletion = self.object.spec.deletion_policy;
         let inherited = self
@@ -281,8 +285,6 @@ impl<'a> Run<'a> {
                 Err(failure) => return Ok(SyncOutcome::Failed(failure)),
             }
             confirmed = true;
-            self.ctx
-                .remember(&self.key, |m| m.last_checked = Some(Instant::now()));
             observed = Observation::NotChecked;
         }
         Ok(SyncOutcome::Failed(Failure {
@@ -381,6 +383,16 @@ impl<'a> Run<'a> {
         self.tell_breaker(integration, epoch, &outcome);
     }
 
+    /// Whether the remote connection must be read before deciding: asked for (drift, a
+    /// reconcile request, a failed attempt), or the status does not show it synced for this
+    /// generation (a spec change, a restart in the middle of something).
+    fn must_look(&self) -> bool {
+        let trusted = report::ready(&self.written).is_some_and(|ready| {
+            ready.status == crate::resource::ConditionStatus::True && ready.reason == "Synced"
+        }) && self.written.observed_generation == self.generation();
+        !trusted || self.ctx.must_look(&self.key)
+    }
+
     /// The next action as the status alone tells it (no remote read).
     fn plan_without_looking(&self, desired: &Desired<'_>, target: &Target) -> Action {
         let recorded = Recorded::of(&self.record);
@@ -414,6 +426,7 @@ impl<'a> Run<'a> {
             warn!(key = %self.key, reason = failure.reason, message = %failure.message, "the drift check failed");
         }
         self.ctx.note_failure(&self.key, failure.reason);
+        self.ctx.look_next_time(&self.key);
         self.write(&Verdict::CheckFailed(failure.clone())).await?;
         if !repeated && !self.quiet {
             report::publish_failure(&self.ctx.recorder, &self.reference(), &failure).await;
@@ -449,6 +462,8 @@ impl<'a> Run<'a> {
             warn!(key = %self.key, reason = failure.reason, message = %failure.message, "not in sync");
         }
         self.ctx.note_failure(&self.key, failure.reason);
+        // What failed may have half-happened: the retry reads the remote side first.
+        self.ctx.look_next_time(&self.key);
         self.write(&Verdict::Failed(failure.clone())).await?;
         self.publish_notes().await;
         if !repeated && !self.quiet {

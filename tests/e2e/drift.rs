@@ -1,5 +1,5 @@
-//! Drift: the periodic resync (2 s here) repairs what changed remotely, and writes nothing when
-//! nothing changed.
+//! Drift: the drift watch lists the connections on the resync interval (2 s here) and wakes only
+//! the objects whose connection changed or vanished remotely; the others cost nothing.
 
 use std::time::Duration;
 
@@ -123,9 +123,18 @@ async fn a_failed_drift_check_is_reported_apart_and_leaves_ready_alone() {
     env.create_ok("check-conn", env.spec("check-token")).await;
     env.wait_ready("check-conn").await;
 
-    // The next reads of the connection fail; nothing is wrong with the connection itself.
+    // The listing shows the connection changed behind our back, but the reads that would tell
+    // how fail for a while: until one succeeds, the connection is as in sync as it was.
     env.admin
         .fault("GET", "bearer_token/check-conn", 503, 4)
+        .await;
+    env.admin
+        .patch_connection(
+            INTEGRATION,
+            "bearer_token",
+            "check-conn",
+            json!({"allowed_domain": "changed.example.com"}),
+        )
         .await;
     env.wait_condition("check-conn", "RemoteChecked", "False", "ZisUnavailable")
         .await;
@@ -138,8 +147,78 @@ async fn a_failed_drift_check_is_reported_apart_and_leaves_ready_alone() {
         },
     )
     .await;
-    // Once ZIS answers again the check succeeds and says so.
+    // Once ZIS answers again the check succeeds, says so, and repairs the domain.
     env.wait_condition("check-conn", "RemoteChecked", "True", "Checked")
         .await;
     env.wait_ready("check-conn").await;
+    env.wait_remote(
+        "the domain repaired",
+        "check-conn",
+        RESYNC_REPAIR,
+        |remote| {
+            (remote["allowed_domain"] == DOMAIN)
+                .then_some(())
+                .ok_or_else(|| format!("domain {}", remote["allowed_domain"]))
+        },
+    )
+    .await;
+}
+
+/// The resourceVersions of `cost-conn-0..5`.
+async fn versions(env: &super::harness::env::TestEnv) -> Vec<serde_json::Value> {
+    let mut all = Vec::new();
+    for i in 0..5 {
+        all.push(
+            env.get_ok(&format!("cost-conn-{i}")).await["metadata"]["resourceVersion"].clone(),
+        );
+    }
+    all
+}
+
+/// Requests other than the listing (`GET all`).
+fn beyond_listing(requests: &super::harness::fake::Requests) -> u64 {
+    requests.count(|r| r.endpoint != "all")
+}
+
+#[tokio::test]
+async fn connections_in_sync_cost_only_the_listing_at_resync_and_a_restart_is_quiet() {
+    let Some(mut env) = Setup::new("drift-cost").start().await else {
+        return;
+    };
+    for i in 0..5 {
+        env.put_token(&format!("cost-token-{i}"), &random_token("conn-token"))
+            .await;
+        env.create_ok(
+            &format!("cost-conn-{i}"),
+            env.spec(&format!("cost-token-{i}")),
+        )
+        .await;
+    }
+    for i in 0..5 {
+        env.wait_ready(&format!("cost-conn-{i}")).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let written = versions(&env).await;
+    let before = env.admin.requests().await;
+
+    // Several resyncs (2 s): the listing only.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = env.admin.requests().await;
+    assert_eq!(beyond_listing(&after), beyond_listing(&before), "{after:?}");
+    assert!(
+        after.count(|r| r.endpoint == "all") > before.count(|r| r.endpoint == "all"),
+        "no listing: {after:?}"
+    );
+
+    // A restart with everything in sync: no write anywhere, nothing but the listing.
+    env.kill_operator();
+    env.start_operator();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let restarted = env.admin.requests().await;
+    assert_eq!(
+        beyond_listing(&restarted),
+        beyond_listing(&before),
+        "{restarted:?}"
+    );
+    assert_eq!(versions(&env).await, written, "a status was written");
 }

@@ -1,0 +1,272 @@
+//! The drift watch: the remote side read like a Kubernetes reflector. Once per resync interval
+//! it lists every connection of each integration in use (`GET .../connections/all`, 100 a page,
+//! pages spread over the interval at background priority) and compares them with what the
+//! objects' status records. Only an object whose connection is missing or differs (another
+//! domain, or an `updated_at` that is not the one recorded: someone changed it) is woken, and
+//! marked to read its connection before deciding anything, since a listing can be older than
+//! the operator's own writes. Objects in sync cost nothing but their share of the listing: at
+//! 10,000 connections about 100 requests a resync instead of 10,000.
+//!
+//! This module reads the caches and the ZIS client; it writes nothing to Kubernetes.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use kube::runtime::reflector::ObjectRef;
+use tracing::{debug, info, warn};
+
+use super::breaker::Admission;
+use super::context::{Context, jitter_up_to};
+use crate::resource::ZisBearerConnection;
+use crate::zis::{IntegrationClient, ZisError};
+
+type Object = ZisBearerConnection;
+
+/// One bearer-token connection as a listing shows it (never its token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub allowed_domain: String,
+    /// `None` when the listing does not carry it.
+    pub updated_at: Option<String>,
+}
+
+/// Why an object is woken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drift {
+    /// Its connection is not in the listing.
+    Missing,
+    /// Its connection has another domain, or was updated by someone else.
+    Changed,
+    /// The listing was refused: it cannot be told.
+    Unchecked,
+}
+
+/// Runs the drift watch until the process ends: one pass per resync interval.
+pub async fn watch(ctx: Arc<Context>) {
+    let resync = ctx.settings.resync;
+    // The first pass waits a little: a start is quiet, and the status is trusted meanwhile.
+    tokio::time::sleep(jitter_up_to(resync / 10)).await;
+    loop {
+        let started = tokio::time::Instant::now();
+        pass(&ctx).await;
+        let next = started + resync - resync / 10 + jitter_up_to(resync / 5);
+        tokio::time::sleep_until(next).await;
+    }
+}
+
+/// One pass over every integration that objects record connections of.
+async fn pass(ctx: &Context) {
+    let pass_started = Utc::now();
+    // Suspended objects make no remote calls, and nobody lists on their behalf.
+    let integrations: BTreeSet<String> = ctx
+        .store
+        .state()
+        .iter()
+        .filter(|object| !object.spec.suspend)
+        .filter_map(|object| object.status.as_ref()?.remote.as_ref())
+        .map(|remote| remote.integration.clone())
+        .collect();
+    for integration in integrations {
+        let epoch = ctx.credentials.epoch();
+        if let Admission::Wait { .. } = ctx.breakers.admit(&integration, epoch) {
+            debug!(%integration, "credentials refused; not listing");
+            continue;
+        }
+        let Ok(token) = ctx.credentials.for_integration(&integration) else {
+            continue;
+        };
+        let client = ctx.zis.integration(&integration, token);
+        let objects = ctx.store.state();
+        let woken = match list(&client).await {
+            Ok(listed) => suspects(
+                objects.iter().map(|object| &**object),
+                &integration,
+                &listed,
+                pass_started,
+            ),
+            // The credentials are refused: every connection of the integration looks for itself,
+            // so that the first refusal trips the integration's breaker and all say why.
+            Err(error @ (ZisError::Unauthorized | ZisError::Forbidden { .. })) => {
+                warn!(%integration, %error, "listing the connections was refused");
+                recorded_in(objects.iter().map(|object| &**object), &integration)
+            }
+            Err(error) => {
+                warn!(%integration, %error, "listing the connections failed; the next pass tries again");
+                continue;
+            }
+        };
+        if !woken.is_empty() {
+            info!(%integration, woken = woken.len(), "connections differ from the status; checking them");
+        }
+        for (key, why) in woken {
+            debug!(%key, ?why, "drift suspected");
+            ctx.look_next_time(&key);
+            // A closed channel means the controller is shutting down.
+            let _ = ctx.peers.unbounded_send(key);
+        }
+    }
+}
+
+/// Every bearer-token connection of the integration.
+async fn list(client: &IntegrationClient) -> Result<HashMap<String, Listed>, ZisError> {
+    let all = client.list_connections().await?;
+    Ok(all
+        .connections
+        .into_iter()
+        .filter(|c| c.kind == "bearer_token")
+        .map(|c| {
+            let listed = Listed {
+                allowed_domain: c.allowed_domain.unwrap_or_default(),
+                updated_at: None,
+            };
+            (c.name, listed)
+        })
+        .collect())
+}
+
+/// Every object (not suspended, not being deleted) that records a connection of `integration`.
+fn recorded_in<'a>(
+    objects: impl Iterator<Item = &'a Object>,
+    integration: &str,
+) -> Vec<(ObjectRef<Object>, Drift)> {
+    objects
+        .filter(|object| !object.spec.suspend && object.metadata.deletion_timestamp.is_none())
+        .filter(|object| {
+            object
+                .status
+                .as_ref()
+                .and_then(|status| status.remote.as_ref())
+                .is_some_and(|remote| remote.integration == integration)
+        })
+        .map(|object| (ObjectRef::from_obj(object), Drift::Unchecked))
+        .collect()
+}
+
+/// The objects of `integration` whose recorded connection is missing from `listed` or differs
+/// from it. Objects synced after `pass_started` are left out: the listing may predate them.
+pub fn suspects<'a>(
+    objects: impl Iterator<Item = &'a Object>,
+    integration: &str,
+    listed: &HashMap<String, Listed>,
+    pass_started: DateTime<Utc>,
+) -> Vec<(ObjectRef<Object>, Drift)> {
+    let mut woken = Vec::new();
+    for object in objects {
+        let Some(status) = object.status.as_ref() else {
+            continue;
+        };
+        let Some(remote) = status.remote.as_ref() else {
+            continue;
+        };
+        if remote.integration != integration
+            || object.spec.suspend
+            || object.metadata.deletion_timestamp.is_some()
+        {
+            continue;
+        }
+        let recent = status
+            .last_sync_time
+            .as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .is_some_and(|t| t >= pass_started);
+        if recent {
+            continue;
+        }
+        let drift = match listed.get(&remote.connection_name) {
+            None => Some(Drift::Missing),
+            Some(found) => {
+                let domain_differs = found.allowed_domain != remote.allowed_domain;
+                let touched = found
+                    .updated_at
+                    .as_ref()
+                    .is_some_and(|at| status.updated_at.as_ref() != Some(at));
+                (domain_differs || touched).then_some(Drift::Changed)
+            }
+        };
+        if let Some(drift) = drift {
+            woken.push((ObjectRef::from_obj(object), drift));
+        }
+    }
+    woken
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resource::{
+        RemoteConnection, TokenSecretRef, ZisBearerConnectionSpec, ZisBearerConnectionStatus,
+    };
+
+    fn object(name: &str, domain: &str, updated_at: &str, synced_at: &str) -> Object {
+        let mut object = Object::new(
+            name,
+            ZisBearerConnectionSpec {
+                integration: "int".into(),
+                connection_name: None,
+                allowed_domain: domain.into(),
+                token_secret_ref: TokenSecretRef {
+                    name: "tok".into(),
+                    key: "token".into(),
+                },
+                deletion_policy: Default::default(),
+                adoption_policy: Default::default(),
+                suspend: false,
+            },
+        );
+        object.metadata.namespace = Some("ns".into());
+        object.status = Some(ZisBearerConnectionStatus {
+            remote: Some(RemoteConnection {
+                integration: "int".into(),
+                connection_name: name.into(),
+                allowed_domain: domain.into(),
+            }),
+            updated_at: Some(updated_at.into()),
+            last_sync_time: Some(synced_at.into()),
+            ..Default::default()
+        });
+        object
+    }
+
+    fn listed(domain: &str, updated_at: Option<&str>) -> Listed {
+        Listed {
+            allowed_domain: domain.into(),
+            updated_at: updated_at.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn only_connections_missing_or_changed_remotely_wake_their_object() {
+        let before = "2026-01-01T00:00:00Z";
+        let objects = [
+            object("same", "a.example.com", "u1", before),
+            object("gone", "a.example.com", "u1", before),
+            object("moved", "a.example.com", "u1", before),
+            object("touched", "a.example.com", "u1", before),
+            object("fresh", "a.example.com", "u1", "2026-01-01T00:10:00Z"),
+        ];
+        let listing: HashMap<String, Listed> = [
+            ("same".to_owned(), listed("a.example.com", Some("u1"))),
+            ("moved".to_owned(), listed("b.example.com", Some("u1"))),
+            ("touched".to_owned(), listed("a.example.com", Some("u2"))),
+            ("unrelated".to_owned(), listed("x.example.com", Some("u9"))),
+        ]
+        .into();
+        let started = "2026-01-01T00:05:00Z".parse().expect("time");
+        let mut woken: Vec<(String, Drift)> = suspects(objects.iter(), "int", &listing, started)
+            .into_iter()
+            .map(|(key, why)| (key.name, why))
+            .collect();
+        woken.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            woken,
+            [
+                ("gone".to_owned(), Drift::Missing),
+                ("moved".to_owned(), Drift::Changed),
+                ("touched".to_owned(), Drift::Changed),
+            ],
+            "a connection synced after the listing began is left for the next pass"
+        );
+        assert!(suspects(objects.iter(), "other", &listing, started).is_empty());
+    }
+}
