@@ -200,6 +200,7 @@ async fn lead(
     let (indexed, deleted_index, deleted_peers) = (index.clone(), index.clone(), peers.clone());
     let object_triggers = watcher(objects, watcher::Config::default().any_semantic())
         .default_backoff()
+        .modify(controller::trim::keep_what_reconciles_read)
         .reflect(object_writer)
         .inspect(readiness.watch())
         .inspect(move |event| {
@@ -231,7 +232,7 @@ async fn lead(
     let (secret_metadata, secret_writer) = reflector::store();
     let secret_triggers = watcher(secrets, watcher::Config::default().any_semantic())
         .default_backoff()
-        .modify(controller::secret_meta::keep_identity_only)
+        .modify(controller::trim::keep_identity_only)
         .reflect(secret_writer)
         .inspect(readiness.watch())
         .touched_objects()

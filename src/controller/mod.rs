@@ -22,7 +22,7 @@ pub mod plan;
 pub mod report;
 pub mod requested;
 mod run;
-pub mod secret_meta;
+pub mod trim;
 pub mod validate;
 
 use std::sync::Arc;

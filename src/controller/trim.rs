@@ -1,8 +1,10 @@
-//! What the operator keeps of the Secrets it watches: identity and version only. The watch asks
+//! What the operator keeps of the objects it watches. For Secrets: identity and version only. The watch asks
 //! for metadata alone, but metadata still carries annotations (a Secret made with
 //! `kubectl apply` keeps its whole manifest, token included, in
 //! `kubectl.kubernetes.io/last-applied-configuration`) and managed fields (which name every key).
-//! Both are dropped before anything is cached.
+//! Both are dropped before anything is cached. The cached connection objects lose their managed
+//! fields and `kubectl apply`'s copy of themselves too: nothing reads them, and with thousands
+//! of objects they would be most of the operator's memory.
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::PartialObjectMeta;
@@ -14,6 +16,14 @@ pub fn keep_identity_only(meta: &mut PartialObjectMeta<Secret>) {
     meta.metadata.labels = None;
     meta.metadata.owner_references = None;
     meta.metadata.finalizers = None;
+}
+
+/// Drops from a cached connection object what no reconcile reads.
+pub fn keep_what_reconciles_read(object: &mut crate::resource::ZisBearerConnection) {
+    object.metadata.managed_fields = None;
+    if let Some(annotations) = object.metadata.annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
 }
 
 #[cfg(test)]
