@@ -1,5 +1,5 @@
-//! What the operator keeps of the objects it watches. For Secrets: identity and version only. The watch asks
-//! for metadata alone, but metadata still carries annotations (a Secret made with
+//! What the operator keeps of the objects it watches. Of Secrets: identity and version only. The
+//! watch asks for metadata alone, but metadata still carries annotations (a Secret made with
 //! `kubectl apply` keeps its whole manifest, token included, in
 //! `kubectl.kubernetes.io/last-applied-configuration`) and managed fields (which name every key).
 //! Both are dropped before anything is cached. The cached connection objects lose their managed
