@@ -72,9 +72,11 @@
 mod admin;
 mod auth;
 mod cli;
+mod clock;
 mod counters;
 mod faults;
 mod handlers;
+mod oauth;
 mod pagination;
 mod rate_limit;
 mod response;
@@ -90,16 +92,18 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use auth::Scope;
 pub use cli::{ArgsError, ZisArgs, run};
+pub use oauth::{OAuthClientConfig, RefreshTokenConfig};
 pub use settings::Settings;
 
 use auth::Grant;
+use oauth::OAuth;
 use state::State;
 
 /// An access token with chosen scopes and lifetime.
@@ -182,6 +186,10 @@ pub struct FakeZisOptions {
     pub error_rate: f64,
     /// Probability of a dropped connection.
     pub drop_rate: f64,
+    /// OAuth clients (their integrations are registered).
+    pub oauth_clients: Vec<OAuthClientConfig>,
+    /// Refresh tokens of those clients that exist from the start.
+    pub refresh_tokens: Vec<RefreshTokenConfig>,
 }
 
 /// The state a fake starts with; fails when a setting is out of range.
@@ -201,7 +209,8 @@ fn startup(config: &FakeZisConfig, options: &FakeZisOptions) -> Result<State, St
         .iter()
         .map(|(k, _)| k)
         .chain(&options.extra_integrations)
-        .chain(options.access_tokens.iter().map(|t| &t.integration));
+        .chain(options.access_tokens.iter().map(|t| &t.integration))
+        .chain(options.oauth_clients.iter().map(|c| &c.integration));
     for key in named {
         if !integrations.contains(key) {
             integrations.push(key.clone());
@@ -218,10 +227,15 @@ fn startup(config: &FakeZisConfig, options: &FakeZisOptions) -> Result<State, St
             scopes: extra.scopes.iter().copied().collect(),
             expires_at: None,
         }
-        .expiring_in(extra.ttl);
+        .expiring_in(extra.ttl, Instant::now());
         grants.insert(extra.token.clone(), grant);
     }
-    Ok(State::new(settings, integrations, grants))
+    let oauth = OAuth::new(
+        options.oauth_clients.clone(),
+        options.refresh_tokens.clone(),
+        Instant::now(),
+    )?;
+    Ok(State::new(settings, integrations, grants, oauth))
 }
 
 /// A running fake ZIS server. Dropping it stops the server too (without waiting).
@@ -245,7 +259,7 @@ impl FakeZis {
     }
 
     /// Like [`FakeZis::start`], with more startup knobs. Fails (`InvalidInput`) when a
-    /// probability is outside 0..=1.
+    /// probability is outside 0..=1 or a refresh token names an unknown OAuth client.
     pub async fn start_with(
         config: FakeZisConfig,
         options: FakeZisOptions,

@@ -26,6 +26,11 @@ pub struct Settings {
     pub throttle_rate: f64,
     /// Up to this many milliseconds more, drawn at random per answer, on top of `latency_ms`.
     pub latency_jitter_ms: u64,
+    /// Access tokens issued by `POST /oauth/tokens` live at most this many seconds, whatever was
+    /// asked (the answer's `expires_in` says so); `None`: as asked.
+    pub oauth_max_expires_in: Option<u64>,
+    /// Likewise for refresh tokens (`refresh_token_expires_in`).
+    pub oauth_max_refresh_token_expires_in: Option<u64>,
 }
 
 impl Default for Settings {
@@ -38,6 +43,8 @@ impl Default for Settings {
             drop_rate: 0.0,
             throttle_rate: 0.0,
             latency_jitter_ms: 0,
+            oauth_max_expires_in: None,
+            oauth_max_refresh_token_expires_in: None,
         }
     }
 }
@@ -57,6 +64,17 @@ impl Settings {
         }
         if self.rate_limit_per_minute == Some(0) {
             self.rate_limit_per_minute = None;
+        }
+        for (name, cap) in [
+            ("oauth_max_expires_in", self.oauth_max_expires_in),
+            (
+                "oauth_max_refresh_token_expires_in",
+                self.oauth_max_refresh_token_expires_in,
+            ),
+        ] {
+            if cap == Some(0) {
+                return Err(format!("{name} must be at least 1 second, or null"));
+            }
         }
         Ok(self)
     }
@@ -106,6 +124,21 @@ impl Settings {
                     next.latency_jitter_ms = value
                         .as_u64()
                         .ok_or_else(|| invalid(field, "an unsigned integer"))?;
+                }
+                "oauth_max_expires_in" | "oauth_max_refresh_token_expires_in" => {
+                    let cap = match value {
+                        Value::Null => None,
+                        other => Some(
+                            other
+                                .as_u64()
+                                .ok_or_else(|| invalid(field, "a number of seconds or null"))?,
+                        ),
+                    };
+                    if field == "oauth_max_expires_in" {
+                        next.oauth_max_expires_in = cap;
+                    } else {
+                        next.oauth_max_refresh_token_expires_in = cap;
+                    }
                 }
                 other => {
                     return Err(ApiError::invalid_body(format!("Unknown setting {other}")));
@@ -162,6 +195,30 @@ mod tests {
         assert!(
             settings
                 .patched(&object(json!({"latency_ms": "5"})))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn token_lifetime_caps_are_seconds_or_null_never_zero() {
+        let settings = Settings::default();
+        let capped = settings
+            .patched(&object(json!({"oauth_max_expires_in": 2})))
+            .unwrap();
+        assert_eq!(capped.oauth_max_expires_in, Some(2));
+        assert_eq!(capped.oauth_max_refresh_token_expires_in, None);
+        let uncapped = capped
+            .patched(&object(json!({"oauth_max_expires_in": null})))
+            .unwrap();
+        assert_eq!(uncapped.oauth_max_expires_in, None);
+        assert!(
+            settings
+                .patched(&object(json!({"oauth_max_refresh_token_expires_in": 0})))
+                .is_err()
+        );
+        assert!(
+            settings
+                .patched(&object(json!({"oauth_max_expires_in": "2"})))
                 .is_err()
         );
     }
