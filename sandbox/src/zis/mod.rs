@@ -41,6 +41,36 @@
 //!   with `{"integration"}` registers one, `GET /_fake/integrations` lists them.
 //! - Reset also restores the starting integrations and access tokens and empties the rate-limit
 //!   window.
+//! - 401s of the API carry `WWW-Authenticate: Bearer realm="zis"`, with `error="invalid_token"`
+//!   for an unknown, revoked, replaced or expired token (the ZIS error body stays).
+//!
+//! OAuth (see `oauth`):
+//! - `POST /oauth/tokens` (Zendesk's token endpoint, not an admin call): `grant_type`
+//!   `refresh_token` or `client_credentials`, with `client_id`, `client_secret`,
+//!   `refresh_token`, `scope`, `expires_in` (300..=172800, default 1800),
+//!   `refresh_token_expires_in` (604800..=7776000, default 2592000), JSON or form-encoded. 200
+//!   `{"access_token","token_type":"bearer","scope","expires_in"[,"refresh_token",
+//!   "refresh_token_expires_in"]}`; errors `{"error","error_description"}`: 400
+//!   `invalid_request`, `unsupported_grant_type`, `unauthorized_client`, `invalid_scope`,
+//!   `invalid_grant` (refresh token unknown, used, revoked, expired, another client's); 401
+//!   `invalid_client`. A refresh spends its refresh token and deletes the grant's earlier access
+//!   tokens. Switches, faults and counters (`oauth/tokens`) apply to it.
+//! - `POST /_fake/oauth/clients` `{"integration","client_id","client_secret",
+//!   "allow_client_credentials","scopes"}` (201, no secret echoed; replaces a client of the same
+//!   id); `GET /_fake/oauth/clients`.
+//! - `POST /_fake/oauth/grants` `{"client_id","scope"|"scopes","refresh_token",
+//!   "refresh_token_expires_in","with_access_token","expires_in"}` -> 201 `{"grant_id",
+//!   "client_id","integration","token_type","scope","refresh_token","refresh_token_expires_in"
+//!   [,"access_token","expires_in"]}`, lifetimes unbounded; `DELETE /_fake/oauth/grants/{id}` or
+//!   `DELETE /_fake/oauth/grants` `{"refresh_token"}` revokes every token of the grant (204).
+//! - `GET /_fake/oauth/tokens[?client_id=&grant_id=]` -> `{"tokens":[{"grant_id","grant_type",
+//!   "kind","client_id","integration","scope","lifetime_seconds","expires_in_seconds",
+//!   "state"}]}`, never a token value.
+//! - `GET /_fake/clock`, `POST /_fake/clock` `{"advance_seconds"}` -> `{"offset_seconds"}`: token
+//!   lifetimes (all access tokens, refresh tokens) run on this clock.
+//! - Settings `oauth_max_expires_in`, `oauth_max_refresh_token_expires_in` (seconds or null) cut
+//!   the lifetimes `POST /oauth/tokens` grants. Reset also restores the starting OAuth clients
+//!   and refresh tokens and the clock.
 //!
 //! The ZIS API itself (under `/api/services/zis/integrations/{integration}/connections/`):
 //! - `bearer_token`, `api_key`, `basic_auth`: `POST {type}` (201), `GET {type}/{name}` (200),
