@@ -46,8 +46,8 @@
 //!   `invalid_request`, `invalid_scope`, `unsupported_grant_type`. The classification here
 //!   goes by the `error` code first and the status second, so either status works.
 //! - A 429 carries `Retry-After` like the rest of the API; 5xx are passing.
-//! - Numbers may arrive as JSON strings; `token_type` may be capitalised; `scope` may be absent
-//!   (then it is the scope asked for, or the grant's).
+//! - Numbers may arrive as JSON strings; `token_type` may be capitalised (it is not checked);
+//!   `scope` may be absent (then it is the scope asked for, or the grant's).
 //! - Whether presenting a spent refresh token also revokes the tokens issued from it (reuse
 //!   detection) is not documented; the local server does not do it.
 //! - Whether a refresh without `scope` keeps the grant's scopes (RFC 6749 section 6 says so) is
@@ -533,7 +533,8 @@ fn wall_deadline(wall: SystemTime, lifetime: Option<Duration>) -> Option<DateTim
 
 /// Reads a success body. Only a usable `access_token` is required: every other field is taken
 /// when readable and left out when not, because a refresh that succeeded has already spent the
-/// refresh token sent, and its successor must not be dropped over a malformed neighbour.
+/// refresh token sent, and its successor must not be dropped over a malformed neighbour. For the
+/// same reason `token_type` is not checked (Zendesk issues bearer tokens only).
 fn parse_grant(
     body: &[u8],
     requested_at: Instant,
@@ -556,17 +557,6 @@ fn parse_grant(
         Some(Value::String(token)) if !token.is_empty() => SecretString::new(token.clone()),
         _ => return Err(unusable("no access_token")),
     };
-    if let Some(kind) = text_field(&object, "token_type")
-        && !kind.eq_ignore_ascii_case("bearer")
-    {
-        return Err(OAuthError::Invalid {
-            code: "UnsupportedTokenType".to_owned(),
-            description: format!(
-                "the token endpoint issued a {:?} token; only bearer tokens can be used",
-                tidy(&kind, redactor)
-            ),
-        });
-    }
     let refresh_token = match object.get("refresh_token") {
         Some(Value::String(token)) if !token.is_empty() => Some(SecretString::new(token.clone())),
         _ => None,
@@ -913,10 +903,6 @@ mod tests {
                 "{bad:?}"
             );
         }
-        assert!(matches!(
-            parse(r#"{"access_token":"a","token_type":"mac"}"#),
-            Err(OAuthError::Invalid { code, .. }) if code == "UnsupportedTokenType"
-        ));
     }
 
     #[test]

@@ -16,6 +16,11 @@ pub struct Settings {
     pub rate_limit_per_minute: Option<u32>,
     /// Delay added to every API answer after the request took effect, before the answer is sent.
     pub latency_ms: u64,
+    /// Access tokens issued by `POST /oauth/tokens` live at most this many seconds, whatever was
+    /// asked (the answer's `expires_in` says so); `None`: as asked.
+    pub oauth_max_expires_in: Option<u64>,
+    /// Likewise for refresh tokens (`refresh_token_expires_in`).
+    pub oauth_max_refresh_token_expires_in: Option<u64>,
     /// Probability (0 to 1) that an API request is answered with a 5xx instead of taking effect.
     pub error_rate: f64,
     /// Probability (0 to 1) that the connection is closed without an answer after the request
@@ -26,11 +31,6 @@ pub struct Settings {
     pub throttle_rate: f64,
     /// Up to this many milliseconds more, drawn at random per answer, on top of `latency_ms`.
     pub latency_jitter_ms: u64,
-    /// Access tokens issued by `POST /oauth/tokens` live at most this many seconds, whatever was
-    /// asked (the answer's `expires_in` says so); `None`: as asked.
-    pub oauth_max_expires_in: Option<u64>,
-    /// Likewise for refresh tokens (`refresh_token_expires_in`).
-    pub oauth_max_refresh_token_expires_in: Option<u64>,
 }
 
 impl Default for Settings {
@@ -39,12 +39,12 @@ impl Default for Settings {
             patch_allowed_domain: true,
             rate_limit_per_minute: None,
             latency_ms: 0,
+            oauth_max_expires_in: None,
+            oauth_max_refresh_token_expires_in: None,
             error_rate: 0.0,
             drop_rate: 0.0,
             throttle_rate: 0.0,
             latency_jitter_ms: 0,
-            oauth_max_expires_in: None,
-            oauth_max_refresh_token_expires_in: None,
         }
     }
 }
@@ -110,21 +110,6 @@ impl Settings {
                         .as_u64()
                         .ok_or_else(|| invalid(field, "an unsigned integer"))?;
                 }
-                "error_rate" => {
-                    next.error_rate = value.as_f64().ok_or_else(|| invalid(field, "a number"))?;
-                }
-                "drop_rate" => {
-                    next.drop_rate = value.as_f64().ok_or_else(|| invalid(field, "a number"))?;
-                }
-                "throttle_rate" => {
-                    next.throttle_rate =
-                        value.as_f64().ok_or_else(|| invalid(field, "a number"))?;
-                }
-                "latency_jitter_ms" => {
-                    next.latency_jitter_ms = value
-                        .as_u64()
-                        .ok_or_else(|| invalid(field, "an unsigned integer"))?;
-                }
                 "oauth_max_expires_in" | "oauth_max_refresh_token_expires_in" => {
                     let cap = match value {
                         Value::Null => None,
@@ -139,6 +124,21 @@ impl Settings {
                     } else {
                         next.oauth_max_refresh_token_expires_in = cap;
                     }
+                }
+                "error_rate" => {
+                    next.error_rate = value.as_f64().ok_or_else(|| invalid(field, "a number"))?;
+                }
+                "drop_rate" => {
+                    next.drop_rate = value.as_f64().ok_or_else(|| invalid(field, "a number"))?;
+                }
+                "throttle_rate" => {
+                    next.throttle_rate =
+                        value.as_f64().ok_or_else(|| invalid(field, "a number"))?;
+                }
+                "latency_jitter_ms" => {
+                    next.latency_jitter_ms = value
+                        .as_u64()
+                        .ok_or_else(|| invalid(field, "an unsigned integer"))?;
                 }
                 other => {
                     return Err(ApiError::invalid_body(format!("Unknown setting {other}")));
