@@ -63,7 +63,7 @@ impl Fake {
             .with_pacing(PacingConfig {
                 requests_per_minute: 60_000,
                 burst: 1000,
-                max_retry_after: Duration::from_secs(30),
+                ..PacingConfig::default()
             })
     }
 
