@@ -10,6 +10,7 @@
 mod client;
 mod endpoint;
 mod error;
+pub mod oauth;
 mod observe;
 mod pacing;
 mod response;

@@ -71,7 +71,7 @@ fn error_entry(body: &[u8]) -> Option<(Option<String>, Option<String>)> {
 }
 
 /// One line of printable text, at most [`MAX_TITLE_CHARS`] characters, secrets redacted.
-fn tidy(text: &str, redactor: &Redactor<'_>) -> String {
+pub(crate) fn tidy(text: &str, redactor: &Redactor<'_>) -> String {
     let cleaned = redactor.clean(text);
     let mut line: String = cleaned
         .chars()
@@ -86,7 +86,7 @@ fn tidy(text: &str, redactor: &Redactor<'_>) -> String {
 }
 
 /// A short description of a body that is not the documented error shape.
-fn body_excerpt(body: &[u8], redactor: &Redactor<'_>) -> Option<String> {
+pub(crate) fn body_excerpt(body: &[u8], redactor: &Redactor<'_>) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?;
     let text = tidy(text, redactor);
     (!text.is_empty()).then_some(text)
