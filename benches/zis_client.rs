@@ -148,6 +148,7 @@ fn main() {
             requests_per_minute: u32::MAX,
             burst: u32::MAX,
             max_retry_after: Duration::from_secs(1),
+            ..PacingConfig::default()
         };
         let client = ZisClient::new(ClientConfig::for_url(&base, true).with_pacing(pacing))
             .expect("client")

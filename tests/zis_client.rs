@@ -92,6 +92,7 @@ fn fast_pacing() -> PacingConfig {
         requests_per_minute: 60_000,
         burst: 1_000,
         max_retry_after: Duration::from_secs(5),
+        ..PacingConfig::default()
     }
 }
 
@@ -433,40 +434,50 @@ async fn listing_follows_every_page_and_reports_every_type() {
 #[tokio::test]
 async fn a_rate_limited_account_pauses_for_the_retry_after_it_was_given() {
     let fake = Fake::start().await;
+    // Other apps used the account's window up: the next request gets a 429. (With a rate limit
+    // set, the fake's X-Rate-Limit-Remaining would slow the client down before any 429.)
     fake.admin(
-        reqwest::Method::PUT,
-        "settings",
-        Some(json!({"rate_limit_per_minute": 5})),
+        reqwest::Method::POST,
+        "faults",
+        Some(json!({"status": 429, "retry_after": 5, "count": 1})),
     )
     .await;
-    // Pacing far above the server's limit so the 429 comes; pauses capped at 2 s for speed.
+    // Pauses capped at 2 s for speed.
     let account = fake.account(PacingConfig {
         requests_per_minute: 60_000,
         burst: 100,
         max_retry_after: Duration::from_secs(2),
+        ..PacingConfig::default()
     });
     let client = account.integration(INTEGRATION, SecretString::new(ACCESS_TOKEN));
-    let mut limited = None;
-    for _ in 0..20 {
-        if let Err(ZisError::RateLimited { retry_after }) = client.get_bearer("none").await {
-            limited = Some((retry_after, Instant::now()));
-            break;
-        }
-    }
-    let (retry_after, at) = limited.expect("the fake rate-limits after 5 requests");
+    let limited = match client.get_bearer("none").await {
+        Err(ZisError::RateLimited { retry_after }) => Some((retry_after, Instant::now())),
+        _ => None,
+    };
+    let (retry_after, at) = limited.expect("the fault answers 429");
     assert!(
         retry_after > Duration::ZERO && retry_after <= Duration::from_secs(2),
         "{retry_after:?}"
     );
     assert!(account.paused_until().is_some());
 
-    // Another integration of the same account waits out the same pause.
+    // Another integration of the same account waits out the same pause, in either class.
     let other = account.integration(OTHER_INTEGRATION, SecretString::new(OTHER_ACCESS_TOKEN));
-    let _ = other.get_bearer("none").await;
-    let waited = at.elapsed();
-    assert!(
-        waited + Duration::from_millis(50) >= retry_after,
-        "sent after {waited:?}, asked to wait {retry_after:?}"
+    let (urgent, background) = tokio::join!(
+        async {
+            let _ = other.get_bearer("none").await;
+            at.elapsed()
+        },
+        async {
+            let _ = client.list_bearer_page(None).await;
+            at.elapsed()
+        }
     );
+    for waited in [urgent, background] {
+        assert!(
+            waited + Duration::from_millis(50) >= retry_after,
+            "sent after {waited:?}, asked to wait {retry_after:?}"
+        );
+    }
     fake.server.shutdown().await;
 }

@@ -111,6 +111,7 @@ fn config(url: &str) -> ClientConfig {
             requests_per_minute: 60_000,
             burst: 1000,
             max_retry_after: Duration::from_secs(30),
+            ..PacingConfig::default()
         })
 }
 
