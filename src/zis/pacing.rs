@@ -863,6 +863,57 @@ mod tests {
         assert!(!background.await.expect("task").is_empty());
     }
 
+    /// When each urgent request of a fixed schedule of bursts got its token, with or without a
+    /// background loop saturating its share meanwhile.
+    async fn urgent_schedule(with_background: bool) -> Vec<Duration> {
+        // 100 ms a token, a burst of 5.
+        let pacer = shared_pacer(600, 5, 0.5);
+        let start = Instant::now();
+        let background = with_background.then(|| {
+            spawn_loop(
+                &pacer,
+                Priority::Background,
+                start + Duration::from_secs(10),
+            )
+        });
+        let bursts = [
+            (0, 5),
+            (450, 4),
+            (900, 3),
+            (2_000, 6),
+            (2_050, 2),
+            (2_730, 1),
+            (5_000, 5),
+            (5_310, 5),
+            (9_000, 4),
+        ];
+        let mut tasks = Vec::new();
+        for (at, count) in bursts {
+            tokio::time::sleep_until(start + Duration::from_millis(at)).await;
+            tasks.extend((0..count).map(|_| spawn_acquire(&pacer, Priority::Urgent)));
+        }
+        let mut granted = Vec::new();
+        for task in tasks {
+            granted.push(task.await.expect("task") - start);
+        }
+        if let Some(background) = background {
+            assert!(!background.await.expect("task").is_empty());
+        }
+        granted
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn background_traffic_delays_urgent_requests_by_at_most_one_token() {
+        let alone = urgent_schedule(false).await;
+        let shared = urgent_schedule(true).await;
+        for (i, (alone, shared)) in alone.iter().zip(&shared).enumerate() {
+            assert!(
+                *shared <= *alone + Duration::from_millis(100),
+                "urgent request {i}: {shared:?} with background traffic, {alone:?} without"
+            );
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_pause_holds_background_callers_too() {
         let pacer = pacer(6000, 10);
