@@ -403,7 +403,9 @@ impl IntegrationClient {
     /// [`BearerPage::next_cursor`] (`None`, or an empty cursor, for the first page).
     ///
     /// Always sent as a [`Priority::Background`] request, whatever this handle's priority: it is
-    /// meant for the periodic drift check that walks every page on the resync interval. A caller
+    /// meant for the periodic drift check that walks every page on the resync interval. It may
+    /// therefore wait long (while urgent work uses the budget, or a minute while the account's
+    /// remaining requests are low); dropping the future gives its place in line back. A caller
     /// looping over pages should stop on a cursor it has seen before, as
     /// [`IntegrationClient::list_connections`] does.
     pub async fn list_bearer_page(&self, after: Option<&str>) -> Result<BearerPage, ZisError> {
