@@ -76,13 +76,18 @@ fn dispatch(
         }
         (["requests"], &Method::GET) => {
             let (total, requests) = state.counters.snapshot();
+            let other_apps = state.rate.other_apps(
+                state.settings().rate_limit_per_minute,
+                std::time::Instant::now(),
+            );
             Ok(response::json(
                 StatusCode::OK,
-                &json!({"total": total, "requests": requests}),
+                &json!({"total": total, "requests": requests, "other_apps": other_apps}),
             ))
         }
         (["requests"], &Method::DELETE) => {
             state.counters.reset();
+            state.rate.reset_counts();
             Ok(response::no_content())
         }
         (["settings"], &Method::GET) => Ok(settings_response(state)),

@@ -15,7 +15,7 @@
 //!     where `endpoint` is the path template (`bearer_token/{name}`).
 //!   - `GET /_fake/settings`, `PUT /_fake/settings` (partial): `{"patch_allowed_domain":bool,
 //!     "rate_limit_per_minute":u32|null,"latency_ms":u64,"error_rate":f64,"drop_rate":f64,
-//!     "throttle_rate":f64,"latency_jitter_ms":u64}`.
+//!     "throttle_rate":f64,"latency_jitter_ms":u64,"other_apps_per_minute":u32}`.
 //!   - `POST /_fake/faults` with `{"method","path_contains","status","count"}`: fail the next
 //!     `count` matching requests with `status`.
 //!   - `POST /_fake/access-tokens` with `{"integration","token","scopes":["read","write"],
@@ -29,6 +29,10 @@
 //!   (RFC 3339), registers an unknown integration, and answers 409 when the name is taken; a
 //!   `PATCH` may also set `created_at`/`updated_at`, otherwise `updated_at` moves to now.
 //! - `DELETE /_fake/requests` zeroes the counters; a dropped connection counts with status 0.
+//! - `other_apps_per_minute` simulates other apps sharing the account's rate limit: their
+//!   requests, evenly spaced, count against `rate_limit_per_minute` (and show in
+//!   `X-Rate-Limit-Remaining`); `GET /_fake/requests` adds `"other_apps":{"accepted","refused"}`
+//!   (refused: the window was full), zeroed with the counters. Reset stops them.
 //! - `PATCH /_fake/settings` is the same as `PUT`; both answer 200 with the full settings, and
 //!   refuse unknown fields and probabilities outside 0..=1 (400 `InvalidBody`). A rate limit of 0
 //!   or `null` means unlimited.

@@ -31,6 +31,10 @@ pub struct Settings {
     pub throttle_rate: f64,
     /// Up to this many milliseconds more, drawn at random per answer, on top of `latency_ms`.
     pub latency_jitter_ms: u64,
+    /// Requests per minute that other apps on the account send, evenly spaced: they count
+    /// against `rate_limit_per_minute` (so `X-Rate-Limit-Remaining` shows them) and are refused
+    /// like anyone's when the window is full. 0 = none.
+    pub other_apps_per_minute: u32,
 }
 
 impl Default for Settings {
@@ -45,6 +49,7 @@ impl Default for Settings {
             drop_rate: 0.0,
             throttle_rate: 0.0,
             latency_jitter_ms: 0,
+            other_apps_per_minute: 0,
         }
     }
 }
@@ -139,6 +144,12 @@ impl Settings {
                     next.latency_jitter_ms = value
                         .as_u64()
                         .ok_or_else(|| invalid(field, "an unsigned integer"))?;
+                }
+                "other_apps_per_minute" => {
+                    next.other_apps_per_minute = value
+                        .as_u64()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .ok_or_else(|| invalid(field, "a 32-bit unsigned integer"))?;
                 }
                 other => {
                     return Err(ApiError::invalid_body(format!("Unknown setting {other}")));

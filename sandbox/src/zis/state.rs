@@ -81,10 +81,19 @@ impl State {
     }
 
     pub fn set_settings(&self, settings: Settings) {
-        *self
+        let mut current = self
             .settings
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = settings;
+            .unwrap_or_else(PoisonError::into_inner);
+        if current.other_apps_per_minute != settings.other_apps_per_minute {
+            // Under the settings lock, so the other apps' past is played at the pace it had.
+            self.rate.set_other_apps(
+                settings.other_apps_per_minute,
+                current.rate_limit_per_minute,
+                std::time::Instant::now(),
+            );
+        }
+        *current = settings;
     }
 
     /// Back to the state at start: no connections, the starting integrations, access tokens,
@@ -98,6 +107,7 @@ impl State {
         self.set_settings(self.initial.settings.clone());
         self.counters.reset();
         self.faults.clear();
+        // Also stops the other apps: a fake starts without them.
         self.rate.reset();
     }
 }
