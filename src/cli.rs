@@ -19,8 +19,19 @@ pub struct Cli {
 pub enum Command {
     /// Run the operator against the cluster of KUBECONFIG, ~/.kube/config or in-cluster config.
     Run(Box<RunArgs>),
-    /// Print the CustomResourceDefinition YAML (what crds/zisbearerconnections.yaml holds).
-    Crd,
+    /// Print the CustomResourceDefinitions as YAML (both, what `crds/` holds), or one of them.
+    Crd(CrdArgs),
+}
+
+/// Flags of `zis-operator crd`.
+#[derive(Debug, Clone, Args)]
+pub struct CrdArgs {
+    /// Only `ZisBearerConnection` (crds/zisbearerconnections.yaml).
+    #[arg(long, conflicts_with = "integration")]
+    pub connection: bool,
+    /// Only `ZisIntegration` (crds/zisintegrations.yaml).
+    #[arg(long)]
+    pub integration: bool,
 }
 
 /// Flags of `zis-operator run`.
