@@ -17,6 +17,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 use tracing::debug;
 
+use super::access::AccessError;
 use super::act::Desired;
 use super::context::{Context, Inputs};
 use super::index::senior_claimant;
@@ -25,7 +26,7 @@ use super::report::{self, Verdict};
 use super::run::Run;
 use super::validate::{self, Target};
 use super::{Error, dereference, fingerprint, requested};
-use crate::resource::{ConditionStatus, ZisBearerConnection};
+use crate::resource::{AdoptionPolicy, ConditionStatus, ZisBearerConnection};
 use crate::secret::SecretString;
 
 type Object = ZisBearerConnection;
@@ -48,7 +49,7 @@ pub(super) async fn apply(
     let Some(object) = fresh(object, api, ctx, &key).await? else {
         return Ok(Requeue::await_change());
     };
-    if !ctx.credentials.read_once() {
+    if !ctx.access.read_once() {
         return Ok(wait_for_credentials(&key));
     }
     let mut run = Run::new(&object, api, ctx, key);
@@ -72,10 +73,13 @@ pub(super) async fn apply(
         run.write(&Verdict::Suspended { in_sync }).await?;
         return Ok(Requeue::await_change());
     }
+    if let Err(refused) = admitted(&object, &target, ctx) {
+        return run.fail(Failure::from_access(&refused)).await;
+    }
     if let Some(owner) = senior_claimant(&object, &target, ctx) {
         return run.defer_to(&owner, &target).await;
     }
-    let epoch = ctx.credentials.epoch();
+    let epoch = ctx.access.epoch();
     if unchanged_since_sync(&object, &target, ctx, &run.key, epoch) {
         // The drift watch wakes this object if its connection changes remotely.
         debug!(key = %run.key, "nothing changed since the last sync; no reads");
@@ -85,8 +89,8 @@ pub(super) async fn apply(
         Ok(token) => token,
         Err(failure) => return run.fail(failure).await,
     };
-    if let Err(error) = ctx.credentials.for_integration(&target.integration) {
-        return run.fail(Failure::from_credentials(&error)).await;
+    if let Err(error) = ctx.access.client(&target.integration) {
+        return run.fail(Failure::from_access(&error)).await;
     }
     let inputs = Inputs {
         generation: object.metadata.generation,
@@ -106,7 +110,11 @@ pub(super) async fn apply(
         token: &token.value,
         fingerprint: &token.fingerprint,
         secret_resource_version: token.resource_version.as_deref(),
-        adoption: object.spec.adoption_policy,
+        adoption: if ctx.access.never_adopts(&target.integration) {
+            AdoptionPolicy::Never
+        } else {
+            object.spec.adoption_policy
+        },
     };
     let held = (!asked_now)
         .then(|| run.held_by_breaker(&desired, &target, epoch))
@@ -119,6 +127,18 @@ pub(super) async fn apply(
 
     // Record.
     run.finish(outcome, &target, &token, inputs).await
+}
+
+/// Whether the object's namespace may use its integration (the integration's or the simple
+/// mode's namespace selector, against the namespace's labels in the cache).
+fn admitted(object: &Object, target: &Target, ctx: &Context) -> Result<(), AccessError> {
+    let namespace = object.namespace().unwrap_or_default();
+    let labels = ctx
+        .namespaces
+        .get(&ObjectRef::new(&namespace))
+        .and_then(|meta| meta.metadata.labels.clone())
+        .unwrap_or_default();
+    ctx.access.admits(&target.integration, &namespace, &labels)
 }
 
 /// Re-reads the object when the cached copy predates a status this process wrote.
@@ -162,7 +182,7 @@ async fn read_token(object: &Object, ctx: &Context) -> Result<Result<Token, Fail
         Err(error) => return Ok(Err(Failure::from_validation(&error))),
     };
     let fingerprint = fingerprint::fingerprint(
-        ctx.credentials.fingerprint_key().as_ref(),
+        ctx.access.fingerprint_key().as_ref(),
         &object.uid().unwrap_or_default(),
         &token.value,
     );

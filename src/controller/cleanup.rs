@@ -42,14 +42,14 @@ pub(super) async fn cleanup(cached: Arc<Object>, ctx: &Context) -> Result<Requeu
             });
         }
         // An `Err` keeps the finalizer: an `Ok` from cleanup releases it.
-        Cleanup::Delete(_) if !ctx.credentials.read_once() => {
+        Cleanup::Delete(_) if !ctx.access.read_once() => {
             return Err(Error::CredentialsNotRead);
         }
         Cleanup::Delete(identities) => {
             // Like `apply`: after a failure, events that change nothing (our own DeleteFailed
             // status write, Secret touches) must not cut the retry delay short. A spec change
             // (for example to deletionPolicy Orphan) or new credentials open the gate.
-            let epoch = ctx.credentials.epoch();
+            let epoch = ctx.access.epoch();
             let inputs = Inputs {
                 generation: object.metadata.generation,
                 fingerprint: String::new(),
@@ -59,8 +59,7 @@ pub(super) async fn cleanup(cached: Arc<Object>, ctx: &Context) -> Result<Requeu
                 return Err(Error::CleanupHeld { left });
             }
             let remote = Remote {
-                zis: &ctx.zis,
-                credentials: &ctx.credentials,
+                access: &ctx.access,
             };
             for doomed in identities {
                 let integration = doomed.identity.integration.clone();

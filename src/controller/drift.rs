@@ -49,8 +49,9 @@ pub async fn watch(ctx: Arc<Context>) {
     let resync = ctx.settings.resync;
     // Pages of each integration in its last pass: the next pass spreads as many over the interval.
     let mut pages: HashMap<String, usize> = HashMap::new();
-    // The first pass waits a little: a start is quiet, and the status is trusted meanwhile.
-    tokio::time::sleep(jitter_up_to(resync / 10)).await;
+    // The first pass comes within the first interval, not at once: a start is quiet, the status
+    // is trusted meanwhile, and replicas started together do not list together.
+    tokio::time::sleep(resync / 2 + jitter_up_to(resync / 2)).await;
     loop {
         let started = tokio::time::Instant::now();
         pass(&ctx, &mut pages).await;
@@ -79,15 +80,14 @@ async fn pass(ctx: &Context, pages: &mut HashMap<String, usize>) {
         .sum();
     let spacing = page_spacing(ctx.settings.resync, expected);
     for integration in integrations {
-        let epoch = ctx.credentials.epoch();
+        let epoch = ctx.access.epoch();
         if let Admission::Wait { .. } = ctx.breakers.admit(&integration, epoch) {
             debug!(%integration, "credentials refused; not listing");
             continue;
         }
-        let Ok(token) = ctx.credentials.for_integration(&integration) else {
+        let Ok(client) = ctx.access.client(&integration) else {
             continue;
         };
-        let client = ctx.zis.integration(&integration, token);
         let listing = list(&client, spacing).await;
         let objects = ctx.store.state();
         let woken = match listing {

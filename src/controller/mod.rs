@@ -13,6 +13,7 @@
 //! [`trim`] (what the caches keep). This module only dispatches: the finalizer, the error
 //! policy. `crate::runtime` wires it.
 
+pub mod access;
 pub mod act;
 mod apply;
 pub mod breaker;

@@ -214,8 +214,7 @@ impl<'a> Run<'a> {
         target: &Target,
     ) -> Result<SyncOutcome, Error> {
         let remote = Remote {
-            zis: &self.ctx.zis,
-            credentials: &self.ctx.credentials,
+            access: &self.ctx.access,
         };
         let wanted = Identity::of_target(target);
         let mut observed = Observation::NotChecked;

@@ -23,7 +23,7 @@ mod response;
 mod types;
 mod wire;
 
-pub use client::{ClientConfig, IntegrationClient, ZisClient};
+pub use client::{ClientConfig, IntegrationClient, Permit, ZisClient};
 pub use error::{ConfigError, ZisError};
 pub use observe::{RequestObserver, RequestOutcome, RequestRecord};
 pub use pacing::{PacingConfig, Priority};
