@@ -529,15 +529,25 @@ impl<'a> Run<'a> {
         let counts = self
             .tracker
             .wait_until(timeout, poll_every(n), |c| c.present == n && c.ready == n)
-            .await
-            .map_err(|c| {
-                BenchError::Timeout(format!(
-                    "{} of {n} connections Ready ({} present) after {timeout:?}; operator log: {}",
+            .await;
+        let counts = match counts {
+            Ok(counts) => counts,
+            Err(c) => {
+                let zis = self.admin.requests().await?.since(&zis_before);
+                return Err(BenchError::Timeout(format!(
+                    "{} of {n} connections Ready ({} present, {} with a status) {timeout:?} after the first was created; ZIS requests meanwhile: {} creates, {} gets, {} updates, {} lists, {} answered 429; operator log: {}",
                     c.ready,
                     c.present,
+                    c.with_status,
+                    zis.create,
+                    zis.get,
+                    zis.update,
+                    zis.list,
+                    zis.throttled,
                     operator.log_path().display()
-                ))
-            })?;
+                )));
+            }
+        };
         let ready_seconds = since(started, counts.last_ready_at);
         let first_reconcile_max_seconds = since(started, counts.last_first_status_at);
         operator.sample();
