@@ -428,13 +428,18 @@ impl<'a> Run<'a> {
             operator_runs: 0,
         };
         let result = run.phases(&namespaces).await;
+        drop(run);
         if matches!(kube_side, KubeSide::External) {
-            // Whatever the outcome: a real cluster keeps what it is given.
+            // Whatever the outcome: a real cluster keeps what it is given. After a failure the
+            // operator is gone (it ended with `phases`), and finalizers it left would hold the
+            // namespaces.
             for namespace in &namespaces {
+                if result.is_err() {
+                    objects::release_finalizers(&client, namespace).await;
+                }
                 objects::delete_namespace(&client, namespace).await;
             }
         }
-        drop(run);
         zis.shutdown().await;
         if let KubeSide::Sandbox(sandbox) = kube_side {
             sandbox.shutdown().await;

@@ -112,6 +112,21 @@ pub(super) async fn delete_namespace(client: &kube::Client, name: &str) {
     let _ = namespaces.delete(name, &DeleteParams::default()).await;
 }
 
+/// Takes the finalizers off the connections left in `namespace` (after a failed run, when no
+/// operator will remove them): otherwise they would keep the namespace `Terminating` for ever.
+pub(super) async fn release_finalizers(client: &kube::Client, namespace: &str) {
+    let api = connections(client, Some(namespace));
+    let Ok(left) = api.list_metadata(&ListParams::default()).await else {
+        return;
+    };
+    let patch = Patch::Merge(json!({"metadata": {"finalizers": null}}));
+    for object in left.items {
+        if let Some(name) = object.metadata.name {
+            let _ = api.patch(&name, &PatchParams::default(), &patch).await;
+        }
+    }
+}
+
 /// A Secret to create.
 pub(super) struct SecretSpec {
     pub namespace: String,

@@ -201,8 +201,9 @@ impl Operator {
                 let _ = child.kill();
                 break;
             }
-            if self.peak_rss_kib == 0 {
-                self.sample();
+            // Shutting down may still take memory.
+            if let Some(hwm) = read_peak_rss_kib(self.pid) {
+                self.peak_rss_kib = self.peak_rss_kib.max(hwm);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
