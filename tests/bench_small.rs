@@ -51,7 +51,10 @@ fn assert_all(misses: Vec<String>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_connections_converge_at_the_rate_limit_and_cost_nothing_once_in_sync() {
     let mut config = config();
-    config.rpm = 6000;
+    // High enough that the rate, not the wait, is what the run measures (a 4 s floor), low
+    // enough that the debug build of the operator and of the in-process servers keep up with it
+    // on CI's two cores (at 6,000 a minute they need more CPU than the requests need time).
+    config.rpm = 3000;
     config.resync_interval = Duration::from_secs(20);
     let report = run(config).await;
     let mut misses = Vec::new();
