@@ -60,6 +60,12 @@ pub struct RunArgs {
     #[arg(long, env = "ZIS_NAMESPACE_SELECTOR")]
     pub namespace_selector: Option<String>,
 
+    /// Which ZisIntegrations this operator serves, as `kubectl -l` takes a selector. Default:
+    /// all of them, unless --namespace is set: a namespaced operator serves none without it, so
+    /// that several namespaced installs never renew the same integration's tokens.
+    #[arg(long, env = "ZIS_INTEGRATION_SELECTOR")]
+    pub integration_selector: Option<String>,
+
     /// Accept a plain http:// Zendesk URL (local test servers only).
     /// (The environment variable accepts true/false, 1/0, yes/no, on/off.)
     #[arg(long, env = "ZIS_ALLOW_HTTP", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]

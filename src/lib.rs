@@ -7,6 +7,7 @@
 //! - [`zis`]: the typed ZIS Connections API client (HTTP, pacing, error classification).
 //! - [`resource`]: the `ZisBearerConnection` custom resource and its CRD.
 //! - [`controller`]: the reconcile loop (dereference, validate, plan, act, report).
+//! - [`integrations`]: the reconcile loop of `ZisIntegration` objects (tokens and their renewal).
 //! - [`events`]: Kubernetes Events as `kubectl get events` and `kubectl describe` show them.
 //! - [`metrics`]: Prometheus metrics and the health endpoints.
 //! - [`leader`]: leader election on a Lease, and the fencing of remote writes.
@@ -17,6 +18,7 @@
 pub mod cli;
 pub mod controller;
 pub mod events;
+pub mod integrations;
 pub mod leader;
 pub mod logging;
 pub mod metrics;

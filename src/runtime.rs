@@ -21,6 +21,7 @@ use crate::controller::access::{Access, SimpleMode, parse_selector};
 use crate::controller::credentials::Credentials;
 use crate::controller::index::ObjectIndex;
 use crate::controller::{self, Context, Settings, Watched};
+use crate::integrations;
 use crate::leader::{self, Candidate, Leadership};
 use crate::metrics::server::{MetricsServer, ServerError};
 use crate::metrics::{self, KubeWrite, Metrics, Role};
@@ -66,6 +67,8 @@ pub enum RunError {
     NoCredentialsSecret,
     #[error("invalid --namespace-selector: {0}")]
     NamespaceSelector(String),
+    #[error("invalid --integration-selector: {0}")]
+    IntegrationSelector(String),
 }
 
 /// The ZIS clients the leader starts from.
@@ -143,6 +146,9 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
         .map(parse_selector)
         .transpose()
         .map_err(RunError::NamespaceSelector)?;
+    if let Some(selector) = &args.integration_selector {
+        parse_selector(selector).map_err(RunError::IntegrationSelector)?;
+    }
     // Bound before anything else so a taken port stops the operator at once.
     let (stop_server, server) = start_metrics_server(args.metrics_addr, metrics.clone()).await?;
     let config = kube::Config::infer()
@@ -248,8 +254,15 @@ async fn lead(
         _ => None,
     };
     let access = Arc::new(Access::new(simple, clients.template));
+    let integrations_served = integrations::watch::served(
+        &client,
+        args.namespace.is_some(),
+        args.integration_selector.as_deref(),
+    )
+    .await;
+    let integrations_enabled = integrations_served.is_some();
 
-    let readiness = Readiness::new(3, metrics.clone());
+    let readiness = Readiness::new(if integrations_enabled { 4 } else { 3 }, metrics.clone());
     // The object watch is built here rather than by `Controller::new` only to see its first
     // full list (readiness); it is the same watch, reflector and triggers.
     let (store, object_writer) = reflector::store();
@@ -314,6 +327,8 @@ async fn lead(
     let namespace_triggers = namespace_triggers
         .flat_map(move |meta| stream::iter(namespace_index.users_in_namespace(&meta.name_any())));
     let secret_index = index.clone();
+    // Credentials Secrets of integrations: their changes go to the integrations' controller.
+    let (integration_secrets, integration_secret_changes) = futures::channel::mpsc::unbounded();
     let (secret_metadata, secret_writer) = reflector::store();
     let secret_triggers = watcher(secrets, watcher::Config::default().any_semantic())
         .default_backoff()
@@ -331,6 +346,13 @@ async fn lead(
                 }
             }
         })
+        .inspect(move |meta| {
+            if integrations_enabled {
+                let changed = (meta.namespace().unwrap_or_default(), meta.name_any());
+                // A closed channel means the integrations' controller has stopped.
+                let _ = integration_secrets.unbounded_send(changed);
+            }
+        })
         .flat_map(move |meta| stream::iter(controller::objects_using_secret(&secret_index, &meta)));
 
     let reporter = Reporter {
@@ -340,6 +362,24 @@ async fn lead(
     let counted = metrics.clone();
     let recorder = Recorder::new(client.clone(), reporter)
         .with_write_counter(Arc::new(move || counted.kube_write(KubeWrite::Event)));
+    let integrations_controller = integrations_enabled.then(|| {
+        let parts = integrations::watch::Parts {
+            client: client.clone(),
+            access: access.clone(),
+            connections: index.clone(),
+            wake: peers.clone(),
+            recorder: recorder.clone(),
+            metrics: metrics.clone(),
+        };
+        let task = integrations::watch::run(
+            parts,
+            integrations_served.clone().unwrap_or_default(),
+            readiness.watch(),
+            integration_secret_changes,
+            shutdown.clone(),
+        );
+        AbortOnDrop(tokio::spawn(task))
+    });
     let ctx = Arc::new(
         Context::new(
             client,
@@ -368,6 +408,7 @@ async fn lead(
     // Drift checks by listing, for as long as this replica leads.
     let drift_watch = tokio::spawn(controller::drift::watch(ctx.clone()));
     let _stop_drift_watch = AbortOnDrop(drift_watch);
+    let _stop_integrations = integrations_controller;
     let reconciling = controller
         .with_config(ControllerConfig::default().concurrency(args.concurrency))
         .reconcile_on(stream::select(

@@ -2,7 +2,7 @@
 //! server of `tests/cluster`:
 //!
 //! - with every rule, a connection's whole life (create, a lease renewal period, two rotations,
-//!   delete) works and the audit log shows no request of the operator refused (it never asks for
+//!   delete) and a connection served by a `ZisIntegration` (namespace labels) work and the audit log shows no request of the operator refused (it never asks for
 //!   more);
 //! - with any one verb of any one rule removed, that life breaks and the audit log shows the
 //!   operator refused exactly there (no rule is unnecessary).
@@ -264,9 +264,60 @@ async fn within(
     }
 }
 
+/// A connection served by a `ZisIntegration` that allows the test's namespace by its labels:
+/// the integration and the connection both Ready.
+async fn served_by_integration(env: &TestEnv) -> Result<(), String> {
+    let key = "rbac-app";
+    let access_token = random_token("zis-access");
+    env.admin
+        .add_access_token(key, &access_token, &["read", "write"])
+        .await;
+    env.put_secret(
+        "rbac-credentials",
+        &[("access-token", access_token.as_bytes())],
+    )
+    .await;
+    let mut spec = env.integration_spec(key, "rbac-credentials", "AccessToken");
+    spec["namespaceSelector"] =
+        json!({"matchLabels": {"app.kubernetes.io/part-of": "zis-operator-e2e"}});
+    let integration = env.create_integration("rbac", spec).await;
+    env.put_token("rbac-int-token", &random_token("conn-token"))
+        .await;
+    let mut connection = env.spec("rbac-int-token");
+    connection["integration"] = json!(key);
+    env.create("rbac-int-conn", connection)
+        .await
+        .map_err(|e| format!("creating the object: {e}"))?;
+    within(
+        env,
+        "the integration and its connection Ready",
+        async |env| {
+            let ready = |object: &Value| {
+                object["status"]["conditions"]
+                    .as_array()
+                    .is_some_and(|all| {
+                        all.iter()
+                            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                    })
+            };
+            let served = env.get_integration(&integration).await.unwrap_or_default();
+            let object = env.get("rbac-int-conn").await.unwrap_or_default();
+            match (ready(&served), ready(&object)) {
+                (true, true) => Ok(()),
+                (served, object) => Err(format!(
+                    "integration ready {served}, connection ready {object}"
+                )),
+            }
+        },
+    )
+    .await
+}
+
 /// A connection's whole life: created and Ready with its event, the token rotated twice (the
-/// second rotation repeats the first one's event), deleted remotely through the finalizer.
+/// second rotation repeats the first one's event), deleted remotely through the finalizer; and
+/// a connection of a `ZisIntegration`.
 async fn life(env: &TestEnv) -> Result<(), String> {
+    served_by_integration(env).await?;
     let name = "rbac-conn";
     env.put_token("rbac-token", &random_token("conn-token"))
         .await;

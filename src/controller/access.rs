@@ -7,7 +7,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use futures::channel::mpsc::UnboundedSender;
 
 use kube::core::{Selector, SelectorExt};
 
@@ -34,6 +36,31 @@ pub struct Managed {
     pub namespaces: Selector,
     /// `adoption: Never`: no connection of the integration adopts.
     pub never_adopt: bool,
+}
+
+/// What the registry knows of an integration a `ZisIntegration` names.
+#[derive(Clone)]
+enum Entry {
+    /// Seen by the watch, not reconciled yet: its connections wait quietly rather than fall
+    /// back to the simple mode (which may be another account).
+    Pending {
+        object: String,
+    },
+    /// Its spec cannot be served (invalid): connections say why.
+    Unusable {
+        object: String,
+        not_ready: NotReady,
+    },
+    Served(Managed),
+}
+
+impl Entry {
+    fn object(&self) -> &str {
+        match self {
+            Entry::Pending { object } | Entry::Unusable { object, .. } => object,
+            Entry::Served(managed) => &managed.object,
+        }
+    }
 }
 
 /// Why a `ZisIntegration` serves no token now.
@@ -93,7 +120,7 @@ impl AccessError {
 /// Every way to reach an integration, shared by all reconciles.
 pub struct Access {
     simple: Option<SimpleMode>,
-    managed: RwLock<HashMap<String, Managed>>,
+    managed: RwLock<HashMap<String, Entry>>,
     /// One client per Zendesk account (base URL), so all its integrations share one pacer.
     accounts: Mutex<HashMap<String, ZisClient>>,
     /// How new account clients are made (observer, send permit, pacing).
@@ -101,6 +128,8 @@ pub struct Access {
     /// Bumped when a change may cure a failure (an integration became ready, changed its
     /// rules or went): a new epoch opens the retry gates.
     managed_epoch: AtomicU64,
+    /// Where to ask for a managed integration's token to be renewed when ZIS refuses it.
+    renewals: OnceLock<UnboundedSender<String>>,
 }
 
 impl Access {
@@ -111,7 +140,30 @@ impl Access {
             accounts: Mutex::new(HashMap::new()),
             template,
             managed_epoch: AtomicU64::new(0),
+            renewals: OnceLock::new(),
         }
+    }
+
+    /// Sends the key of a managed integration whose token ZIS refused to `renewals` (the
+    /// integrations' controller renews it once). The first call wins.
+    pub fn renew_refused_tokens_with(&self, renewals: UnboundedSender<String>) {
+        // A second sender is ignored: one integrations controller per process.
+        let _ = self.renewals.set(renewals);
+    }
+
+    /// ZIS refused the token of `integration` (401/403): a managed integration renews it.
+    pub fn token_refused(&self, integration: &str) {
+        if self.is_managed(integration)
+            && let Some(renewals) = self.renewals.get()
+        {
+            // A closed channel means the operator is shutting down.
+            let _ = renewals.unbounded_send(integration.to_owned());
+        }
+    }
+
+    /// How clients of new accounts are made.
+    pub fn template(&self) -> &ClientConfig {
+        &self.template
     }
 
     /// The simple mode only, for tests and small setups.
@@ -152,16 +204,33 @@ impl Access {
 
     /// The client for `integration`, with the access token that serves it now.
     pub fn client(&self, integration: &str) -> Result<IntegrationClient, AccessError> {
-        if let Some(managed) = self.managed_of(integration) {
-            return match managed.token {
-                Ok(token) => Ok(managed.zis.integration(integration, token)),
-                Err(not_ready) => Err(AccessError::NotReady {
-                    integration: integration.to_owned(),
-                    object: managed.object,
-                    reason: not_ready.reason,
-                    message: not_ready.message,
-                }),
-            };
+        let not_ready = |object: String, not_ready: NotReady| AccessError::NotReady {
+            integration: integration.to_owned(),
+            object,
+            reason: not_ready.reason,
+            message: not_ready.message,
+        };
+        match self.entry(integration) {
+            Some(Entry::Served(managed)) => {
+                return match managed.token {
+                    Ok(token) => Ok(managed.zis.integration(integration, token)),
+                    Err(reason) => Err(not_ready(managed.object, reason)),
+                };
+            }
+            Some(Entry::Unusable {
+                object,
+                not_ready: reason,
+            }) => {
+                return Err(not_ready(object, reason));
+            }
+            Some(Entry::Pending { object }) => {
+                let reason = NotReady {
+                    reason: "Pending",
+                    message: "not reconciled yet".to_owned(),
+                };
+                return Err(not_ready(object, reason));
+            }
+            None => {}
         }
         let Some(simple) = &self.simple else {
             return Err(AccessError::NotServed {
@@ -179,7 +248,11 @@ impl Access {
         namespace: &str,
         labels: &BTreeMap<String, String>,
     ) -> Result<(), AccessError> {
-        if let Some(managed) = self.managed_of(integration) {
+        if let Some(entry) = self.entry(integration) {
+            // Not served yet, or not servable: the connection waits on `client` instead.
+            let Entry::Served(managed) = entry else {
+                return Ok(());
+            };
             return if managed.namespaces.matches(labels) {
                 Ok(())
             } else {
@@ -202,31 +275,94 @@ impl Access {
 
     /// Whether the integration refuses adoption for every connection (`adoption: Never`).
     pub fn never_adopts(&self, integration: &str) -> bool {
-        self.managed_of(integration)
-            .is_some_and(|managed| managed.never_adopt)
+        matches!(self.entry(integration), Some(Entry::Served(managed)) if managed.never_adopt)
     }
 
-    /// Whether a `ZisIntegration` serves `integration`.
+    /// Whether a `ZisIntegration` names `integration` (served or not).
     pub fn is_managed(&self, integration: &str) -> bool {
-        self.managed_of(integration).is_some()
+        self.entry(integration).is_some()
+    }
+
+    /// Whether the `ZisIntegration` of `integration` has not been reconciled yet since this
+    /// replica started leading: its connections wait without a word.
+    pub fn pending(&self, integration: &str) -> bool {
+        matches!(self.entry(integration), Some(Entry::Pending { .. }))
+    }
+
+    /// The name of the `ZisIntegration` that holds `integration`'s entry, if any.
+    pub fn object_of(&self, integration: &str) -> Option<String> {
+        self.entry(integration)
+            .map(|entry| entry.object().to_owned())
+    }
+
+    /// The watch saw `object` name `integration`: until it is reconciled, its connections wait.
+    pub fn announce(&self, integration: &str, object: &str) {
+        let mut all = self.managed.write().unwrap_or_else(|e| e.into_inner());
+        all.entry(integration.to_owned())
+            .or_insert_with(|| Entry::Pending {
+                object: object.to_owned(),
+            });
+    }
+
+    /// `object`'s spec cannot serve `integration`: its connections say why.
+    /// Returns whether that changed anything.
+    pub fn refuse(&self, integration: &str, object: &str, not_ready: NotReady) -> bool {
+        let mut all = self.managed.write().unwrap_or_else(|e| e.into_inner());
+        let changed = match all.get(integration) {
+            Some(Entry::Unusable {
+                object: was,
+                not_ready: why,
+            }) => was != object || *why != not_ready,
+            _ => true,
+        };
+        let entry = Entry::Unusable {
+            object: object.to_owned(),
+            not_ready,
+        };
+        all.insert(integration.to_owned(), entry);
+        if changed {
+            self.managed_epoch.fetch_add(1, Ordering::SeqCst);
+        }
+        changed
+    }
+
+    /// `object` now names `integration` only: the keys it served before (its spec's key was
+    /// changed) are released and returned.
+    pub fn release_others(&self, object: &str, integration: &str) -> Vec<String> {
+        let mut all = self.managed.write().unwrap_or_else(|e| e.into_inner());
+        let released: Vec<String> = all
+            .iter()
+            .filter(|(key, entry)| *key != integration && entry.object() == object)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &released {
+            all.remove(key);
+        }
+        if !released.is_empty() {
+            self.managed_epoch.fetch_add(1, Ordering::SeqCst);
+        }
+        released
     }
 
     /// Makes `managed` serve `integration`. Returns whether anything a connection relies on
-    /// changed (then the epoch is bumped): a renewed token alone is not such a change.
-    pub fn serve(&self, integration: &str, managed: Managed) -> bool {
+    /// changed (then the epoch is bumped): a renewed token alone is not such a change, unless
+    /// it was renewed because ZIS refused the old one (`renewed_after_refusal`): then the
+    /// connections held back by the integration's breaker try again at once.
+    pub fn serve(&self, integration: &str, managed: Managed, renewed_after_refusal: bool) -> bool {
         let mut all = self.managed.write().unwrap_or_else(|e| e.into_inner());
         let changed = match all.get(integration) {
-            None => true,
-            Some(old) => {
+            Some(Entry::Served(old)) => {
                 old.object != managed.object
                     || old.zis.base_url() != managed.zis.base_url()
                     || old.token.is_ok() != managed.token.is_ok()
                     || old.token.as_ref().err() != managed.token.as_ref().err()
                     || old.namespaces != managed.namespaces
                     || old.never_adopt != managed.never_adopt
+                    || renewed_after_refusal
             }
+            _ => true,
         };
-        all.insert(integration.to_owned(), managed);
+        all.insert(integration.to_owned(), Entry::Served(managed));
         if changed {
             self.managed_epoch.fetch_add(1, Ordering::SeqCst);
         }
@@ -256,7 +392,7 @@ impl Access {
         Ok(client)
     }
 
-    fn managed_of(&self, integration: &str) -> Option<Managed> {
+    fn entry(&self, integration: &str) -> Option<Entry> {
         let all = self.managed.read().unwrap_or_else(|e| e.into_inner());
         all.get(integration).cloned()
     }

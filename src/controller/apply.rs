@@ -68,6 +68,9 @@ pub(super) async fn apply(
         Ok(target) => target,
         Err(error) => return run.fail(Failure::from_validation(&error)).await,
     };
+    if ctx.access.pending(&target.integration) {
+        return Ok(wait_for_credentials(&run.key));
+    }
     if object.spec.suspend {
         let in_sync = suspended_in_sync(&object, &target, ctx).await?;
         run.write(&Verdict::Suspended { in_sync }).await?;

@@ -42,7 +42,12 @@ pub(super) async fn cleanup(cached: Arc<Object>, ctx: &Context) -> Result<Requeu
             });
         }
         // An `Err` keeps the finalizer: an `Ok` from cleanup releases it.
-        Cleanup::Delete(_) if !ctx.access.read_once() => {
+        Cleanup::Delete(ref identities)
+            if !ctx.access.read_once()
+                || identities
+                    .iter()
+                    .any(|doomed| ctx.access.pending(&doomed.identity.integration)) =>
+        {
             return Err(Error::CredentialsNotRead);
         }
         Cleanup::Delete(identities) => {

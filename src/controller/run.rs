@@ -338,6 +338,8 @@ impl<'a> Run<'a> {
                 if breaker::is_refusal(failure) =>
             {
                 if self.ctx.breakers.refused(integration, epoch, failure) {
+                    // A token from a ZisIntegration may have been revoked early: renew it once.
+                    self.ctx.access.token_refused(integration);
                     warn!(
                         integration,
                         reason = failure.reason,

@@ -28,6 +28,16 @@ use crate::zis::{RequestObserver, RequestRecord};
 /// Prefix of every series.
 const PREFIX: &str = "zis_operator";
 
+/// How a token renewal can end: `ok`, refused for good (the OAuth error), or `failed` (retried).
+pub const TOKEN_RENEWAL_RESULTS: [&str; 6] = [
+    "ok",
+    "invalid_grant",
+    "invalid_client",
+    "unauthorized_client",
+    "invalid",
+    "failed",
+];
+
 /// How one reconcile ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReconcileOutcome {
@@ -109,6 +119,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     request_duration: Family<EndpointLabels, Histogram>,
     pacer_wait: Histogram,
+    token_renewals: Family<ResultLabels, Counter>,
     ready_source: Arc<OnceLock<ReadySource>>,
     ready: AtomicBool,
     role: AtomicU8,
@@ -207,6 +218,15 @@ impl Metrics {
             Unit::Seconds,
             pacer_wait.clone(),
         );
+        let token_renewals = Family::<ResultLabels, Counter>::default();
+        for result in TOKEN_RENEWAL_RESULTS {
+            drop(token_renewals.get_or_create(&ResultLabels { result }));
+        }
+        registry.register(
+            "token_renewals",
+            "Access token renewals of ZisIntegrations at Zendesk's token endpoint, by result",
+            token_renewals.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -226,6 +246,7 @@ impl Metrics {
             requests,
             request_duration,
             pacer_wait,
+            token_renewals,
             ready_source,
             ready: AtomicBool::new(false),
             role: AtomicU8::new(Role::Starting as u8),
@@ -254,6 +275,15 @@ impl Metrics {
             .get_or_create(&KindLabels {
                 kind: write.label(),
             })
+            .inc();
+    }
+
+    /// Counts one renewal of an integration's access token; `result` is one of
+    /// [`TOKEN_RENEWAL_RESULTS`].
+    pub fn token_renewed(&self, result: &'static str) {
+        debug_assert!(TOKEN_RENEWAL_RESULTS.contains(&result), "{result}");
+        self.token_renewals
+            .get_or_create(&ResultLabels { result })
             .inc();
     }
 

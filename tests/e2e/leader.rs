@@ -16,7 +16,12 @@ use super::harness::{Setup, random_token};
 /// Lease duration (15 s) plus the retry period and slack.
 const TAKEOVER: Duration = Duration::from_secs(25);
 
-async fn wait_log(env: &mut TestEnv, replica: &OperatorProcess, what: &str, timeout: Duration) {
+pub(super) async fn wait_log(
+    env: &mut TestEnv,
+    replica: &OperatorProcess,
+    what: &str,
+    timeout: Duration,
+) {
     let wanted = what.to_owned();
     let log_path = replica.log_path.clone();
     env.eventually(&format!("a replica to log {what:?}"), timeout, async |_| {

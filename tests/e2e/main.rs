@@ -15,6 +15,7 @@ mod deletion;
 mod drift;
 mod events;
 mod failures;
+mod integrations;
 mod kubectl;
 mod leader;
 mod lifecycle;

@@ -5,7 +5,7 @@
 //! `ZIS_E2E_KUBECONFIG` points either binary at a cluster of your own instead.
 //!
 //! Started once, on a thread and runtime of its own, because every `#[tokio::test]` has its own
-//! runtime that ends with the test; the CRD from `crds/` is installed once and awaited until
+//! runtime that ends with the test; the CRDs of `crds/` are installed once and awaited until
 //! Established.
 
 use std::path::{Path, PathBuf};
@@ -23,7 +23,17 @@ use zis_sandbox::cluster::{ControlPlane, ControlPlaneError};
 /// The environment variable that points the suite at a real cluster.
 pub const REAL_CLUSTER_ENV: &str = "ZIS_E2E_KUBECONFIG";
 
-const CRD_NAME: &str = "zisbearerconnections.zis-operator.dev";
+/// The CRDs of `crds/`, by file and name.
+const CRDS: &[(&str, &str)] = &[
+    (
+        "crds/zisbearerconnections.yaml",
+        "zisbearerconnections.zis-operator.dev",
+    ),
+    (
+        "crds/zisintegrations.yaml",
+        "zisintegrations.zis-operator.dev",
+    ),
+];
 
 /// Where the shared cluster is and what kind it is.
 pub struct Cluster {
@@ -195,7 +205,9 @@ async fn serve() -> Result<(Option<Cluster>, Server), String> {
     };
     let client = client_from(&cluster.kubeconfig).await?;
     ensure_lease_namespace(client.clone()).await?;
-    install_crd(client).await?;
+    for (file, name) in CRDS {
+        install_crd(client.clone(), file, name).await?;
+    }
     Ok((Some(cluster), server))
 }
 
@@ -216,8 +228,8 @@ async fn ensure_lease_namespace(client: Client) -> Result<(), String> {
     }
 }
 
-async fn install_crd(client: Client) -> Result<(), String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/zisbearerconnections.yaml");
+async fn install_crd(client: Client, file: &str, name: &str) -> Result<(), String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let crd: CustomResourceDefinition =
         serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -227,12 +239,12 @@ async fn install_crd(client: Client) -> Result<(), String> {
         Err(kube::Error::Api(status)) if status.code == 409 => {
             // Left by an earlier run (real cluster): bring it up to date.
             let existing = api
-                .get(CRD_NAME)
+                .get(name)
                 .await
                 .map_err(|e| format!("reading the installed CRD: {e}"))?;
             let mut updated = crd.clone();
             updated.metadata.resource_version = existing.metadata.resource_version;
-            api.replace(CRD_NAME, &PostParams::default(), &updated)
+            api.replace(name, &PostParams::default(), &updated)
                 .await
                 .map_err(|e| format!("updating the installed CRD: {e}"))?;
         }
@@ -241,7 +253,7 @@ async fn install_crd(client: Client) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let current = api
-            .get(CRD_NAME)
+            .get(name)
             .await
             .map_err(|e| format!("reading the CRD: {e}"))?;
         let established = current

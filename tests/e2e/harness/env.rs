@@ -566,6 +566,7 @@ async fn cleanup(ns: String, kubeconfig: PathBuf) {
             }
         }
     }
+    super::integrations::delete_integrations_of(client.clone(), &ns).await;
     let namespaces: Api<Namespace> = Api::all(client);
     let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
 }

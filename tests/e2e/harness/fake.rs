@@ -131,6 +131,50 @@ impl FakeAdmin {
         .await;
     }
 
+    /// Registers OAuth client `client_id` of `integration` (refresh-token grant; client
+    /// credentials too when `client_credentials`).
+    pub async fn oauth_client(
+        &self,
+        integration: &str,
+        client_id: &str,
+        client_secret: &str,
+        client_credentials: bool,
+    ) {
+        let body = json!({
+            "integration": integration,
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "allow_client_credentials": client_credentials,
+        });
+        self.call(reqwest::Method::POST, "oauth/clients", Some(body))
+            .await;
+    }
+
+    /// Issues a grant of `client_id` (as a person authorizing the app would): its refresh token.
+    pub async fn oauth_grant(&self, client_id: &str) -> String {
+        let body = json!({"client_id": client_id, "scopes": ["read", "write"]});
+        let grant = self
+            .call(reqwest::Method::POST, "oauth/grants", Some(body))
+            .await;
+        match grant["refresh_token"].as_str() {
+            Some(token) => token.to_string(),
+            None => panic!("fake admin oauth/grants: no refresh_token in {grant}"),
+        }
+    }
+
+    /// Revokes every token of the grant `refresh_token` belongs to.
+    pub async fn revoke_grant(&self, refresh_token: &str) {
+        let body = json!({"refresh_token": refresh_token});
+        self.call(reqwest::Method::DELETE, "oauth/grants", Some(body))
+            .await;
+    }
+
+    /// The tokens the token endpoint issued (`GET /_fake/oauth/tokens`; never their values).
+    pub async fn oauth_tokens(&self) -> Vec<Value> {
+        let body = self.call(reqwest::Method::GET, "oauth/tokens", None).await;
+        body["tokens"].as_array().cloned().unwrap_or_default()
+    }
+
     /// Changes a connection behind the operator's back.
     pub async fn patch_connection(&self, integration: &str, kind: &str, name: &str, fields: Value) {
         let path = format!("connections/{integration}/{kind}/{name}");

@@ -8,6 +8,7 @@
 pub mod cluster;
 pub mod env;
 pub mod fake;
+pub mod integrations;
 pub mod operator;
 pub mod status;
 pub mod wait;

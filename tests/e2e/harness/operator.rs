@@ -16,6 +16,8 @@ const OPERATOR_ENV: &[&str] = &[
     "ZIS_RESYNC_INTERVAL",
     "ZIS_CONCURRENCY",
     "ZIS_NAMESPACE",
+    "ZIS_NAMESPACE_SELECTOR",
+    "ZIS_INTEGRATION_SELECTOR",
     "ZIS_REQUESTS_PER_MINUTE",
     "ZIS_LOG_FORMAT",
     "ZIS_METRICS_ADDR",
@@ -29,6 +31,9 @@ const OPERATOR_ENV: &[&str] = &[
 /// Where the operators of the e2e tests keep their leader Leases (each test its own Lease); the
 /// operator's RBAC allows Leases there only.
 pub const LEASE_NAMESPACE: &str = "zis-system";
+
+/// The label that ties a `ZisIntegration` to the test (its namespace) whose operator serves it.
+pub const INTEGRATION_LABEL: &str = "e2e.zis-operator.dev/test";
 
 /// How to run one operator process.
 pub struct OperatorCommand<'a> {
@@ -65,6 +70,8 @@ impl OperatorProcess {
             cmd.env_remove(name);
         }
         let credentials = format!("{}/zis-credentials", command.namespace);
+        // Each test's operator serves the ZisIntegrations (cluster-scoped) of its own test only.
+        let integrations = format!("{INTEGRATION_LABEL}={}", command.namespace);
         cmd.arg("run");
         if command.via_env {
             cmd.env("ZIS_NAMESPACE", command.namespace)
@@ -74,7 +81,8 @@ impl OperatorProcess {
                 .env("ZIS_RESYNC_INTERVAL", command.resync_interval)
                 .env("ZIS_METRICS_ADDR", "127.0.0.1:0")
                 .env("ZIS_LEADER_ELECTION_NAMESPACE", LEASE_NAMESPACE)
-                .env("ZIS_LEADER_ELECTION_LEASE", command.lease);
+                .env("ZIS_LEADER_ELECTION_LEASE", command.lease)
+                .env("ZIS_INTEGRATION_SELECTOR", integrations);
         } else {
             cmd.arg("--namespace")
                 .arg(command.namespace)
@@ -87,7 +95,8 @@ impl OperatorProcess {
                 .arg(command.resync_interval)
                 .args(["--metrics-addr", "127.0.0.1:0"])
                 .args(["--leader-election-namespace", LEASE_NAMESPACE])
-                .args(["--leader-election-lease", command.lease]);
+                .args(["--leader-election-lease", command.lease])
+                .args(["--integration-selector", &integrations]);
         }
         cmd.env("KUBECONFIG", command.kubeconfig)
             .env("POD_NAME", command.identity)
