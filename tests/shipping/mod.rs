@@ -119,12 +119,11 @@ pub fn run(command: &mut Command, input: Option<&str>) -> Result<String, String>
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run {what}: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        if let Some(text) = input {
-            stdin
-                .write_all(text.as_bytes())
-                .map_err(|e| format!("{what}: writing stdin: {e}"))?;
-        }
+    // Dropped at the end of the statement, so the child sees the end of its input.
+    if let (Some(mut stdin), Some(text)) = (child.stdin.take(), input) {
+        stdin
+            .write_all(text.as_bytes())
+            .map_err(|e| format!("{what}: writing stdin: {e}"))?;
     }
     let output = child
         .wait_with_output()
