@@ -20,7 +20,7 @@
 mod shipping;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -247,98 +247,10 @@ fn service_account_kubeconfig(plane: &ControlPlane, namespace: &str, account: &s
         ],
         None,
     );
-    let admin = std::fs::read_to_string(plane.admin_kubeconfig())
-        .unwrap_or_else(|e| panic!("admin kubeconfig: {e}"));
-    let mut config: Value =
-        serde_yaml::from_str(&admin).unwrap_or_else(|e| panic!("admin kubeconfig: {e}"));
-    config["users"][0]["user"] = json!({"token": token.trim()});
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("chart-{}-{account}.kubeconfig", std::process::id()));
-    std::fs::write(&path, serde_json::to_string(&config).unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    shipping::kubeconfig_with_token(&plane.admin_kubeconfig(), token.trim(), &path);
     path
-}
-
-/// The operator as the chart would run it: the live Deployment's arguments and environment (the
-/// downward API's values filled in as the kubelet would), the ServiceAccount's token. Only the
-/// metrics address moves to a free loopback port. Killed on drop.
-struct Operator {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Operator {
-    fn start(deployment: &Value, kubeconfig: &Path, log: PathBuf) -> Operator {
-        let container = &deployment["spec"]["template"]["spec"]["containers"][0];
-        let args: Vec<String> = shipping::operator_args(deployment)
-            .into_iter()
-            .map(|arg| {
-                if arg.starts_with("--metrics-addr=") {
-                    "--metrics-addr=127.0.0.1:0".to_owned()
-                } else {
-                    arg
-                }
-            })
-            .collect();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_zis-operator"));
-        for (name, _) in std::env::vars() {
-            if name.starts_with("ZIS_") || name == "POD_NAME" || name == "POD_NAMESPACE" {
-                command.env_remove(name);
-            }
-        }
-        let pod_name = format!(
-            "{}-0",
-            deployment["metadata"]["name"].as_str().unwrap_or_default()
-        );
-        for env in container["env"].as_array().into_iter().flatten() {
-            let name = env["name"].as_str().unwrap_or_default();
-            let value = match env["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
-                Some("metadata.name") => pod_name.clone(),
-                Some("metadata.namespace") => deployment["metadata"]["namespace"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                Some(other) => {
-                    panic!("the chart sets {name} from {other}, which this test cannot fill in")
-                }
-                None => env["value"].as_str().unwrap_or_default().to_owned(),
-            };
-            command.env(name, value);
-        }
-        let file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
-        let child = command
-            .args(&args)
-            .env("KUBECONFIG", kubeconfig)
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap_or_else(|e| panic!("{e}")))
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start zis-operator: {e}"));
-        Operator { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn metrics_addr(&self) -> Option<String> {
-        let log = self.log();
-        let line = log.lines().find(|l| l.contains("metrics listening on "))?;
-        Some(
-            line.rsplit("metrics listening on ")
-                .next()?
-                .split_whitespace()
-                .next()?
-                .to_owned(),
-        )
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Polls `probe` every 200 ms until it answers `Some`, or panics after `limit`.
@@ -504,13 +416,14 @@ async fn helm_install_runs_the_operator_as_the_charts_service_account_then_upgra
     let log_dir =
         PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("chart-{}", std::process::id()));
     std::fs::create_dir_all(&log_dir).unwrap_or_else(|e| panic!("{e}"));
-    let mut operator = Some(Operator::start(
+    let mut operator = Some(shipping::ChartOperator::start(
         &deployment,
         &kubeconfig,
         log_dir.join("operator-1.log"),
     ));
-    let log_of =
-        |operator: &Option<Operator>| operator.as_ref().map(|o| o.log()).unwrap_or_default();
+    let log_of = |operator: &Option<shipping::ChartOperator>| {
+        operator.as_ref().map(|o| o.log()).unwrap_or_default()
+    };
 
     // The examples' connection becomes Ready with the token of its Secret pushed to ZIS.
     let example = shipping::repo().join("examples/connection.yaml");
@@ -572,7 +485,7 @@ async fn helm_install_runs_the_operator_as_the_charts_service_account_then_upgra
     // Every series the alerts read is one the operator exports.
     let addr = operator
         .as_ref()
-        .and_then(Operator::metrics_addr)
+        .and_then(shipping::ChartOperator::metrics_addr)
         .expect("the metrics address in the log");
     let metrics = reqwest::get(format!("http://{addr}/metrics"))
         .await
@@ -632,7 +545,7 @@ async fn helm_install_runs_the_operator_as_the_charts_service_account_then_upgra
         "{args:?}"
     );
     drop(operator.take());
-    operator = Some(Operator::start(
+    operator = Some(shipping::ChartOperator::start(
         &upgraded,
         &kubeconfig,
         log_dir.join("operator-2.log"),

@@ -12,7 +12,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
 use serde::Deserialize;
@@ -335,4 +335,97 @@ pub fn flux_health_exprs() -> Value {
 /// The Argo CD health check shipped in `gitops/argocd/`.
 pub fn argocd_script() -> PathBuf {
     repo().join("gitops/argocd/zisbearerconnection-health.lua")
+}
+
+/// The operator as the chart would run it: the live Deployment's arguments and environment (the
+/// downward API's values filled in as the kubelet would), the ServiceAccount's token. Only the
+/// metrics address moves to a free loopback port. Killed on drop.
+pub struct ChartOperator {
+    child: Child,
+    log: PathBuf,
+}
+
+impl ChartOperator {
+    pub fn start(deployment: &Value, kubeconfig: &Path, log: PathBuf) -> ChartOperator {
+        let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+        let args: Vec<String> = operator_args(deployment)
+            .into_iter()
+            .map(|arg| {
+                if arg.starts_with("--metrics-addr=") {
+                    "--metrics-addr=127.0.0.1:0".to_owned()
+                } else {
+                    arg
+                }
+            })
+            .collect();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_zis-operator"));
+        for (name, _) in std::env::vars() {
+            if name.starts_with("ZIS_") || name == "POD_NAME" || name == "POD_NAMESPACE" {
+                command.env_remove(name);
+            }
+        }
+        let pod_name = format!(
+            "{}-0",
+            deployment["metadata"]["name"].as_str().unwrap_or_default()
+        );
+        for env in container["env"].as_array().into_iter().flatten() {
+            let name = env["name"].as_str().unwrap_or_default();
+            let value = match env["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
+                Some("metadata.name") => pod_name.clone(),
+                Some("metadata.namespace") => deployment["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                Some(other) => {
+                    panic!("the chart sets {name} from {other}, which this test cannot fill in")
+                }
+                None => env["value"].as_str().unwrap_or_default().to_owned(),
+            };
+            command.env(name, value);
+        }
+        let file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+        let child = command
+            .args(&args)
+            .env("KUBECONFIG", kubeconfig)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap_or_else(|e| panic!("{e}")))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start zis-operator: {e}"));
+        ChartOperator { child, log }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn metrics_addr(&self) -> Option<String> {
+        let log = self.log();
+        let line = log.lines().find(|l| l.contains("metrics listening on "))?;
+        Some(
+            line.rsplit("metrics listening on ")
+                .next()?
+                .split_whitespace()
+                .next()?
+                .to_owned(),
+        )
+    }
+}
+
+impl Drop for ChartOperator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes to `out` the kubeconfig `template` with its first user's credentials replaced by
+/// `token`.
+pub fn kubeconfig_with_token(template: &Path, token: &str, out: &Path) {
+    let text =
+        std::fs::read_to_string(template).unwrap_or_else(|e| panic!("{}: {e}", template.display()));
+    let mut config: Value =
+        serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", template.display()));
+    config["users"][0]["user"] = serde_json::json!({ "token": token });
+    std::fs::write(out, config.to_string()).unwrap_or_else(|e| panic!("{}: {e}", out.display()));
 }
