@@ -1,8 +1,9 @@
 //! The Helm chart on the real API server of `tests/cluster` (kube-apiserver, etcd and
 //! kube-controller-manager v1.37, built from source):
 //!
-//! - every document the chart renders, with the default values and each `ci/*.yaml`, is accepted
-//!   by the API server (`kubectl apply --dry-run=server`, without a warning), and the operator's
+//! - every document the chart renders, with the default values and each `ci/*.yaml`, and
+//!   `deploy/install.yaml` are accepted by the API server (`kubectl apply --dry-run=server`,
+//!   without a warning), and the operator's
 //!   pod passes the API server's Pod Security admission at `restricted` (a Pod built from the
 //!   Deployment's template is refused if it does not, which a pod that drops nothing shows);
 //! - `helm install` installs the CRD and the release; the operator, started outside the cluster as
@@ -204,6 +205,28 @@ fn every_rendered_document_is_accepted_by_the_api_server_and_the_pod_passes_the_
                 "{name}: the pod does not pass the restricted profile: {error}"
             )),
         }
+    }
+    // The plain manifests, as the README applies them. Objects of the same names exist already
+    // (the cluster script applied deploy/rbac.yaml client-side, the other test's helm install
+    // made the CRD), which only draws warnings about their apply history.
+    let install = shipping::repo().join("deploy/install.yaml");
+    match kubectl(
+        plane,
+        &["apply", "--server-side", "--dry-run=server", "-f"],
+        Some(&install),
+        None,
+    ) {
+        Ok((_, warnings))
+            if warnings
+                .lines()
+                .any(|w| w.contains("Warning") && !w.contains("last-applied-configuration")) =>
+        {
+            problems.push(format!(
+                "deploy/install.yaml: the API server warns: {warnings}"
+            ))
+        }
+        Ok(_) => {}
+        Err(error) => problems.push(format!("deploy/install.yaml: refused: {error}")),
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 
