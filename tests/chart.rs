@@ -565,6 +565,53 @@ fn the_deployment_runs_under_the_restricted_profile_with_probes_resources_and_th
     );
 }
 
+#[test]
+fn the_alerts_load_in_prometheus_and_read_the_release_namespaces_series() {
+    let (Some(helm), Some(promrules)) = (shipping::helm(), shipping::promrules_tool()) else {
+        return;
+    };
+    let documents = render(&helm, None, &["metrics.prometheusRule.enabled=true"]);
+    let rule = shipping::find(&documents, "PrometheusRule", None).expect("a PrometheusRule");
+    // Prometheus's own loader: the PromQL of each expression, the durations, the templates.
+    let loaded = shipping::run(
+        &mut Command::new(&promrules),
+        Some(&rule["spec"].to_string()),
+    )
+    .unwrap_or_else(|e| panic!("Prometheus refuses the chart's rules: {e}"));
+    assert!(loaded.contains("6 rules"), "{loaded}");
+    let alerts: Vec<&str> = rule["spec"]["groups"][0]["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["alert"].as_str())
+        .collect();
+    for expected in [
+        "ZisCredentialsRefused",
+        "ZisConnectionsStalled",
+        "ZisConnectionsNotReady",
+        "ZisRateLimited",
+        "ZisReconcileErrors",
+        "ZisOperatorNoLeader",
+    ] {
+        assert!(
+            alerts.contains(&expected),
+            "no alert {expected}: {alerts:?}"
+        );
+    }
+    for r in rule["spec"]["groups"][0]["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let expr = r["expr"].as_str().unwrap_or_default();
+        assert!(
+            expr.contains(r#"namespace="zis-system""#),
+            "{}: reads another release's series too: {expr}",
+            r["alert"]
+        );
+    }
+}
+
 /// The Dockerfile, read as a list of instructions (continuation lines joined).
 fn dockerfile() -> Vec<String> {
     let text = read(&shipping::repo().join("Dockerfile"));

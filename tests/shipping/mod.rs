@@ -1,7 +1,8 @@
 //! What the tests of the shipped artefacts share (the Helm chart, the plain manifests, the GitOps
 //! health checks): the tools they drive, and reading what the chart renders.
 //!
-//! - `helm` and `kstatus` are built from their pinned Go modules by `tests/tools/build.sh` (cached
+//! - `helm`, `kstatus` and `promrules` are built from their pinned Go modules by
+//!   `tests/tools/build.sh` (cached
 //!   in `.cache/tools/`; `ZIS_HELM` points at a helm of your own instead). Without Go the tests
 //!   that need them print `SKIPPED` and return, as the suites on the real API server do.
 //! - Lua: a `lua5.1` (Argo CD runs health checks with gopher-lua, a Lua 5.1), else `lua5.4` or
@@ -88,6 +89,12 @@ pub fn helm() -> Option<PathBuf> {
 pub fn kstatus_tool() -> Option<PathBuf> {
     static KSTATUS: OnceLock<Option<PathBuf>> = OnceLock::new();
     go_tool("kstatus", &KSTATUS)
+}
+
+/// The promrules program of `tests/tools/promrules` (Prometheus's own rule loader), or `None`.
+pub fn promrules_tool() -> Option<PathBuf> {
+    static PROMRULES: OnceLock<Option<PathBuf>> = OnceLock::new();
+    go_tool("promrules", &PROMRULES)
 }
 
 /// A Lua interpreter from the PATH, or `None` (with a note).

@@ -5,13 +5,14 @@
 #
 #   tests/tools/build.sh helm       # helm.sh/helm/v4 (a `tool` line in tests/tools/helm/go.mod)
 #   tests/tools/build.sh kstatus    # tests/tools/kstatus/main.go: kstatus of objects on stdin
+#   tests/tools/build.sh promrules  # tests/tools/promrules/main.go: Prometheus's rule loader
 #
 # Needs `go` (1.26 or newer) and the Go module proxy (exit 3 without go). Progress on stderr.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
-[ $# -eq 1 ] && [ -f "$here/$1/go.mod" ] || { echo "usage: $0 helm|kstatus" >&2; exit 2; }
+[ $# -eq 1 ] && [ -f "$here/$1/go.mod" ] || { echo "usage: $0 helm|kstatus|promrules" >&2; exit 2; }
 name=$1
 module=$here/$name
 if ! command -v go >/dev/null 2>&1; then
