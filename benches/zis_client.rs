@@ -5,13 +5,23 @@
 //! The client's extra work per call is the pacing token, the tracing span, URL building, error
 //! classification and JSON decoding into typed values; the raw baseline sends the same headers
 //! and reads the body without decoding it.
+//!
+//! Then, against the local ZIS server with network-like latency: the latency of urgent calls
+//! (Secret rotations: PATCHes arriving at random, plus bursts of ten) while a background listing
+//! loop walks `connections/all` page by page as fast as its share allows, at a budget of 400
+//! requests a minute; and, for comparison, the same with the listing sent as urgent traffic (no
+//! priorities). `ZIS_BENCH_PRIORITY_SECS` sets each run's length (default 60; 0 skips them).
 
 use std::time::{Duration, Instant};
 
 use axum::response::IntoResponse;
+use rand::{Rng, SeedableRng};
 use reqwest::header::{ACCEPT, AUTHORIZATION};
 use zis_operator::secret::SecretString;
-use zis_operator::zis::{ClientConfig, IntegrationClient, PacingConfig, ZisClient};
+use zis_operator::zis::{
+    BearerTokenUpdate, ClientConfig, IntegrationClient, PacingConfig, Priority, ZisClient,
+};
+use zis_sandbox::zis::{FakeZis, FakeZisConfig};
 
 const SHOW_BODY: &str = r#"{"bearer_token":{"allowed_domain":"api.example.com","created_at":"1985-04-12T23:20:50.52Z","name":"bench_conn","token":"*****","updated_at":"1985-04-12T23:20:50.52Z"}}"#;
 const ACCESS_TOKEN: &str = "bench-access-token";
@@ -148,6 +158,7 @@ fn main() {
             requests_per_minute: u32::MAX,
             burst: u32::MAX,
             max_retry_after: Duration::from_secs(1),
+            ..PacingConfig::default()
         };
         let client = ZisClient::new(ClientConfig::for_url(&base, true).with_pacing(pacing))
             .expect("client")
@@ -194,4 +205,208 @@ fn main() {
             );
         }
     });
+    priority_latency();
+}
+
+const PRIORITY_INTEGRATION: &str = "bench_priority";
+const PRIORITY_ACCESS_TOKEN: &str = "bench-priority-access-token";
+/// Connections in the integration: ten pages of `connections/all`.
+const PRIORITY_CONNECTIONS: usize = 1_000;
+/// Mean time between two rotations arriving on their own.
+const ROTATION_MEAN_INTERVAL: Duration = Duration::from_secs(1);
+/// Every this often, ten rotations at once (one Secret shared by ten connections).
+const ROTATION_BURST_EVERY: Duration = Duration::from_secs(15);
+const ROTATION_BURST: usize = 10;
+
+/// Starts the local ZIS server on its own thread and runtime, with `PRIORITY_CONNECTIONS`
+/// connections and 20 to 50 ms added to every answer; returns its URL (the server lives until
+/// the process ends).
+fn start_fake_zis() -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("fake runtime");
+        runtime.block_on(async move {
+            let fake = FakeZis::start(
+                FakeZisConfig::new(PRIORITY_INTEGRATION, PRIORITY_ACCESS_TOKEN),
+                "127.0.0.1:0".parse().expect("addr"),
+            )
+            .await
+            .expect("fake zis starts");
+            let admin = reqwest::Client::new();
+            for i in 0..PRIORITY_CONNECTIONS {
+                let response = admin
+                    .post(format!("{}/_fake/connections", fake.url()))
+                    .json(&serde_json::json!({"integration": PRIORITY_INTEGRATION,
+                        "type": "bearer_token", "name": format!("conn_{i:04}"),
+                        "allowed_domain": "api.example.com", "token": "seeded-token"}))
+                    .send()
+                    .await
+                    .expect("seed");
+                assert!(response.status().is_success());
+            }
+            let response = admin
+                .put(format!("{}/_fake/settings", fake.url()))
+                .json(&serde_json::json!({"latency_ms": 20, "latency_jitter_ms": 30}))
+                .send()
+                .await
+                .expect("settings");
+            assert!(response.status().is_success());
+            tx.send(fake.url()).expect("send url");
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv().expect("fake zis url")
+}
+
+/// What one run measured.
+struct Run {
+    rotations: Vec<Duration>,
+    pages: usize,
+    elapsed: Duration,
+}
+
+/// Rotations (urgent PATCHes) at random moments and in bursts for `length`, while a listing
+/// loop sends pages in `listing` priority.
+async fn run_rotations_during_a_listing(url: &str, listing: Priority, length: Duration) -> Run {
+    let account = ZisClient::new(ClientConfig::for_url(url, true).with_pacing(PacingConfig {
+        requests_per_minute: 400,
+        burst: 20,
+        ..PacingConfig::default()
+    }))
+    .expect("client");
+    let client = account.integration(
+        PRIORITY_INTEGRATION,
+        SecretString::new(PRIORITY_ACCESS_TOKEN),
+    );
+    let start = tokio::time::Instant::now();
+    let end = start + length;
+
+    let lister = client.with_priority(listing);
+    let listing = tokio::spawn(async move {
+        let mut pages = 0;
+        let mut cursor: Option<String> = None;
+        while tokio::time::Instant::now() < end {
+            // `list_bearer_page` is always background; the comparison run needs the same request
+            // as urgent traffic, which `list_connections` of an urgent handle gives page by page.
+            let page = if lister.priority() == Priority::Background {
+                lister
+                    .list_bearer_page(cursor.as_deref())
+                    .await
+                    .map(|page| page.next_cursor)
+            } else {
+                lister.list_connections().await.map(|_| None)
+            };
+            match page {
+                Ok(next) => cursor = next,
+                Err(err) => panic!("listing failed: {err}"),
+            }
+            pages += 1;
+        }
+        pages
+    });
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let mut arrivals = Vec::new();
+    let mut at = Duration::ZERO;
+    loop {
+        let u: f64 = rng.random();
+        at += ROTATION_MEAN_INTERVAL.mul_f64(-(1.0 - u).ln());
+        if at >= length {
+            break;
+        }
+        arrivals.push(at);
+    }
+    let mut burst_at = ROTATION_BURST_EVERY / 2;
+    while burst_at < length {
+        arrivals.extend(std::iter::repeat_n(burst_at, ROTATION_BURST));
+        burst_at += ROTATION_BURST_EVERY;
+    }
+    arrivals.sort_unstable();
+
+    let mut rotations = Vec::new();
+    for (i, at) in arrivals.into_iter().enumerate() {
+        tokio::time::sleep_until(start + at).await;
+        let client = client.clone();
+        rotations.push(tokio::spawn(async move {
+            let asked = tokio::time::Instant::now();
+            let update = BearerTokenUpdate {
+                token: Some(SecretString::new(format!("rotated-token-{i}"))),
+                allowed_domain: None,
+            };
+            client
+                .update_bearer(
+                    &format!("conn_{:04}", (i * 37) % PRIORITY_CONNECTIONS),
+                    &update,
+                )
+                .await
+                .expect("rotation");
+            asked.elapsed()
+        }));
+    }
+    let mut latencies = Vec::new();
+    for rotation in rotations {
+        latencies.push(rotation.await.expect("rotation task"));
+    }
+    let pages = listing.await.expect("listing task");
+    Run {
+        rotations: latencies,
+        pages,
+        elapsed: start.elapsed(),
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index].as_secs_f64() * 1e3
+}
+
+fn priority_latency() {
+    let seconds: u64 = std::env::var("ZIS_BENCH_PRIORITY_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    if seconds == 0 {
+        return;
+    }
+    let length = Duration::from_secs(seconds);
+    let url = start_fake_zis();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    println!(
+        "rotation latency while a listing loop runs ({PRIORITY_CONNECTIONS} connections, 10 pages; \
+         budget 400/min, burst 20, background share 0.5; server latency 20-50 ms; rotations at \
+         random, 1 a second on average, plus {ROTATION_BURST} at once every {}s; {seconds}s a run)",
+        ROTATION_BURST_EVERY.as_secs()
+    );
+    for (label, listing) in [
+        ("listing as background (priorities)", Priority::Background),
+        ("listing as urgent (no priorities)", Priority::Urgent),
+    ] {
+        let run = runtime.block_on(run_rotations_during_a_listing(&url, listing, length));
+        let mut sorted = run.rotations.clone();
+        sorted.sort_unstable();
+        let minutes = run.elapsed.as_secs_f64() / 60.0;
+        // The comparison run lists whole integrations: ten pages per listing.
+        let pages = if listing == Priority::Background {
+            run.pages
+        } else {
+            run.pages * PRIORITY_CONNECTIONS.div_ceil(100)
+        };
+        println!(
+            "  {label}: {} rotations, latency ms p50 {:.0}, p90 {:.0}, p99 {:.0}, max {:.0}; \
+             listing {:.0} pages/min",
+            sorted.len(),
+            percentile(&sorted, 0.50),
+            percentile(&sorted, 0.90),
+            percentile(&sorted, 0.99),
+            percentile(&sorted, 1.0),
+            pages as f64 / minutes,
+        );
+    }
 }

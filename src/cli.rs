@@ -19,28 +19,46 @@ pub struct Cli {
 pub enum Command {
     /// Run the operator against the cluster of KUBECONFIG, ~/.kube/config or in-cluster config.
     Run(Box<RunArgs>),
-    /// Print the CustomResourceDefinition YAML (what crds/zisbearerconnections.yaml holds).
-    Crd,
+    /// Print the CustomResourceDefinitions as YAML (both, what `crds/` holds), or one of them.
+    Crd(CrdArgs),
+}
+
+/// Flags of `zis-operator crd`.
+#[derive(Debug, Clone, Args)]
+pub struct CrdArgs {
+    /// Only `ZisBearerConnection` (crds/zisbearerconnections.yaml).
+    #[arg(long, conflicts_with = "integration")]
+    pub connection: bool,
+    /// Only `ZisIntegration` (crds/zisintegrations.yaml).
+    #[arg(long)]
+    pub integration: bool,
 }
 
 /// Flags of `zis-operator run`.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Base URL of the Zendesk account (for example https://acme.zendesk.com or a local server).
-    /// This or --subdomain is required.
+    /// Base URL of the Zendesk account of the simple mode (for example https://acme.zendesk.com or
+    /// a local server). This or --subdomain goes with --credentials-secret.
     // Not `required_unless_present`: clap's error would name only this flag; the operator's own
     // (`RunError::NoZendesk`) names both flags and their environment variables.
     #[arg(long, env = "ZIS_ZENDESK_URL", conflicts_with = "subdomain")]
     pub zendesk_url: Option<String>,
 
-    /// Zendesk subdomain: the account at https://SUBDOMAIN.zendesk.com. This or --zendesk-url is
-    /// required.
+    /// Zendesk subdomain of the simple mode: the account at https://SUBDOMAIN.zendesk.com. This or
+    /// --zendesk-url goes with --credentials-secret.
     #[arg(long, env = "ZIS_SUBDOMAIN")]
     pub subdomain: Option<String>,
 
-    /// NAMESPACE/NAME of the Secret holding the operator's ZIS access tokens.
+    /// NAMESPACE/NAME of the Secret holding the operator's ZIS access tokens: the simple
+    /// single-account mode, for the integrations no ZisIntegration serves. Without it, only
+    /// ZisIntegrations serve integrations.
     #[arg(long, env = "ZIS_CREDENTIALS_SECRET", value_parser = parse_secret_ref)]
-    pub credentials_secret: SecretRef,
+    pub credentials_secret: Option<SecretRef>,
+
+    /// Which namespaces may use the simple mode, as `kubectl -l` takes a selector (for example
+    /// `zis-operator.dev/simple-mode=allowed`). Default: every namespace.
+    #[arg(long, env = "ZIS_NAMESPACE_SELECTOR")]
+    pub namespace_selector: Option<String>,
 
     /// Accept a plain http:// Zendesk URL (local test servers only).
     /// (The environment variable accepts true/false, 1/0, yes/no, on/off.)

@@ -1,14 +1,23 @@
-//! `zis-operator`: prints the CRD (`crd`) or runs the operator (`run`).
+//! `zis-operator`: prints the CRDs (`crd`) or runs the operator (`run`).
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use zis_operator::cli::{Cli, Command};
+use zis_operator::cli::{Cli, Command, CrdArgs};
+
+fn crd_yaml(which: &CrdArgs) -> Result<String, serde_yaml::Error> {
+    use zis_operator::resource;
+    match (which.connection, which.integration) {
+        (true, _) => resource::crd_yaml(),
+        (_, true) => resource::integration_crd_yaml(),
+        _ => resource::all_crds_yaml(),
+    }
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Crd => match zis_operator::resource::crd_yaml() {
+        Command::Crd(which) => match crd_yaml(&which) {
             Ok(yaml) => {
                 print!("{yaml}");
                 ExitCode::SUCCESS

@@ -13,8 +13,13 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub mod integration;
 pub mod rules;
 
+pub use integration::{
+    CredentialsGrant, IntegrationAdoption, IntegrationCredentials, NamespacedSecretRef,
+    ZisIntegration, ZisIntegrationSpec, ZisIntegrationStatus,
+};
 pub use rules::RESERVED_CONNECTION_NAME;
 
 /// API group of every resource of this operator.
@@ -275,11 +280,20 @@ impl ZisBearerConnection {
     }
 }
 
-/// The CRD, as `zis-operator crd` prints it: kube's derived CRD with descriptions made for
-/// `kubectl explain` (see [`polish_descriptions`]).
+/// The CRD of `ZisBearerConnection`, as `zis-operator crd` prints it: kube's derived CRD with
+/// descriptions made for `kubectl explain` (see [`polish_descriptions`]).
 pub fn crd() -> CustomResourceDefinition {
     use kube::CustomResourceExt;
-    let mut crd = ZisBearerConnection::crd();
+    polished(ZisBearerConnection::crd())
+}
+
+/// The CRD of `ZisIntegration`, likewise.
+pub fn integration_crd() -> CustomResourceDefinition {
+    use kube::CustomResourceExt;
+    polished(ZisIntegration::crd())
+}
+
+fn polished(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
     for version in &mut crd.spec.versions {
         if let Some(schema) = version
             .schema
@@ -336,14 +350,35 @@ fn reflow(text: &str) -> String {
         .join("\n\n")
 }
 
-/// The CRD as YAML, exactly what `zis-operator crd` prints and `crds/` holds.
+/// The `ZisBearerConnection` CRD as YAML, exactly what `crds/zisbearerconnections.yaml` holds.
 pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
     serde_yaml::to_string(&crd())
+}
+
+/// The `ZisIntegration` CRD as YAML, exactly what `crds/zisintegrations.yaml` holds.
+pub fn integration_crd_yaml() -> Result<String, serde_yaml::Error> {
+    serde_yaml::to_string(&integration_crd())
+}
+
+/// Every CRD of the operator as one multi-document YAML: what `zis-operator crd` prints.
+pub fn all_crds_yaml() -> Result<String, serde_yaml::Error> {
+    Ok(format!("{}---\n{}", crd_yaml()?, integration_crd_yaml()?))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_committed_integration_crd_matches_the_code() {
+        let generated = integration_crd_yaml().expect("crd serializes");
+        let committed = include_str!("../crds/zisintegrations.yaml");
+        assert!(
+            generated == committed,
+            "crds/zisintegrations.yaml drifted from the code; regenerate it with \
+             `cargo run --bin zis-operator -- crd --integration > crds/zisintegrations.yaml`"
+        );
+    }
 
     #[test]
     fn the_committed_crd_matches_the_code() {
@@ -352,7 +387,7 @@ mod tests {
         assert!(
             generated == committed,
             "crds/zisbearerconnections.yaml drifted from the code; regenerate it with \
-             `cargo run --bin zis-operator -- crd > crds/zisbearerconnections.yaml`"
+             `cargo run --bin zis-operator -- crd --connection > crds/zisbearerconnections.yaml`"
         );
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::events::{Recorder, Reporter};
 use futures::{StreamExt, TryStreamExt, stream};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{ListParams, PartialObjectMeta};
 use kube::runtime::controller::Config as ControllerConfig;
 use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
@@ -17,6 +17,7 @@ use kube::{Api, ResourceExt};
 use tracing::{debug, info, warn};
 
 use crate::cli::{MetricsAddr, RunArgs, SecretRef};
+use crate::controller::access::{Access, SimpleMode, parse_selector};
 use crate::controller::credentials::Credentials;
 use crate::controller::index::ObjectIndex;
 use crate::controller::{self, Context, Settings, Watched};
@@ -24,10 +25,12 @@ use crate::leader::{self, Candidate, Leadership};
 use crate::metrics::server::{MetricsServer, ServerError};
 use crate::metrics::{self, KubeWrite, Metrics, Role};
 use crate::resource::ZisBearerConnection;
-use crate::zis::{ClientConfig, ConfigError, ZisClient};
+use crate::zis::{ClientConfig, ConfigError, Permit, ZisClient};
 
 /// How long startup waits for the first read of the credentials Secret.
 const CREDENTIALS_WAIT: Duration = Duration::from_secs(10);
+/// The Lease's namespace out of a cluster when nothing else names one.
+const DEFAULT_LEASE_NAMESPACE: &str = "zis-system";
 /// How long reconciles in flight may take to finish after SIGTERM (pods get 30 s by default).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
@@ -57,6 +60,21 @@ pub enum RunError {
     Metrics(#[from] ServerError),
     #[error("lost the leader lease; stopped at once so that another replica can take over")]
     LeadershipLost,
+    #[error(
+        "--zendesk-url/--subdomain name the simple mode's account, which needs --credentials-secret NAMESPACE/NAME (or ZIS_CREDENTIALS_SECRET) too"
+    )]
+    NoCredentialsSecret,
+    #[error("invalid --namespace-selector: {0}")]
+    NamespaceSelector(String),
+}
+
+/// The ZIS clients the leader starts from.
+struct Clients {
+    /// The simple mode's account, if that mode is on.
+    simple: Option<ZisClient>,
+    simple_namespaces: Option<kube::core::Selector>,
+    /// How the clients of ZisIntegrations' accounts are made.
+    template: ClientConfig,
 }
 
 /// Runs the operator until SIGINT or SIGTERM.
@@ -77,14 +95,31 @@ pub fn main(args: RunArgs) -> ExitCode {
     }
 }
 
-fn zis_config(args: &RunArgs) -> Result<ClientConfig, RunError> {
-    let mut config = match (&args.zendesk_url, &args.subdomain) {
-        (Some(url), _) => ClientConfig::for_url(url, args.allow_http),
-        (None, Some(subdomain)) => ClientConfig::for_subdomain(subdomain)?,
-        (None, None) => return Err(RunError::NoZendesk),
-    };
+/// How every ZIS client of this process is made: paced by `--requests-per-minute`, observed by
+/// the metrics, and sending only while this replica leads (`permit`).
+fn client_template(args: &RunArgs, metrics: Arc<Metrics>, permit: Permit) -> ClientConfig {
+    let mut config = ClientConfig::for_url("https://zendesk.invalid", args.allow_http)
+        .with_observer(metrics)
+        .with_permit(permit);
     config.pacing.requests_per_minute = args.requests_per_minute;
-    Ok(config)
+    config
+}
+
+/// The client of the simple mode's account, when `--credentials-secret` asks for the simple mode.
+fn simple_mode_client(
+    args: &RunArgs,
+    template: &ClientConfig,
+) -> Result<Option<ZisClient>, RunError> {
+    let base_url = match (&args.zendesk_url, &args.subdomain, &args.credentials_secret) {
+        (None, None, None) => return Ok(None),
+        (_, _, None) => return Err(RunError::NoCredentialsSecret),
+        (Some(url), _, Some(_)) => url.clone(),
+        (None, Some(subdomain), Some(_)) => ClientConfig::for_subdomain(subdomain)?.base_url,
+        (None, None, Some(_)) => return Err(RunError::NoZendesk),
+    };
+    let mut config = template.clone();
+    config.base_url = base_url;
+    Ok(Some(ZisClient::new(config)?))
 }
 
 async fn run(args: RunArgs) -> Result<(), RunError> {
@@ -96,11 +131,18 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
     });
     // Every request to ZIS checks, just before it goes out, that this replica still leads.
     let permit_holder = leadership.clone();
-    let zis = ZisClient::new(
-        zis_config(&args)?
-            .with_observer(metrics.clone())
-            .with_permit(Arc::new(move || permit_holder.is_leader())),
-    )?;
+    let template = client_template(
+        &args,
+        metrics.clone(),
+        Arc::new(move || permit_holder.is_leader()),
+    );
+    let simple_zis = simple_mode_client(&args, &template)?;
+    let simple_namespaces = args
+        .namespace_selector
+        .as_deref()
+        .map(parse_selector)
+        .transpose()
+        .map_err(RunError::NamespaceSelector)?;
     // Bound before anything else so a taken port stops the operator at once.
     let (stop_server, server) = start_metrics_server(args.metrics_addr, metrics.clone()).await?;
     let config = kube::Config::infer()
@@ -135,7 +177,11 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
     let result = lead(
         &args,
         client,
-        zis,
+        Clients {
+            simple: simple_zis,
+            simple_namespaces,
+            template,
+        },
         leadership.clone(),
         metrics.clone(),
         shutdown,
@@ -161,7 +207,7 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
 async fn lead(
     args: &RunArgs,
     client: kube::Client,
-    zis: ZisClient,
+    clients: Clients,
     leadership: Arc<Leadership>,
     metrics: Arc<Metrics>,
     shutdown: Shutdown,
@@ -172,26 +218,38 @@ async fn lead(
         None => Api::all(client.clone()),
     };
 
-    let credentials = Arc::new(Credentials::new(args.credentials_secret.to_string()));
+    // The simple mode's credentials, watched; a change retries every object.
     let (credentials_changed, credentials_triggers) = futures::channel::mpsc::unbounded::<()>();
-    let (first_read_tx, first_read) = tokio::sync::oneshot::channel();
-    tokio::spawn(watch_credentials(
-        client.clone(),
-        args.credentials_secret.clone(),
-        credentials.clone(),
-        credentials_changed,
-        first_read_tx,
-    ));
-    if tokio::time::timeout(CREDENTIALS_WAIT, first_read)
-        .await
-        .is_err()
-    {
-        warn!(secret = %args.credentials_secret, "credentials secret not read yet; starting anyway");
-        // Connections stop waiting quietly and say so; a later read wakes them again.
-        credentials.stop_waiting();
-    }
+    let simple = match (clients.simple, &args.credentials_secret) {
+        (Some(zis), Some(secret)) => {
+            let credentials = Arc::new(Credentials::new(secret.to_string()));
+            let (first_read_tx, first_read) = tokio::sync::oneshot::channel();
+            tokio::spawn(watch_credentials(
+                client.clone(),
+                secret.clone(),
+                credentials.clone(),
+                credentials_changed.clone(),
+                first_read_tx,
+            ));
+            if tokio::time::timeout(CREDENTIALS_WAIT, first_read)
+                .await
+                .is_err()
+            {
+                warn!(%secret, "credentials secret not read yet; starting anyway");
+                // Connections stop waiting quietly and say so; a later read wakes them again.
+                credentials.stop_waiting();
+            }
+            Some(SimpleMode {
+                zis,
+                credentials,
+                namespaces: clients.simple_namespaces,
+            })
+        }
+        _ => None,
+    };
+    let access = Arc::new(Access::new(simple, clients.template));
 
-    let readiness = Readiness::new(2, metrics.clone());
+    let readiness = Readiness::new(3, metrics.clone());
     // The object watch is built here rather than by `Controller::new` only to see its first
     // full list (readiness); it is the same watch, reflector and triggers.
     let (store, object_writer) = reflector::store();
@@ -228,6 +286,33 @@ async fn lead(
         Some(namespace) => Api::namespaced(client.clone(), namespace),
         None => Api::all(client.clone()),
     };
+    // Namespace labels decide who may use an integration: metadata only, labels kept.
+    let (namespace_metadata, namespace_writer) = reflector::store();
+    let namespace_config = match &args.namespace {
+        Some(namespace) => watcher::Config::default().fields(&format!("metadata.name={namespace}")),
+        None => watcher::Config::default(),
+    };
+    let namespace_api: Api<PartialObjectMeta<Namespace>> = Api::all(client.clone());
+    let namespace_triggers = watcher(namespace_api, namespace_config.any_semantic())
+        .default_backoff()
+        .modify(controller::trim::keep_labels_only)
+        .reflect(namespace_writer)
+        .inspect(readiness.watch())
+        .touched_objects()
+        .filter_map(|event| async move {
+            match event {
+                Ok(meta) => Some(meta),
+                Err(error) => {
+                    let error = controller::dereference::describe_watch_error(&error);
+                    warn!(%error, "namespace watch failed; retrying");
+                    None
+                }
+            }
+        });
+    let namespace_index = index.clone();
+    // A namespace's labels changed: its objects may now be allowed, or refused.
+    let namespace_triggers = namespace_triggers
+        .flat_map(move |meta| stream::iter(namespace_index.users_in_namespace(&meta.name_any())));
     let secret_index = index.clone();
     let (secret_metadata, secret_writer) = reflector::store();
     let secret_triggers = watcher(secrets, watcher::Config::default().any_semantic())
@@ -258,8 +343,7 @@ async fn lead(
     let ctx = Arc::new(
         Context::new(
             client,
-            zis,
-            credentials,
+            access,
             recorder,
             Settings {
                 resync: args.resync_interval,
@@ -268,6 +352,7 @@ async fn lead(
                 objects: store,
                 index,
                 secrets: secret_metadata,
+                namespaces: namespace_metadata,
                 peers,
             },
             metrics.clone(),
@@ -285,7 +370,10 @@ async fn lead(
     let _stop_drift_watch = AbortOnDrop(drift_watch);
     let reconciling = controller
         .with_config(ControllerConfig::default().concurrency(args.concurrency))
-        .reconcile_on(stream::select(secret_triggers, peer_triggers))
+        .reconcile_on(stream::select(
+            stream::select(secret_triggers, namespace_triggers),
+            peer_triggers,
+        ))
         .reconcile_all_on(credentials_triggers)
         .graceful_shutdown_on(shutdown.clone())
         .run(controller::reconcile, controller::error_policy, ctx)
@@ -330,7 +418,12 @@ fn candidate(client: &kube::Client, args: &RunArgs) -> Candidate {
         .leader_election_namespace
         .clone()
         .or_else(own_namespace)
-        .unwrap_or_else(|| args.credentials_secret.namespace.clone());
+        .or_else(|| {
+            args.credentials_secret
+                .as_ref()
+                .map(|s| s.namespace.clone())
+        })
+        .unwrap_or_else(|| DEFAULT_LEASE_NAMESPACE.to_owned());
     let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "zis-operator".to_owned());
         format!(
@@ -597,7 +690,8 @@ mod tests {
         let crate::cli::Command::Run(args) = cli.command else {
             panic!("not run")
         };
-        let message = match zis_config(&args) {
+        let template = ClientConfig::for_url("https://zendesk.invalid", false);
+        let message = match simple_mode_client(&args, &template) {
             Err(error) => error.to_string(),
             Ok(_) => panic!("accepted no Zendesk account"),
         };
@@ -609,6 +703,29 @@ mod tests {
         ] {
             assert!(message.contains(needle), "{needle} missing from: {message}");
         }
+    }
+
+    #[test]
+    fn an_account_without_a_credentials_secret_is_refused_and_neither_means_no_simple_mode() {
+        let parse = |extra: &[&str]| {
+            let mut all = vec!["zis-operator", "run"];
+            all.extend_from_slice(extra);
+            let cli = crate::cli::Cli::try_parse_from(all).expect("parses");
+            let crate::cli::Command::Run(args) = cli.command else {
+                panic!("not run")
+            };
+            args
+        };
+        let template = ClientConfig::for_url("https://zendesk.invalid", false);
+        let message = match simple_mode_client(&parse(&["--subdomain", "acme"]), &template) {
+            Err(error) => error.to_string(),
+            Ok(_) => panic!("accepted an account without credentials"),
+        };
+        assert!(message.contains("--credentials-secret"), "{message}");
+        assert!(matches!(
+            simple_mode_client(&parse(&[]), &template),
+            Ok(None)
+        ));
     }
 
     #[test]

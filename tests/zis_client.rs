@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use zis_operator::secret::SecretString;
 use zis_operator::zis::{
     BearerTokenUpdate, ClientConfig, IntegrationClient, NewBearerConnection, PacingConfig,
-    ZisClient, ZisError,
+    Priority, ZisClient, ZisError,
 };
 use zis_sandbox::zis::{FakeZis, FakeZisConfig};
 
@@ -92,6 +92,7 @@ fn fast_pacing() -> PacingConfig {
         requests_per_minute: 60_000,
         burst: 1_000,
         max_retry_after: Duration::from_secs(5),
+        ..PacingConfig::default()
     }
 }
 
@@ -433,40 +434,237 @@ async fn listing_follows_every_page_and_reports_every_type() {
 #[tokio::test]
 async fn a_rate_limited_account_pauses_for_the_retry_after_it_was_given() {
     let fake = Fake::start().await;
+    // Other apps used the account's window up: the next request gets a 429. (With a rate limit
+    // set, the fake's X-Rate-Limit-Remaining would slow the client down before any 429.)
     fake.admin(
-        reqwest::Method::PUT,
-        "settings",
-        Some(json!({"rate_limit_per_minute": 5})),
+        reqwest::Method::POST,
+        "faults",
+        Some(json!({"status": 429, "retry_after": 5, "count": 1})),
     )
     .await;
-    // Pacing far above the server's limit so the 429 comes; pauses capped at 2 s for speed.
+    // Pauses capped at 2 s for speed.
     let account = fake.account(PacingConfig {
         requests_per_minute: 60_000,
         burst: 100,
         max_retry_after: Duration::from_secs(2),
+        ..PacingConfig::default()
     });
     let client = account.integration(INTEGRATION, SecretString::new(ACCESS_TOKEN));
-    let mut limited = None;
-    for _ in 0..20 {
-        if let Err(ZisError::RateLimited { retry_after }) = client.get_bearer("none").await {
-            limited = Some((retry_after, Instant::now()));
-            break;
-        }
-    }
-    let (retry_after, at) = limited.expect("the fake rate-limits after 5 requests");
+    let limited = match client.get_bearer("none").await {
+        Err(ZisError::RateLimited { retry_after }) => Some((retry_after, Instant::now())),
+        _ => None,
+    };
+    let (retry_after, at) = limited.expect("the fault answers 429");
     assert!(
         retry_after > Duration::ZERO && retry_after <= Duration::from_secs(2),
         "{retry_after:?}"
     );
     assert!(account.paused_until().is_some());
 
-    // Another integration of the same account waits out the same pause.
+    // Another integration of the same account waits out the same pause, in either class.
     let other = account.integration(OTHER_INTEGRATION, SecretString::new(OTHER_ACCESS_TOKEN));
-    let _ = other.get_bearer("none").await;
-    let waited = at.elapsed();
+    let (urgent, background) = tokio::join!(
+        async {
+            let _ = other.get_bearer("none").await;
+            at.elapsed()
+        },
+        async {
+            let _ = client.list_bearer_page(None).await;
+            at.elapsed()
+        }
+    );
+    for waited in [urgent, background] {
+        assert!(
+            waited + Duration::from_millis(50) >= retry_after,
+            "sent after {waited:?}, asked to wait {retry_after:?}"
+        );
+    }
+    fake.server.shutdown().await;
+}
+
+/// Seeds `count` bearer-token connections of [`INTEGRATION`] (`page_000`, `page_001`, ...).
+async fn seed_bearer(fake: &Fake, count: usize) {
+    for i in 0..count {
+        fake.admin(
+            reqwest::Method::POST,
+            "connections",
+            Some(json!({"integration": INTEGRATION, "type": "bearer_token",
+                "name": format!("page_{i:03}"), "allowed_domain": "api.example.com",
+                "token": format!("page-token-SECRET-{i:03}")})),
+        )
+        .await;
+    }
+}
+
+/// How many `GET all` requests the fake answered.
+async fn list_requests(fake: &Fake) -> u64 {
+    let requests = fake.admin(reqwest::Method::GET, "requests", None).await;
+    requests["requests"]
+        .as_array()
+        .expect("requests array")
+        .iter()
+        .filter(|r| r["endpoint"] == "all")
+        .filter_map(|r| r["count"].as_u64())
+        .sum()
+}
+
+#[tokio::test]
+async fn bearer_connections_are_listed_page_by_page_with_their_cursors() {
+    let fake = Fake::start().await;
+    seed_bearer(&fake, 250).await;
+    fake.admin(
+        reqwest::Method::POST,
+        "connections",
+        Some(
+            json!({"integration": INTEGRATION, "type": "api_key", "name": "page_key",
+            "allowed_domain": "api.example.com", "api_key": "k-secret", "header_name": "x-api-key"}),
+        ),
+    )
+    .await;
+    let client = fake.client();
+    let mut names = Vec::new();
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = client
+            .list_bearer_page(cursor.as_deref())
+            .await
+            .expect("page");
+        let shown = format!("{page:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        for connection in &page.connections {
+            assert_eq!(connection.allowed_domain, "api.example.com");
+            assert!(!connection.created_at.is_empty() && !connection.updated_at.is_empty());
+            names.push(connection.name.clone());
+        }
+        pages.push(page.connections.len());
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+        assert!(pages.len() < 10, "the listing does not end");
+    }
+    // 251 connections in pages of 100; the api_key one is not a bearer-token connection.
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    assert_eq!(list_requests(&fake).await, 3);
+    let expected: Vec<String> = (0..250).map(|i| format!("page_{i:03}")).collect();
+    assert_eq!(names, expected, "every name once, in ZIS's order");
+    fake.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn urgent_calls_overtake_a_background_listing_waiting_for_the_same_account() {
+    let fake = Fake::start().await;
+    seed_bearer(&fake, 3).await;
+    // Two a second, no burst beyond one: every call below waits for its token.
+    let account = fake.account(PacingConfig {
+        requests_per_minute: 120,
+        burst: 1,
+        ..PacingConfig::default()
+    });
+    let urgent = account.integration(INTEGRATION, SecretString::new(ACCESS_TOKEN));
+    let background = urgent.background();
+    assert_eq!(urgent.priority(), Priority::Urgent);
+    assert_eq!(background.priority(), Priority::Background);
+    urgent
+        .get_bearer("page_000")
+        .await
+        .expect("drains the bucket");
+
+    let start = Instant::now();
+    let listing = {
+        let background = background.clone();
+        tokio::spawn(async move {
+            // A background handle's ordinary calls are background requests too.
+            background
+                .get_bearer("page_001")
+                .await
+                .expect("background get");
+            background.list_bearer_page(None).await.expect("page");
+            start.elapsed()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut urgent_done = Vec::new();
+    for name in ["page_000", "page_001", "page_002"] {
+        urgent.get_bearer(name).await.expect("urgent get");
+        urgent_done.push(start.elapsed());
+    }
+    let listed = listing.await.expect("task");
+    // Three urgent calls at 0.5 s, 1 s and 1.5 s; the background ones only after them.
     assert!(
-        waited + Duration::from_millis(50) >= retry_after,
-        "sent after {waited:?}, asked to wait {retry_after:?}"
+        urgent_done[2] < Duration::from_millis(1_800),
+        "{urgent_done:?}"
+    );
+    assert!(listed > urgent_done[2], "{listed:?} {urgent_done:?}");
+    fake.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_slows_down_before_other_apps_are_left_without_requests_and_gets_no_429() {
+    let fake = Fake::start().await;
+    seed_bearer(&fake, 1).await;
+    // 100 a minute for the account, of which other apps send 20 (one every 3 s).
+    fake.admin(
+        reqwest::Method::PUT,
+        "settings",
+        Some(json!({"rate_limit_per_minute": 100, "other_apps_per_minute": 20})),
+    )
+    .await;
+    // A budget far above the account's limit: only X-Rate-Limit-Remaining keeps the client in.
+    let account = fake.account(PacingConfig {
+        requests_per_minute: 1_200,
+        burst: 10,
+        max_retry_after: Duration::from_secs(60),
+        ..PacingConfig::default()
+    });
+    let client = account.integration(INTEGRATION, SecretString::new(ACCESS_TOKEN));
+    let start = Instant::now();
+    let mut sent = Vec::new();
+    let mut low_at = None;
+    while start.elapsed() < Duration::from_secs(14) {
+        let call = tokio::time::timeout(
+            Duration::from_secs(14).saturating_sub(start.elapsed()),
+            client.get_bearer("page_000"),
+        );
+        let Ok(result) = call.await else { break };
+        result.expect("no 429, no failure");
+        sent.push(start.elapsed());
+        if low_at.is_none() && account.remaining_is_low() {
+            low_at = Some(sent.len());
+            // Background work stops while the account's remaining requests are low.
+            let listing =
+                tokio::time::timeout(Duration::from_secs(2), client.list_bearer_page(None)).await;
+            assert!(listing.is_err(), "a background request went while low");
+        }
+    }
+    let low_at = low_at.expect("the client saw the reserve reached");
+    let requests = fake.admin(reqwest::Method::GET, "requests", None).await;
+    let answered_429: u64 = requests["requests"]
+        .as_array()
+        .expect("requests array")
+        .iter()
+        .filter(|r| r["status"] == 429)
+        .filter_map(|r| r["count"].as_u64())
+        .sum();
+    println!(
+        "{} requests in 14 s, the reserve reached at request {low_at}; other apps: {}",
+        sent.len(),
+        requests["other_apps"]
+    );
+    assert_eq!(answered_429, 0, "{requests}");
+    assert_eq!(requests["other_apps"]["refused"], 0, "{requests}");
+    assert!(requests["other_apps"]["accepted"].as_u64() >= Some(4));
+    // Without the slowdown the budget (20 a second) would have sent hundreds; with it, the
+    // client stays within the window (100, less the other apps' and the reserve's share) ...
+    assert!(sent.len() <= 95, "{} requests", sent.len());
+    // ... and once low, requests are seconds apart.
+    let after_low = &sent[low_at..];
+    assert!(
+        after_low
+            .windows(2)
+            .all(|pair| pair[1] - pair[0] >= Duration::from_secs(3)),
+        "{after_low:?}"
     );
     fake.server.shutdown().await;
 }

@@ -34,6 +34,7 @@ async fn a_burst_of_500_creates_under_a_600_per_minute_limit_is_paced_not_reject
                 requests_per_minute: 600,
                 burst: 10,
                 max_retry_after: Duration::from_secs(60),
+                ..PacingConfig::default()
             }),
     )
     .expect("client");

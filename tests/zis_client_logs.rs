@@ -90,6 +90,7 @@ async fn trace_logs_of_a_full_connection_lifecycle_never_contain_a_token() {
                 requests_per_minute: 6000,
                 burst: 100,
                 max_retry_after: Duration::from_secs(5),
+                ..PacingConfig::default()
             }),
     )
     .expect("client");

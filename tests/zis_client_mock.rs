@@ -15,8 +15,8 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 use zis_operator::secret::SecretString;
 use zis_operator::zis::{
-    BearerConnection, BearerTokenUpdate, ClientConfig, IntegrationClient, NewBearerConnection,
-    PacingConfig, ZisClient, ZisError,
+    BearerConnection, BearerPage, BearerTokenUpdate, ClientConfig, IntegrationClient,
+    NewBearerConnection, PacingConfig, ZisClient, ZisError,
 };
 
 const ACCESS_TOKEN: &str = "access-token-MOCK-7731";
@@ -111,6 +111,7 @@ fn config(url: &str) -> ClientConfig {
             requests_per_minute: 60_000,
             burst: 1000,
             max_retry_after: Duration::from_secs(30),
+            ..PacingConfig::default()
         })
 }
 
@@ -296,6 +297,117 @@ async fn listing_follows_cursor_pages_until_the_last() {
     assert_eq!(
         seen[1].target,
         "/api/services/zis/integrations/my_integration/connections/all?page%5Bsize%5D=100&page%5Bafter%5D=c1"
+    );
+}
+
+#[tokio::test]
+async fn one_bearer_page_is_asked_for_with_its_size_and_cursor_and_keeps_no_token() {
+    let server = mock(|seen| async move {
+        if seen.target.contains("page%5Bafter%5D=") {
+            json(
+                200,
+                r#"{"api_key":[],"basic_auth":[],"bearer_token":[],"oauth":[],"meta":{"has_more":false,"after":null,"before":"c1"}}"#,
+            )
+        } else {
+            // A careless server that shows a token: the page must not keep it.
+            json(
+                200,
+                r#"{"api_key":[{"name":"k1","allowed_domain":"k.example.com","api_key":"*****"}],"bearer_token":[{"name":"b1","allowed_domain":"a.example.com","token":"connection-token-MOCK-9902","created_at":"1985-04-12T23:20:50.52Z","updated_at":"1985-04-12T23:20:50.52Z"}],"meta":{"has_more":true,"after":"c1","before":null}}"#,
+            )
+        }
+    })
+    .await;
+    let client = client(&server.url);
+    let first = client.list_bearer_page(None).await.expect("first page");
+    assert_eq!(
+        first.connections,
+        vec![BearerConnection {
+            name: "b1".to_owned(),
+            allowed_domain: "a.example.com".to_owned(),
+            ..my_conn()
+        }]
+    );
+    assert_eq!(first.next_cursor.as_deref(), Some("c1"));
+    assert!(!format!("{first:?}").contains(CONN_TOKEN));
+    let last = client
+        .list_bearer_page(first.next_cursor.as_deref())
+        .await
+        .expect("last page");
+    assert_eq!(last, BearerPage::default());
+    let seen = server.seen();
+    assert_eq!(
+        seen.iter().map(|s| s.target.as_str()).collect::<Vec<_>>(),
+        [
+            "/api/services/zis/integrations/my_integration/connections/all?page%5Bsize%5D=100",
+            "/api/services/zis/integrations/my_integration/connections/all?page%5Bsize%5D=100&page%5Bafter%5D=c1",
+        ]
+    );
+    assert!(seen.iter().all(|s| s.method == Method::GET));
+}
+
+#[tokio::test]
+async fn the_rate_limit_headers_of_each_answer_pace_the_account() {
+    // The server tells how much of its 600-a-minute window is left: 60 (the 10% reserve) for
+    // the first three answers, then plenty. A 429 says 0 but only its Retry-After counts.
+    let answered = Arc::new(Mutex::new(0_usize));
+    let server = mock({
+        let answered = answered.clone();
+        move |_| {
+            let answered = answered.clone();
+            async move {
+                let n = {
+                    let mut answered = answered.lock().expect("lock");
+                    *answered += 1;
+                    *answered
+                };
+                let (status, body, remaining) = match n {
+                    1..=3 => (200, SHOW_BODY.to_owned(), "60"),
+                    4 => (429, error_body("TooManyRequests", "Too many requests"), "0"),
+                    _ => (200, SHOW_BODY.to_owned(), "400"),
+                };
+                let mut response = json(status, &body);
+                let headers = response.headers_mut();
+                headers.insert("x-rate-limit", "600".parse().expect("header"));
+                headers.insert("x-rate-limit-remaining", remaining.parse().expect("header"));
+                if status == 429 {
+                    headers.insert("retry-after", "1".parse().expect("header"));
+                }
+                response
+            }
+        }
+    })
+    .await;
+    let account = ZisClient::new(config(&server.url)).expect("client");
+    let client = account.integration("my_integration", SecretString::new(ACCESS_TOKEN));
+    assert!(!account.remaining_is_low());
+    client.get_bearer("my_conn").await.expect("first");
+    assert!(account.remaining_is_low());
+    // Low: no burst, and 60 requests spread over a minute, one a second.
+    client.get_bearer("my_conn").await.expect("second");
+    client.get_bearer("my_conn").await.expect("third");
+    let seen = server.seen();
+    let gap = seen[2].at - seen[1].at;
+    assert!(
+        gap >= Duration::from_millis(950) && gap < Duration::from_millis(1_500),
+        "{gap:?}"
+    );
+    // A 429 pauses for its Retry-After and forgets the low word.
+    assert!(matches!(
+        client.get_bearer("my_conn").await,
+        Err(ZisError::RateLimited { .. })
+    ));
+    assert!(!account.remaining_is_low());
+    client.get_bearer("my_conn").await.expect("after the pause");
+    assert!(!account.remaining_is_low());
+    // Plenty left: the configured budget's pace again (60,000 a minute, a burst of 1,000).
+    let start = Instant::now();
+    for _ in 0..5 {
+        client.get_bearer("my_conn").await.expect("fast");
+    }
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        start.elapsed()
     );
 }
 

@@ -82,7 +82,7 @@ pub struct Running {
 }
 
 /// A stop request: SIGINT (Ctrl-C) or SIGTERM.
-type Stop = Pin<Box<dyn Future<Output = ()> + Send>>;
+pub(crate) type Stop = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Runs the demo until it is done or (with `--keep-running`) until Ctrl-C or SIGTERM.
 pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
@@ -101,7 +101,7 @@ pub async fn run_with(
 ) -> Result<(), DemoError> {
     let operator_binary = match args.operator_binary {
         Some(path) => path,
-        None => locate_operator_binary()?,
+        None => locate_operator_binary(say)?,
     };
     let mut workdir = Workdir::create()?;
     let kubeconfig = args
@@ -207,7 +207,7 @@ pub async fn run_with(
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM; the handlers are installed when this is called.
-fn stop_signal() -> std::io::Result<Stop> {
+pub(crate) fn stop_signal() -> std::io::Result<Stop> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -348,14 +348,15 @@ fn say(line: &str) {
     println!("==> {line}");
 }
 
-/// The operator binary next to this one; when run through cargo, built first so it is current.
-fn locate_operator_binary() -> Result<PathBuf, DemoError> {
+/// The operator binary next to this one; when run through cargo, built first so it is current
+/// (`progress` says so: the demo on stdout, the benchmark on stderr).
+pub(crate) fn locate_operator_binary(progress: fn(&str)) -> Result<PathBuf, DemoError> {
     let own = std::env::current_exe()?;
     let dir = own.parent().ok_or("cannot tell where zis-sandbox lives")?;
     let candidate = dir.join(format!("zis-operator{}", std::env::consts::EXE_SUFFIX));
     if let Some(cargo) = std::env::var_os("CARGO") {
         let release = dir.file_name().is_some_and(|name| name == "release");
-        say(&format!(
+        progress(&format!(
             "building zis-operator (cargo build --bin zis-operator{}): the first run compiles \
              everything, about 12 minutes on 2 cores; later runs take seconds",
             if release { " --release" } else { "" }

@@ -22,6 +22,9 @@ enum Command {
     /// Show the operator's whole lifecycle locally: Kubernetes sandbox, local ZIS and the real
     /// zis-operator binary, with no cluster and no Zendesk account.
     Demo(zis_sandbox::demo::DemoArgs),
+    /// Measure the operator with many connections on one rate-limited account (issue 9): prints
+    /// one JSON object (docs/benchmark.md).
+    Bench(zis_sandbox::bench::BenchArgs),
 }
 
 #[tokio::main]
@@ -31,6 +34,7 @@ async fn main() -> std::process::ExitCode {
         Command::Zis(args) => zis_sandbox::zis::run(args).await,
         Command::Kube(args) => zis_sandbox::kube::run(args).await,
         Command::Demo(args) => zis_sandbox::demo::run(args).await,
+        Command::Bench(args) => zis_sandbox::bench::run_cli(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -222,8 +222,11 @@ async fn settings_are_read_and_changed_at_run_time() {
     assert_eq!(
         settings,
         json!({"patch_allowed_domain": true, "rate_limit_per_minute": null,
+                                "oauth_max_expires_in": null,
+                                "oauth_max_refresh_token_expires_in": null,
                                 "latency_ms": 0, "error_rate": 0.0, "drop_rate": 0.0,
-                                "throttle_rate": 0.0, "latency_jitter_ms": 0})
+                                "throttle_rate": 0.0, "latency_jitter_ms": 0,
+                                "other_apps_per_minute": 0})
     );
     let (status, settings) = fake
         .admin(
@@ -541,7 +544,10 @@ async fn reset_restores_the_state_at_start() {
     let (_, stored) = fake.admin("GET", "connections", None).await;
     assert_eq!(stored["connections"], json!([]));
     let (_, counters) = fake.admin("GET", "requests", None).await;
-    assert_eq!(counters, json!({"total": 0, "requests": []}));
+    assert_eq!(
+        counters,
+        json!({"total": 0, "requests": [], "other_apps": {"accepted": 0, "refused": 0}})
+    );
     let (_, settings) = fake.admin("GET", "settings", None).await;
     assert_eq!(
         (

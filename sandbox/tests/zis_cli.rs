@@ -138,6 +138,53 @@ fn repeated_integrations_and_tokens_pair_up_in_order_and_tokens_never_reach_the_
 }
 
 #[test]
+fn oauth_clients_and_refresh_tokens_from_flags_serve_the_token_endpoint_without_logging_secrets() {
+    let (mut child, _stdout, line) = spawn(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--oauth-client",
+        "my_integration:zis_my_integration=client-secret-cli",
+        "--oauth-refresh-token",
+        "zis_my_integration=refresh-secret-cli",
+    ]);
+    let url = line
+        .trim()
+        .trim_start_matches("zis fake listening on ")
+        .to_owned();
+    // Form-encoded, as RFC 6749 and most OAuth libraries send it.
+    let output = Command::new("/usr/bin/curl")
+        .args(["--silent", "-X", "POST", "-d"])
+        .arg(
+            "grant_type=refresh_token&client_id=zis_my_integration\
+             &client_secret=client-secret-cli&refresh_token=refresh-secret-cli",
+        )
+        .arg(format!("{url}/oauth/tokens"))
+        .output()
+        .expect("curl runs");
+    let answer: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("a JSON token answer");
+    assert_eq!(answer["token_type"], "bearer", "{answer}");
+    let access = answer["access_token"].as_str().expect("access token");
+    let refresh = answer["refresh_token"].as_str().expect("refresh token");
+    signal(&child, "TERM");
+    assert_eq!(wait(&mut child).code(), Some(0));
+    let mut logs = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr is piped")
+        .read_to_string(&mut logs)
+        .expect("stderr");
+    assert!(logs.contains("oauth/tokens"), "{logs}");
+    for secret in ["client-secret-cli", "refresh-secret-cli", access, refresh] {
+        assert!(
+            !logs.contains(secret),
+            "a token or secret leaked into the logs"
+        );
+    }
+}
+
+#[test]
 fn help_documents_every_flag() {
     let output = Command::new(BIN)
         .args(["zis", "--help"])
@@ -155,6 +202,10 @@ fn help_documents_every_flag() {
         "--latency-ms",
         "--error-rate",
         "--drop-rate",
+        "--oauth-client",
+        "--oauth-refresh-token",
+        "/oauth/tokens",
+        "invalid_grant",
         "/_fake/",
         "zis fake listening on http://HOST:PORT",
     ] {
@@ -169,6 +220,8 @@ fn a_command_line_that_cannot_be_served_fails_without_showing_tokens() {
         &["--integration", "Not A Key"][..],
         &["--error-rate", "1.5"][..],
         &["--scoped-token", "my_integration:admin=lonely-secret"][..],
+        &["--oauth-client", "my_integration=lonely-secret"][..],
+        &["--oauth-refresh-token", "zis_nobody=lonely-secret"][..],
         &["--listen", "not-an-address"][..],
     ] {
         let output = Command::new(BIN)

@@ -1,15 +1,14 @@
 //! Carries out one planned action through the ZIS client and records the result in the working
 //! copy of the status (the record of what exists remotely). Knows ZIS calls, not Kubernetes.
 
-use super::credentials::Credentials;
+use super::access::Access;
 use super::outcome::{Failure, Happened, Note};
 use super::plan::{Action, ConflictDecision, Doomed, Identity, created_by_pending, on_conflict};
 use super::validate::Target;
 use crate::resource::{AdoptionPolicy, PendingCreate, RemoteConnection, ZisBearerConnectionStatus};
 use crate::secret::SecretString;
 use crate::zis::{
-    BearerConnection, BearerTokenUpdate, IntegrationClient, NewBearerConnection, ZisClient,
-    ZisError,
+    BearerConnection, BearerTokenUpdate, IntegrationClient, NewBearerConnection, ZisError,
 };
 
 /// What the remote side needs: where, which token, and the token's fingerprint.
@@ -23,18 +22,15 @@ pub struct Desired<'a> {
 
 /// How to reach ZIS.
 pub struct Remote<'a> {
-    pub zis: &'a ZisClient,
-    pub credentials: &'a Credentials,
+    pub access: &'a Access,
 }
 
 impl Remote<'_> {
     /// The calls of `integration`, with the access token that serves it.
     pub fn integration(&self, integration: &str) -> Result<IntegrationClient, Failure> {
-        let token = self
-            .credentials
-            .for_integration(integration)
-            .map_err(|e| Failure::from_credentials(&e))?;
-        Ok(self.zis.integration(integration, token))
+        self.access
+            .client(integration)
+            .map_err(|e| Failure::from_access(&e))
     }
 }
 

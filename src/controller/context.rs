@@ -8,20 +8,19 @@ use std::time::{Duration, Instant};
 
 use crate::events::Recorder;
 use futures::channel::mpsc::UnboundedSender;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::PartialObjectMeta;
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::reflector::{ObjectRef, Store};
 use rand::Rng;
 
+use super::access::Access;
 use super::breaker::Breakers;
-use super::credentials::Credentials;
 use super::index::ObjectIndex;
 use super::outcome::{Retry, SLOW_RETRY};
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
 use crate::resource::{ZisBearerConnection, ZisBearerConnectionStatus};
-use crate::zis::ZisClient;
 
 type Object = ZisBearerConnection;
 
@@ -75,14 +74,16 @@ pub(super) struct Inputs {
 /// Shared by every reconcile.
 pub struct Context {
     pub client: kube::Client,
-    pub zis: ZisClient,
-    pub credentials: Arc<Credentials>,
+    /// Who serves which integration (ZisIntegrations, or the simple mode).
+    pub access: Arc<Access>,
     pub recorder: Recorder,
     pub store: Store<Object>,
     /// Which objects use which Secret and connection name (kept up to date by the object watch).
     pub index: Arc<ObjectIndex>,
     /// Metadata (never data) of the Secrets in the watched namespaces.
     pub secrets: Store<PartialObjectMeta<Secret>>,
+    /// Metadata of the watched namespaces (their labels decide who may use an integration).
+    pub namespaces: Store<PartialObjectMeta<Namespace>>,
     pub settings: Settings,
     /// Asks for other objects to be reconciled (a released connection name).
     pub peers: UnboundedSender<ObjectRef<Object>>,
@@ -105,6 +106,8 @@ pub struct Watched {
     pub index: Arc<ObjectIndex>,
     /// Metadata of the Secrets in the watched namespaces.
     pub secrets: Store<PartialObjectMeta<Secret>>,
+    /// Metadata of the watched namespaces.
+    pub namespaces: Store<PartialObjectMeta<Namespace>>,
     /// Where reconciles of other objects are asked for.
     pub peers: UnboundedSender<ObjectRef<Object>>,
 }
@@ -112,8 +115,7 @@ pub struct Watched {
 impl Context {
     pub fn new(
         client: kube::Client,
-        zis: ZisClient,
-        credentials: Arc<Credentials>,
+        access: Arc<Access>,
         recorder: Recorder,
         settings: Settings,
         watched: Watched,
@@ -121,12 +123,12 @@ impl Context {
     ) -> Self {
         Self {
             client,
-            zis,
-            credentials,
+            access,
             recorder,
             store: watched.objects,
             index: watched.index,
             secrets: watched.secrets,
+            namespaces: watched.namespaces,
             settings,
             peers: watched.peers,
             metrics,

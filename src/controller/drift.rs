@@ -1,6 +1,7 @@
 //! The drift watch: the remote side read like a Kubernetes reflector. Once per resync interval
 //! it lists every connection of each integration in use (`GET .../connections/all`, 100 a page,
-//! pages spread over the interval at background priority) and compares them with what the
+//! pages spread over most of the interval, at background priority so that urgent work always
+//! goes first in the pacer) and compares them with what the
 //! objects' status records. Only an object whose connection is missing or differs (another
 //! domain, or an `updated_at` that is not the one recorded: someone changed it) is woken, and
 //! marked to read its connection before deciding anything, since a listing can be older than
@@ -9,8 +10,9 @@
 //!
 //! This module reads the caches and the ZIS client; it writes nothing to Kubernetes.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use kube::runtime::reflector::ObjectRef;
@@ -45,18 +47,21 @@ pub enum Drift {
 /// Runs the drift watch until the process ends: one pass per resync interval.
 pub async fn watch(ctx: Arc<Context>) {
     let resync = ctx.settings.resync;
-    // The first pass waits a little: a start is quiet, and the status is trusted meanwhile.
-    tokio::time::sleep(jitter_up_to(resync / 10)).await;
+    // Pages of each integration in its last pass: the next pass spreads as many over the interval.
+    let mut pages: HashMap<String, usize> = HashMap::new();
+    // The first pass comes within the first interval, not at once: a start is quiet, the status
+    // is trusted meanwhile, and replicas started together do not list together.
+    tokio::time::sleep(resync / 2 + jitter_up_to(resync / 2)).await;
     loop {
         let started = tokio::time::Instant::now();
-        pass(&ctx).await;
+        pass(&ctx, &mut pages).await;
         let next = started + resync - resync / 10 + jitter_up_to(resync / 5);
         tokio::time::sleep_until(next).await;
     }
 }
 
 /// One pass over every integration that objects record connections of.
-async fn pass(ctx: &Context) {
+async fn pass(ctx: &Context, pages: &mut HashMap<String, usize>) {
     let pass_started = Utc::now();
     // Suspended objects make no remote calls, and nobody lists on their behalf.
     let integrations: BTreeSet<String> = ctx
@@ -67,24 +72,34 @@ async fn pass(ctx: &Context) {
         .filter_map(|object| object.status.as_ref()?.remote.as_ref())
         .map(|remote| remote.integration.clone())
         .collect();
+    // Every page of the pass gets the same slice of the interval (most of it: the pass must end
+    // before the next begins).
+    let expected: usize = integrations
+        .iter()
+        .map(|integration| pages.get(integration).copied().unwrap_or(1))
+        .sum();
+    let spacing = page_spacing(ctx.settings.resync, expected);
     for integration in integrations {
-        let epoch = ctx.credentials.epoch();
+        let epoch = ctx.access.epoch();
         if let Admission::Wait { .. } = ctx.breakers.admit(&integration, epoch) {
             debug!(%integration, "credentials refused; not listing");
             continue;
         }
-        let Ok(token) = ctx.credentials.for_integration(&integration) else {
+        let Ok(client) = ctx.access.client(&integration) else {
             continue;
         };
-        let client = ctx.zis.integration(&integration, token);
+        let listing = list(&client, spacing).await;
         let objects = ctx.store.state();
-        let woken = match list(&client).await {
-            Ok(listed) => suspects(
-                objects.iter().map(|object| &**object),
-                &integration,
-                &listed,
-                pass_started,
-            ),
+        let woken = match listing {
+            Ok((listed, count)) => {
+                pages.insert(integration.clone(), count);
+                suspects(
+                    objects.iter().map(|object| &**object),
+                    &integration,
+                    &listed,
+                    pass_started,
+                )
+            }
             // The credentials are refused: every connection of the integration looks for itself,
             // so that the first refusal trips the integration's breaker and all say why.
             Err(error @ (ZisError::Unauthorized | ZisError::Forbidden { .. })) => {
@@ -108,21 +123,45 @@ async fn pass(ctx: &Context) {
     }
 }
 
-/// Every bearer-token connection of the integration.
-async fn list(client: &IntegrationClient) -> Result<HashMap<String, Listed>, ZisError> {
-    let all = client.list_connections().await?;
-    Ok(all
-        .connections
-        .into_iter()
-        .filter(|c| c.kind == "bearer_token")
-        .map(|c| {
-            let listed = Listed {
-                allowed_domain: c.allowed_domain.unwrap_or_default(),
-                updated_at: None,
+/// Every bearer-token connection of the integration, page by page (background priority: urgent
+/// work goes first), `spacing` apart; and how many pages it took.
+async fn list(
+    client: &IntegrationClient,
+    spacing: Duration,
+) -> Result<(HashMap<String, Listed>, usize), ZisError> {
+    let mut listed = HashMap::new();
+    let mut seen_cursors = HashSet::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        if pages > 0 {
+            tokio::time::sleep(spacing).await;
+        }
+        let page = client.list_bearer_page(cursor.as_deref()).await?;
+        pages += 1;
+        for connection in page.connections {
+            let entry = Listed {
+                allowed_domain: connection.allowed_domain,
+                updated_at: Some(connection.updated_at),
             };
-            (c.name, listed)
-        })
-        .collect())
+            listed.insert(connection.name, entry);
+        }
+        match page.next_cursor {
+            Some(next) if seen_cursors.insert(next.clone()) => cursor = Some(next),
+            Some(_) => {
+                return Err(ZisError::Transient {
+                    reason: "zis repeated a list cursor".to_owned(),
+                });
+            }
+            None => return Ok((listed, pages)),
+        }
+    }
+}
+
+/// How long to wait between two pages so that `pages` pages spread over most of `interval`.
+pub fn page_spacing(interval: Duration, pages: usize) -> Duration {
+    let pages = u32::try_from(pages.max(1)).unwrap_or(u32::MAX);
+    (interval * 7 / 10) / pages
 }
 
 /// Every object (not suspended, not being deleted) that records a connection of `integration`.

@@ -33,6 +33,8 @@ struct IndexState {
     secret_users: HashMap<(String, String), HashSet<Key>>,
     /// Connection identity -> objects that ask for it or hold it.
     claimants: HashMap<Identity, HashSet<Key>>,
+    /// Integration key (as the spec names it) -> objects.
+    integration_users: HashMap<String, HashSet<Key>>,
     /// What each object was indexed under, to unindex it when it changes or goes.
     entries: HashMap<Key, Entry>,
     /// During a relist, the objects seen since it began: the others are gone.
@@ -42,6 +44,7 @@ struct IndexState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entry {
     secret: (String, String),
+    integration: String,
     identities: Vec<Identity>,
 }
 
@@ -91,6 +94,36 @@ impl ObjectIndex {
             .unwrap_or_default()
     }
 
+    /// The objects of `namespace`.
+    pub fn users_in_namespace(&self, namespace: &str) -> Vec<Key> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state
+            .entries
+            .keys()
+            .filter(|key| key.namespace.as_deref() == Some(namespace))
+            .cloned()
+            .collect()
+    }
+
+    /// The objects whose spec names `integration` (what a change of it concerns).
+    pub fn users_of_integration(&self, integration: &str) -> Vec<Key> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state
+            .integration_users
+            .get(integration)
+            .map(|keys| keys.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// How many objects name `integration` in their spec.
+    pub fn count_of_integration(&self, integration: &str) -> usize {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state
+            .integration_users
+            .get(integration)
+            .map_or(0, HashSet::len)
+    }
+
     /// The objects that ask for or hold `identity`.
     pub fn claimants_of(&self, identity: &Identity) -> Vec<Key> {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -109,6 +142,7 @@ impl IndexState {
                 object.namespace().unwrap_or_default(),
                 object.spec.token_secret_ref.name.clone(),
             ),
+            integration: object.spec.integration.clone(),
             identities: identities_of(object),
         };
         if self.entries.get(&key) == Some(&entry) {
@@ -125,6 +159,10 @@ impl IndexState {
                 .or_default()
                 .insert(key.clone());
         }
+        self.integration_users
+            .entry(entry.integration.clone())
+            .or_default()
+            .insert(key.clone());
         self.entries.insert(key, entry);
     }
 
@@ -144,6 +182,12 @@ impl IndexState {
                 if keys.is_empty() {
                     self.claimants.remove(identity);
                 }
+            }
+        }
+        if let Some(keys) = self.integration_users.get_mut(&entry.integration) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.integration_users.remove(&entry.integration);
             }
         }
     }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::access::AccessError;
 use super::credentials::CredentialsError;
 use super::validate::ValidationError;
 use crate::zis::ZisError;
@@ -151,6 +152,14 @@ impl Failure {
 
     pub fn from_credentials(error: &CredentialsError) -> Self {
         let mut failure = Self::stalled("CredentialsMissing", error.to_string());
+        failure.retry = Retry::OnChange;
+        failure
+    }
+
+    /// Why the integration cannot be used: fixed by someone (a Secret, a ZisIntegration, a
+    /// namespace label), which is watched.
+    pub fn from_access(error: &AccessError) -> Self {
+        let mut failure = Self::stalled(error.reason(), error.to_string());
         failure.retry = Retry::OnChange;
         failure
     }

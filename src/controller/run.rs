@@ -11,13 +11,18 @@ use tracing::{debug, info, warn};
 
 use super::Error;
 use super::act::{self, Attempt, Desired, Remote, Step};
+use super::apply::Token;
 use super::breaker::{self, Admission};
 use super::context::Context;
+use super::context::Inputs;
+use super::index::release_to_peers;
 use super::outcome::{Failure, Note, Retry, SyncOutcome};
+use super::plan::Claim;
 use super::plan::{self, Action, Identity, Observation, Recorded};
 use super::report::{self, Verdict};
 use super::validate::Target;
 use crate::metrics::KubeWrite;
+use crate::resource::ConditionStatus;
 use crate::resource::{PendingCreate, ZisBearerConnection, ZisBearerConnectionStatus};
 
 type Object = ZisBearerConnection;
@@ -209,8 +214,7 @@ impl<'a> Run<'a> {
         target: &Target,
     ) -> Result<SyncOutcome, Error> {
         let remote = Remote {
-            zis: &self.ctx.zis,
-            credentials: &self.ctx.credentials,
+            access: &self.ctx.access,
         };
         let wanted = Identity::of_target(target);
         let mut observed = Observation::NotChecked;
@@ -383,13 +387,125 @@ impl<'a> Run<'a> {
         self.tell_breaker(integration, epoch, &outcome);
     }
 
+    /// Another object comes first for the name (`owner`): never write to it. Our record of it is
+    /// dropped only if the owner holds it too (then the owner cleans it up); a connection only
+    /// we hold is never forgotten (a holder always comes first, so this is defensive).
+    pub(super) async fn defer_to(
+        &mut self,
+        owner: &Claim,
+        target: &Target,
+    ) -> Result<Requeue, Error> {
+        let wanted = Identity::of_target(target);
+        let recorded = |remote: &Option<crate::resource::RemoteConnection>| {
+            remote
+                .as_ref()
+                .is_some_and(|r| Identity::of_remote(r) == wanted)
+        };
+        if owner.owns(&wanted) && recorded(&self.record.remote) {
+            self.record.remote = None;
+            self.record.token_fingerprint = None;
+            self.record.adopted = None;
+        }
+        if self
+            .record
+            .pending_create
+            .as_ref()
+            .is_some_and(|p| Identity::of_pending(p) == wanted)
+        {
+            self.record.pending_create = None;
+        }
+        let why = if owner.owns(&wanted) {
+            "its status holds it"
+        } else {
+            "older"
+        };
+        let mut message = format!(
+            "ZisBearerConnection {}/{} ({why}) already manages connection {wanted}; this object leaves it alone",
+            owner.namespace, owner.name
+        );
+        if owner.deleting {
+            // No polling: the owner's cleanup and its removal from the cache wake this object
+            // (`release_to_peers`, `peers_waiting_for`); the slow retry is only a safety net.
+            message.push_str(" until that object, being deleted, is gone");
+        }
+        self.fail(Failure::stalled("Conflict", message)).await
+    }
+
+    /// Records how the remote side ended (status, events, memory) and decides when to come back:
+    /// in sync, only when something changes (the drift watch wakes it if the remote side does);
+    /// otherwise after the failure's delay, with remote calls held back until then unless
+    /// `inputs` change.
+    pub(super) async fn finish(
+        &mut self,
+        outcome: SyncOutcome,
+        target: &Target,
+        token: &Token,
+        inputs: Inputs,
+    ) -> Result<Requeue, Error> {
+        let delay = match outcome {
+            SyncOutcome::InSync { confirmed } => {
+                self.record_in_sync(confirmed, target, token, inputs.credentials_epoch)
+                    .await?;
+                return Ok(Requeue::await_change());
+            }
+            SyncOutcome::Failed(failure) => self.fail_after(failure).await?,
+            SyncOutcome::CheckFailed(failure) => self.check_failed(failure).await?,
+        };
+        self.ctx.close_gate(&self.key, delay, inputs);
+        Ok(Requeue::requeue(delay))
+    }
+
+    async fn record_in_sync(
+        &mut self,
+        confirmed: bool,
+        target: &Target,
+        token: &Token,
+        epoch: u64,
+    ) -> Result<(), Error> {
+        // The pushed token is still current under a new Secret version (recreated, or only its
+        // metadata changed): record the version when the status is written anyway, so later
+        // reconciles can skip reading the Secret; never write status just for this.
+        let was_synced = report::ready(&self.written)
+            .is_some_and(|c| c.status == ConditionStatus::True && c.reason == "Synced")
+            && self.written.observed_generation == self.generation();
+        if !was_synced
+            && self.record.token_fingerprint.as_deref() == Some(token.fingerprint.as_str())
+        {
+            self.record.secret_resource_version = token.resource_version.clone();
+        }
+        let wanted = Identity::of_target(target);
+        let message = format!(
+            "connection {wanted} is in sync for {}",
+            target.allowed_domain
+        );
+        self.write(&Verdict::Synced { message, confirmed }).await?;
+        self.publish_notes().await;
+        // A name this object held before a rename is free now for anyone waiting on it.
+        let before = self
+            .object
+            .status
+            .as_ref()
+            .and_then(|s| s.remote.as_ref())
+            .map(Identity::of_remote);
+        if let Some(old) = before.filter(|old| *old != wanted) {
+            release_to_peers(self.ctx, &[old], &self.key);
+        }
+        self.ctx.remember(&self.key, |m| {
+            m.gate = None;
+            m.failures = 0;
+            m.look = false;
+            m.synced_epoch = Some(epoch);
+        });
+        Ok(())
+    }
+
     /// Whether the remote connection must be read before deciding: asked for (drift, a
     /// reconcile request, a failed attempt), or the status does not show it synced for this
     /// generation (a spec change, a restart in the middle of something).
     fn must_look(&self) -> bool {
-        let trusted = report::ready(&self.written).is_some_and(|ready| {
-            ready.status == crate::resource::ConditionStatus::True && ready.reason == "Synced"
-        }) && self.written.observed_generation == self.generation();
+        let trusted = report::ready(&self.written)
+            .is_some_and(|ready| ready.status == ConditionStatus::True && ready.reason == "Synced")
+            && self.written.observed_generation == self.generation();
         !trusted || self.ctx.must_look(&self.key)
     }
 
@@ -415,11 +531,7 @@ impl<'a> Run<'a> {
             .iter()
             .find(|c| c.type_ == report::REMOTE_CHECKED)
             .map(|c| (c.reason.clone(), c.status));
-        let repeated = previous
-            == Some((
-                failure.reason.to_owned(),
-                crate::resource::ConditionStatus::False,
-            ));
+        let repeated = previous == Some((failure.reason.to_owned(), ConditionStatus::False));
         if repeated {
             debug!(key = %self.key, reason = failure.reason, message = %failure.message, "the drift check still fails");
         } else {

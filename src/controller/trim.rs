@@ -18,6 +18,14 @@ pub fn keep_identity_only(meta: &mut PartialObjectMeta<Secret>) {
     meta.metadata.finalizers = None;
 }
 
+/// Drops from a cached namespace everything but its identity and labels.
+pub fn keep_labels_only(meta: &mut PartialObjectMeta<k8s_openapi::api::core::v1::Namespace>) {
+    meta.metadata.annotations = None;
+    meta.metadata.managed_fields = None;
+    meta.metadata.owner_references = None;
+    meta.metadata.finalizers = None;
+}
+
 /// Drops from a cached connection object what no reconcile reads.
 pub fn keep_what_reconciles_read(object: &mut crate::resource::ZisBearerConnection) {
     object.metadata.managed_fields = None;

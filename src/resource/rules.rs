@@ -206,6 +206,11 @@ pub fn secret_name() -> Value {
     }])
 }
 
+/// `x-kubernetes-validations` of the name of a Secret named together with its namespace.
+pub fn plain_secret_name() -> Value {
+    json!([{"rule": matches_rule(SECRET_NAME_PATTERN), "message": SECRET_NAME_MESSAGE}])
+}
+
 /// `x-kubernetes-validations` of `spec.tokenSecretRef.key`.
 pub fn token_key() -> Value {
     json!([{"rule": matches_rule(TOKEN_KEY_PATTERN), "message": TOKEN_KEY_MESSAGE}])

@@ -4,7 +4,10 @@
 //! The client never retries on its own: a failed call returns a classified [`ZisError`] and the
 //! caller (the operator's reconcile loop) decides when to try again. What it does do is keep the
 //! account under its rate limit: every request waits for a token from the account's shared
-//! bucket, and a 429 pauses that bucket for every caller until its `Retry-After` has passed.
+//! pacer in its priority class ([`Priority`]: urgent by default, background for periodic checks
+//! through [`IntegrationClient::background`]), every answer's `X-Rate-Limit-Remaining` tells the
+//! pacer how much of the account's window is left, and a 429 pauses the pacer for every caller
+//! until its `Retry-After` has passed. The rules are in the `pacing` module's documentation.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -20,12 +23,12 @@ use url::Url;
 use super::RequestObserver;
 use super::endpoint::{connections_url, parse_base_url, redact_userinfo, subdomain_url};
 use super::observe::{RequestOutcome, RequestRecord};
-use super::pacing::Pacer;
-use super::response::{Redactor, classify_failure, parse_success};
+use super::pacing::{Pacer, Priority};
+use super::response::{Redactor, classify_failure, parse_success, rate_limit};
 use super::wire::{BearerEnvelope, CreateBody, ListPage, UpdateBody};
 use super::{
-    BearerConnection, BearerTokenUpdate, ConfigError, ConnectionList, NewBearerConnection,
-    PacingConfig, ZisError,
+    BearerConnection, BearerPage, BearerTokenUpdate, ConfigError, ConnectionList,
+    NewBearerConnection, PacingConfig, ZisError,
 };
 use crate::secret::SecretString;
 
@@ -183,6 +186,7 @@ impl ZisClient {
             integration: Arc::from(integration),
             authorization,
             access_token,
+            priority: Priority::Urgent,
         }
     }
 
@@ -203,6 +207,13 @@ impl ZisClient {
             .paused_until()
             .filter(|until| *until > Instant::now())
     }
+
+    /// Whether the latest answer (younger than a minute) said the account's remaining requests
+    /// are down to the reserve left to other apps: this client is slowed down and background
+    /// requests wait (see [`PacingConfig::reserve_share`]).
+    pub fn remaining_is_low(&self) -> bool {
+        self.shared.pacer.remaining_is_low()
+    }
 }
 
 impl fmt::Debug for ZisClient {
@@ -214,7 +225,8 @@ impl fmt::Debug for ZisClient {
     }
 }
 
-/// The connection calls of one integration.
+/// The connection calls of one integration, sent in one priority class: urgent unless made with
+/// [`IntegrationClient::background`] or [`IntegrationClient::with_priority`].
 #[derive(Clone)]
 pub struct IntegrationClient {
     client: ZisClient,
@@ -223,6 +235,7 @@ pub struct IntegrationClient {
     authorization: Option<HeaderValue>,
     /// Kept only to redact it from anything the server echoes back.
     access_token: SecretString,
+    priority: Priority,
 }
 
 impl fmt::Debug for IntegrationClient {
@@ -231,6 +244,7 @@ impl fmt::Debug for IntegrationClient {
             .field("base_url", &self.client.shared.base.as_str())
             .field("integration", &&*self.integration)
             .field("access_token", &self.access_token)
+            .field("priority", &self.priority)
             .finish()
     }
 }
@@ -249,6 +263,7 @@ struct Call<'a> {
     body: Option<Vec<u8>>,
     /// The connection name, when the call is about one (names are not secret).
     connection: Option<&'a str>,
+    priority: Priority,
     /// The connection token the body carries, to redact from anything echoed back.
     token: Option<&'a str>,
 }
@@ -257,6 +272,26 @@ impl IntegrationClient {
     /// The integration key these calls address.
     pub fn integration(&self) -> &str {
         &self.integration
+    }
+
+    /// The class this handle's requests are paced in.
+    pub fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    /// The same calls, paced in `priority` (a cheap clone sharing the account's pacer).
+    pub fn with_priority(&self, priority: Priority) -> IntegrationClient {
+        IntegrationClient {
+            priority,
+            ..self.clone()
+        }
+    }
+
+    /// The same calls as [`Priority::Background`] requests, for periodic checks: they go only
+    /// when no urgent request is waiting, within `background_share` of the budget, and not at
+    /// all while the account's remaining requests are low.
+    pub fn background(&self) -> IntegrationClient {
+        self.with_priority(Priority::Background)
     }
 
     /// `POST bearer_token`: 201 gives the created connection; 409 gives [`ZisError::Conflict`].
@@ -276,6 +311,7 @@ impl IntegrationClient {
                 url: self.url(&["bearer_token"]),
                 body: Some(body),
                 connection: Some(&new.name),
+                priority: self.priority,
                 token: Some(new.token.expose()),
             })
             .await?;
@@ -292,6 +328,7 @@ impl IntegrationClient {
                 url: self.url(&["bearer_token", name]),
                 body: None,
                 connection: Some(name),
+                priority: self.priority,
                 token: None,
             })
             .await?;
@@ -314,6 +351,7 @@ impl IntegrationClient {
             url: self.url(&["bearer_token", name]),
             body: Some(body),
             connection: Some(name),
+            priority: self.priority,
             token: update.token.as_ref().map(SecretString::expose),
         })
         .await
@@ -330,6 +368,7 @@ impl IntegrationClient {
             url: self.url(&["bearer_token", name]),
             body: None,
             connection: Some(name),
+            priority: self.priority,
             token: None,
         })
         .await
@@ -342,25 +381,7 @@ impl IntegrationClient {
         let mut seen = HashSet::new();
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_LIST_PAGES {
-            let mut url = self.url(&["all"]);
-            {
-                let mut query = url.query_pairs_mut();
-                query.append_pair("page[size]", LIST_PAGE_SIZE);
-                if let Some(after) = &cursor {
-                    query.append_pair("page[after]", after);
-                }
-            }
-            let answer = self
-                .execute(Call {
-                    method: Method::GET,
-                    template: "all",
-                    url,
-                    body: None,
-                    connection: None,
-                    token: None,
-                })
-                .await?;
-            let page: ListPage = parse_success(&answer.body, "list", &self.redactor(None))?;
+            let page = self.list_page(cursor.as_deref(), self.priority).await?;
             match page.drain_into(&mut list)? {
                 None => return Ok(list),
                 Some(next) if !seen.insert(next.clone()) => {
@@ -375,6 +396,51 @@ impl IntegrationClient {
         Err(ZisError::Transient {
             reason: format!("zis listed more than {MAX_LIST_PAGES} pages of connections"),
         })
+    }
+
+    /// One page of `GET all` (100 connections of any type), keeping only the bearer-token
+    /// connections: names, domains and times, never a token. `after` is the previous page's
+    /// [`BearerPage::next_cursor`] (`None`, or an empty cursor, for the first page).
+    ///
+    /// Always sent as a [`Priority::Background`] request, whatever this handle's priority: it is
+    /// meant for the periodic drift check that walks every page on the resync interval. It may
+    /// therefore wait long (while urgent work uses the budget, or a minute while the account's
+    /// remaining requests are low); dropping the future gives its place in line back. A caller
+    /// looping over pages should stop on a cursor it has seen before, as
+    /// [`IntegrationClient::list_connections`] does.
+    pub async fn list_bearer_page(&self, after: Option<&str>) -> Result<BearerPage, ZisError> {
+        let after = after.filter(|cursor| !cursor.is_empty());
+        self.list_page(after, Priority::Background)
+            .await?
+            .into_bearer_page()
+    }
+
+    /// `GET all?page[size]=100[&page[after]=CURSOR]`, parsed.
+    async fn list_page(
+        &self,
+        after: Option<&str>,
+        priority: Priority,
+    ) -> Result<ListPage, ZisError> {
+        let mut url = self.url(&["all"]);
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("page[size]", LIST_PAGE_SIZE);
+            if let Some(after) = after {
+                query.append_pair("page[after]", after);
+            }
+        }
+        let answer = self
+            .execute(Call {
+                method: Method::GET,
+                template: "all",
+                url,
+                body: None,
+                connection: None,
+                priority,
+                token: None,
+            })
+            .await?;
+        parse_success(&answer.body, "list", &self.redactor(None))
     }
 
     fn url(&self, rest: &[&str]) -> Url {
@@ -411,6 +477,7 @@ impl IntegrationClient {
             path = call.template,
             integration = %self.integration,
             connection = call.connection.unwrap_or(""),
+            priority = call.priority.as_str(),
             status = tracing::field::Empty,
             paced_ms = tracing::field::Empty,
             duration_ms = tracing::field::Empty,
@@ -445,7 +512,7 @@ impl IntegrationClient {
     ) -> Result<Answer, ZisError> {
         let shared = &self.client.shared;
         let queued = Instant::now();
-        shared.pacer.acquire().await;
+        shared.pacer.acquire(call.priority).await;
         let started = Instant::now();
         exchange.paced = started - queued;
         span.record("paced_ms", millis(exchange.paced));
@@ -478,6 +545,12 @@ impl IntegrationClient {
         };
         span.record("status", status.as_u16());
         exchange.status = Some(status.as_u16());
+        // A 429's own numbers add nothing to its Retry-After, which pauses the account below.
+        if status != StatusCode::TOO_MANY_REQUESTS
+            && let Some((limit, remaining)) = rate_limit(&headers)
+        {
+            shared.pacer.observe_remaining(limit, remaining);
+        }
         tracing::debug!(
             status = status.as_u16(),
             duration_ms,

@@ -71,7 +71,7 @@ fn error_entry(body: &[u8]) -> Option<(Option<String>, Option<String>)> {
 }
 
 /// One line of printable text, at most [`MAX_TITLE_CHARS`] characters, secrets redacted.
-fn tidy(text: &str, redactor: &Redactor<'_>) -> String {
+pub(crate) fn tidy(text: &str, redactor: &Redactor<'_>) -> String {
     let cleaned = redactor.clean(text);
     let mut line: String = cleaned
         .chars()
@@ -86,7 +86,7 @@ fn tidy(text: &str, redactor: &Redactor<'_>) -> String {
 }
 
 /// A short description of a body that is not the documented error shape.
-fn body_excerpt(body: &[u8], redactor: &Redactor<'_>) -> Option<String> {
+pub(crate) fn body_excerpt(body: &[u8], redactor: &Redactor<'_>) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?;
     let text = tidy(text, redactor);
     (!text.is_empty()).then_some(text)
@@ -171,6 +171,14 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// `X-Rate-Limit` and `X-Rate-Limit-Remaining` (the account's requests a minute and how many are
+/// left in the current window), when an answer carries both, readable.
+pub(crate) fn rate_limit(headers: &HeaderMap) -> Option<(u32, u32)> {
+    let number =
+        |name: &str| -> Option<u32> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
+    Some((number("x-rate-limit")?, number("x-rate-limit-remaining")?))
 }
 
 /// Parses a success body, any failure becoming [`ZisError::Transient`].
@@ -446,6 +454,31 @@ mod tests {
             ZisError::RateLimited {
                 retry_after: Duration::from_secs(60)
             }
+        );
+    }
+
+    #[test]
+    fn rate_limit_headers_are_read_only_when_both_are_numbers() {
+        let with = |pairs: &[(&'static str, &str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.insert(*name, HeaderValue::from_str(value).expect("valid header"));
+            }
+            rate_limit(&headers)
+        };
+        assert_eq!(
+            with(&[("x-rate-limit", "700"), ("x-rate-limit-remaining", " 699 ")]),
+            Some((700, 699))
+        );
+        assert_eq!(with(&[("x-rate-limit", "700")]), None);
+        assert_eq!(with(&[("x-rate-limit-remaining", "5")]), None);
+        assert_eq!(
+            with(&[("x-rate-limit", "700"), ("x-rate-limit-remaining", "-1")]),
+            None
+        );
+        assert_eq!(
+            with(&[("x-rate-limit", "lots"), ("x-rate-limit-remaining", "1")]),
+            None
         );
     }
 

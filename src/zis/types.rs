@@ -42,3 +42,14 @@ pub struct ConnectionSummary {
 pub struct ConnectionList {
     pub connections: Vec<ConnectionSummary>,
 }
+
+/// One page of the bearer-token connections of an integration, from `GET .../connections/all`
+/// (see `IntegrationClient::list_bearer_page`). Holds no token: ZIS shows tokens as `*****` and
+/// the page keeps none of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BearerPage {
+    /// The page's bearer-token connections, in the order ZIS listed them.
+    pub connections: Vec<BearerConnection>,
+    /// The cursor of the next page (`page[after]`); `None` on the last page.
+    pub next_cursor: Option<String>,
+}

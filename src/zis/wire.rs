@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{BearerConnection, BearerTokenUpdate, ConnectionList, ConnectionSummary, ZisError};
+use super::{
+    BearerConnection, BearerPage, BearerTokenUpdate, ConnectionList, ConnectionSummary, ZisError,
+};
 
 /// `POST bearer_token` body. Borrowed so the token is exposed only while serialising.
 #[derive(Serialize)]
@@ -81,6 +83,40 @@ impl ListPage {
         }
         Ok(next)
     }
+}
+
+impl ListPage {
+    /// This page's bearer-token connections and the cursor of the next page. Other types are
+    /// skipped, and so are entries without a name; tokens are never read.
+    pub(crate) fn into_bearer_page(self) -> Result<BearerPage, ZisError> {
+        let mut page = BearerPage::default();
+        for (key, value) in self.0 {
+            match (key.as_str(), value) {
+                ("meta", serde_json::Value::Object(meta)) => page.next_cursor = next_cursor(&meta)?,
+                ("bearer_token", serde_json::Value::Array(items)) => {
+                    page.connections
+                        .extend(items.iter().filter_map(bearer_connection));
+                }
+                _ => {}
+            }
+        }
+        Ok(page)
+    }
+}
+
+/// A listed bearer-token connection: its name, domain and times, nothing else.
+fn bearer_connection(item: &serde_json::Value) -> Option<BearerConnection> {
+    let text = |key: &str| {
+        item.get(key)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    Some(BearerConnection {
+        name: text("name")?,
+        allowed_domain: text("allowed_domain").unwrap_or_default(),
+        created_at: text("created_at").unwrap_or_default(),
+        updated_at: text("updated_at").unwrap_or_default(),
+    })
 }
 
 fn summary(kind: &str, item: &serde_json::Value) -> Option<ConnectionSummary> {
@@ -226,6 +262,49 @@ mod tests {
             Ok(Some("y".to_owned()))
         );
         assert!(list.connections.is_empty());
+    }
+
+    #[test]
+    fn a_bearer_page_keeps_names_domains_and_times_but_no_token() {
+        let bearer = page(
+            r#"{"api_key":[{"name":"k","allowed_domain":"a.example.com","api_key":"*****"}],
+                "bearer_token":[
+                  {"name":"b1","allowed_domain":"b.example.com","token":"leaked-token-4711",
+                   "created_at":"1985-04-12T23:20:50.52Z","updated_at":"1985-04-12T23:20:51.52Z"},
+                  {"name":"b2","token":"*****"},{"nameless":true},7],
+                "meta":{"has_more":true,"after":"6232","before":"6231"}}"#,
+        )
+        .into_bearer_page()
+        .expect("valid");
+        assert_eq!(
+            bearer,
+            BearerPage {
+                connections: vec![
+                    BearerConnection {
+                        name: "b1".to_owned(),
+                        allowed_domain: "b.example.com".to_owned(),
+                        created_at: "1985-04-12T23:20:50.52Z".to_owned(),
+                        updated_at: "1985-04-12T23:20:51.52Z".to_owned(),
+                    },
+                    BearerConnection {
+                        name: "b2".to_owned(),
+                        allowed_domain: String::new(),
+                        created_at: String::new(),
+                        updated_at: String::new(),
+                    },
+                ],
+                next_cursor: Some("6232".to_owned()),
+            }
+        );
+        assert!(!format!("{bearer:?}").contains("leaked-token-4711"));
+        let last = page(r#"{"bearer_token":[],"meta":{"has_more":false,"after":"x"}}"#)
+            .into_bearer_page()
+            .expect("valid");
+        assert_eq!(last, BearerPage::default());
+        assert!(matches!(
+            page(r#"{"meta":{"has_more":true}}"#).into_bearer_page(),
+            Err(ZisError::Transient { .. })
+        ));
     }
 
     #[test]

@@ -201,8 +201,9 @@ async fn a_rate_limited_create_waits_for_retry_after_and_then_converges() {
 
 #[tokio::test]
 async fn a_low_account_rate_limit_is_respected_and_every_connection_still_converges() {
-    // Two requests a minute for three connections: at least one create is refused and must wait
-    // for the sliding window (about a minute); a 10-minute resync keeps other traffic away.
+    // Two requests a minute for three connections: the third create has to wait for the sliding
+    // window (about a minute), whether the client learns it from X-Rate-Limit-Remaining (it slows
+    // down first) or from a 429; a 10-minute resync keeps other traffic away.
     let Some(mut env) = Setup::new("rate-limit")
         .resync("10m")
         .rate_limit_per_minute(2)
@@ -212,38 +213,25 @@ async fn a_low_account_rate_limit_is_respected_and_every_connection_still_conver
         return;
     };
     let names = ["rate-a", "rate-b", "rate-c"];
+    let started = Instant::now();
     for name in names {
         env.put_token(name, &random_token("conn-token")).await;
         env.create_ok(name, env.spec(name)).await;
     }
-    // While one waits for the window, its status says so.
-    env.eventually(
-        "one connection to report Ready=False RateLimited",
-        super::harness::env::CONVERGE,
-        async |env| {
-            for name in names {
-                let object = env.get_ok(name).await;
-                if check_condition(&object, "Ready", "False", "RateLimited").is_ok() {
-                    return Ok(());
-                }
-            }
-            Err("none is RateLimited".to_string())
-        },
-    )
-    .await;
     for name in names {
         env.wait_condition_within(name, "Ready", "True", "Synced", Duration::from_secs(150))
             .await;
     }
+    assert!(
+        started.elapsed() > Duration::from_secs(30),
+        "three creates under a limit of two a minute took {:?}: the limit was not in the way",
+        started.elapsed()
+    );
     assert_eq!(env.admin.bearer_connections().await.len(), names.len());
     let requests = env.admin.requests().await;
     assert!(
-        requests.with_status(429) >= 1,
-        "the limit was never hit, the test proves nothing: {requests:?}"
-    );
-    assert!(
         requests.with_status(429) <= 6,
-        "Retry-After was not respected (too many 429s): {requests:?}"
+        "the limit was not respected (too many 429s): {requests:?}"
     );
 }
 

@@ -57,13 +57,18 @@ async fn a_reconcile_from_an_outdated_copy_never_overwrites_the_recorded_connect
     // Another process (a restarted operator, a replica that missed the write) acts on the copy
     // from before the create: it would create the connection again.
     world.restart_before_credentials_are_read();
-    world.ctx.credentials.replace(Some(
-        [(
-            "access-token".to_owned(),
-            crate::world::ACCESS_TOKEN.as_bytes().to_vec(),
-        )]
-        .into(),
-    ));
+    world
+        .ctx
+        .access
+        .simple_credentials()
+        .expect("simple mode")
+        .replace(Some(
+            [(
+                "access-token".to_owned(),
+                crate::world::ACCESS_TOKEN.as_bytes().to_vec(),
+            )]
+            .into(),
+        ));
     world.cache(&before_create);
     let outcome = world.reconcile(&before_create).await;
     assert!(

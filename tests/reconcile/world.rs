@@ -12,6 +12,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::{self, ObjectRef, store::Writer};
 use kube::runtime::watcher;
 use serde_json::{Value, json};
+use zis_operator::controller::access::Access;
 use zis_operator::controller::credentials::Credentials;
 use zis_operator::controller::index::ObjectIndex;
 use zis_operator::controller::{self, Context, Settings, Watched};
@@ -47,6 +48,7 @@ impl World {
             objects: self.ctx.store.clone(),
             index: self.ctx.index.clone(),
             secrets: self.ctx.secrets.clone(),
+            namespaces: self.ctx.namespaces.clone(),
             peers: self.ctx.peers.clone(),
         };
         self.ctx = context(&self.client, &self.fake_url, false, watched);
@@ -77,6 +79,7 @@ impl World {
             objects: store,
             index: Arc::new(ObjectIndex::new()),
             secrets: secret_store,
+            namespaces: reflector::store().0,
             peers,
         };
         let ctx = context(&client, &fake.url(), credentials_read, watched);
@@ -270,8 +273,7 @@ fn context(
     };
     Arc::new(Context::new(
         client.clone(),
-        zis,
-        credentials,
+        Arc::new(Access::simple(zis, credentials)),
         Recorder::new(client.clone(), reporter),
         Settings {
             resync: Duration::from_secs(600),

@@ -1,7 +1,8 @@
 //! The admin API under `/_fake/`: a TEST FACILITY that the real ZIS never serves. It shows true
 //! secrets, seeds and changes connections behind a client's back, reads request counters, turns
-//! switches and injects faults. No authentication, no validation of names or domains, no rate
-//! limit, no faults, no latency and no counters apply to it.
+//! switches, injects faults, issues and revokes OAuth grants (`oauth::admin`) and moves the token
+//! clock forward. No authentication, no validation of names or domains, no rate limit, no faults,
+//! no latency and no counters apply to it.
 
 use std::time::Duration;
 
@@ -10,7 +11,9 @@ use hyper::{Method, Response, StatusCode};
 use serde_json::{Map, Value, json};
 
 use super::auth::{Grant, Scope};
+use super::clock::MAX_OFFSET;
 use super::faults::FaultRule;
+use super::oauth;
 use super::response::{self, ApiError, Body};
 use super::state::State;
 use super::store::{Connection, ConnectionType, Secret, StoreError};
@@ -73,13 +76,18 @@ fn dispatch(
         }
         (["requests"], &Method::GET) => {
             let (total, requests) = state.counters.snapshot();
+            let other_apps = state.rate.other_apps(
+                state.settings().rate_limit_per_minute,
+                std::time::Instant::now(),
+            );
             Ok(response::json(
                 StatusCode::OK,
-                &json!({"total": total, "requests": requests}),
+                &json!({"total": total, "requests": requests, "other_apps": other_apps}),
             ))
         }
         (["requests"], &Method::DELETE) => {
             state.counters.reset();
+            state.rate.reset_counts();
             Ok(response::no_content())
         }
         (["settings"], &Method::GET) => Ok(settings_response(state)),
@@ -126,6 +134,9 @@ fn dispatch(
                 &json!({"integration": integration}),
             ))
         }
+        (["oauth", rest @ ..], method) => oauth::admin::handle(state, method, rest, query, body),
+        (["clock"], &Method::GET) => Ok(clock_response(state)),
+        (["clock"], &Method::POST) => advance_clock(state, body),
         (["reset"], &Method::POST) => {
             state.reset();
             tracing::info!("fake reset through the admin API");
@@ -138,6 +149,7 @@ fn dispatch(
             | ["faults"]
             | ["access-tokens"]
             | ["integrations"]
+            | ["clock"]
             | ["reset"],
             _,
         ) => Err(ApiError::method_not_allowed()),
@@ -147,6 +159,36 @@ fn dispatch(
 
 fn not_found(_: StoreError) -> ApiError {
     ApiError::connection_not_found()
+}
+
+fn clock_response(state: &State) -> Response<Body> {
+    response::json(
+        StatusCode::OK,
+        &json!({"offset_seconds": state.clock.offset().as_secs()}),
+    )
+}
+
+/// `POST /_fake/clock` with `{"advance_seconds":N}`: every token lifetime (access tokens, OAuth
+/// refresh tokens) runs N seconds further.
+fn advance_clock(state: &State, body: &[u8]) -> Result<Response<Body>, ApiError> {
+    let body = parse_object(body)?;
+    let seconds = body
+        .get("advance_seconds")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| {
+            ApiError::invalid_body("Field advance_seconds must be an unsigned integer")
+        })?;
+    state
+        .clock
+        .advance(Duration::from_secs(seconds))
+        .ok_or_else(|| {
+            ApiError::invalid_body(format!(
+                "The clock cannot be moved more than {} seconds in total",
+                MAX_OFFSET.as_secs()
+            ))
+        })?;
+    tracing::info!(seconds, "token clock moved forward through the admin API");
+    Ok(clock_response(state))
 }
 
 fn settings_response(state: &State) -> Response<Body> {
@@ -348,7 +390,7 @@ fn add_access_token(state: &State, body: &[u8]) -> Result<Response<Body>, ApiErr
             ApiError::invalid_body("Field ttl_seconds must be an unsigned integer or null")
         })?)),
     };
-    let grant = grant.expiring_in(ttl);
+    let grant = grant.expiring_in(ttl, state.clock.now());
     let scopes: Vec<&str> = grant.scopes.iter().map(|s| s.as_str()).collect();
     let answer = json!({
         "integration": integration,

@@ -57,9 +57,9 @@ impl Grant {
         }
     }
 
-    /// Sets a lifetime from now.
-    pub fn expiring_in(mut self, ttl: Option<Duration>) -> Grant {
-        self.expires_at = ttl.map(|ttl| Instant::now() + ttl);
+    /// Sets a lifetime from `now` (the fake's token clock, see `clock`).
+    pub fn expiring_in(mut self, ttl: Option<Duration>, now: Instant) -> Grant {
+        self.expires_at = ttl.map(|ttl| now + ttl);
         self
     }
 }
@@ -81,9 +81,22 @@ pub enum AuthError {
     MissingScope(Scope),
 }
 
+/// The `WWW-Authenticate` challenges of RFC 6750 (section 3): none names an error when no token
+/// was sent; a token that is unknown, revoked or expired is `invalid_token`.
+const CHALLENGE_NO_TOKEN: &str = "Bearer realm=\"zis\"";
+const CHALLENGE_INVALID: &str = "Bearer realm=\"zis\", error=\"invalid_token\", error_description=\"The access token is invalid\"";
+const CHALLENGE_EXPIRED: &str =
+    "Bearer realm=\"zis\", error=\"invalid_token\", error_description=\"The access token expired\"";
+
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
-        match error {
+        let challenge = match error {
+            AuthError::Missing | AuthError::Scheme => Some(CHALLENGE_NO_TOKEN),
+            AuthError::Unknown => Some(CHALLENGE_INVALID),
+            AuthError::Expired => Some(CHALLENGE_EXPIRED),
+            AuthError::OtherIntegration | AuthError::MissingScope(_) => None,
+        };
+        let error = match error {
             // The reference page's example title, used for a missing or empty token.
             AuthError::Missing => ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -119,7 +132,8 @@ impl From<AuthError> for ApiError {
                     scope.as_str()
                 ),
             ),
-        }
+        };
+        error.with_challenge(challenge)
     }
 }
 
@@ -161,17 +175,30 @@ impl AccessTokens {
             .is_some()
     }
 
+    /// Revokes several tokens at once.
+    pub fn remove_all<'a>(&self, tokens: impl IntoIterator<Item = &'a str>) {
+        let mut grants = self.grants.write().unwrap_or_else(PoisonError::into_inner);
+        for token in tokens {
+            grants.remove(token);
+        }
+    }
+
     /// Replaces every token.
     pub fn replace_all(&self, grants: HashMap<String, Grant>) {
         *self.grants.write().unwrap_or_else(PoisonError::into_inner) = grants;
     }
 
-    /// The grant of a valid (known, unexpired) bearer token from an `Authorization` header.
-    pub fn authenticate(&self, header: Option<&HeaderValue>) -> Result<Grant, AuthError> {
+    /// The grant of a valid (known, unexpired at `now`) bearer token from an `Authorization`
+    /// header.
+    pub fn authenticate(
+        &self,
+        header: Option<&HeaderValue>,
+        now: Instant,
+    ) -> Result<Grant, AuthError> {
         let token = bearer_token(header)?;
         let grants = self.grants.read().unwrap_or_else(PoisonError::into_inner);
         let grant = grants.get(token).ok_or(AuthError::Unknown)?;
-        if grant.expires_at.is_some_and(|at| Instant::now() >= at) {
+        if grant.expires_at.is_some_and(|at| now >= at) {
             return Err(AuthError::Expired);
         }
         Ok(grant.clone())
@@ -221,7 +248,7 @@ mod tests {
         tokens.insert("reader".into(), read_only);
         tokens.insert(
             "old".into(),
-            Grant::full("one").expiring_in(Some(Duration::ZERO)),
+            Grant::full("one").expiring_in(Some(Duration::ZERO), Instant::now()),
         );
         tokens
     }
@@ -233,28 +260,39 @@ mod tests {
     #[test]
     fn a_known_bearer_token_is_accepted_whatever_the_scheme_case() {
         let tokens = tokens();
-        assert!(tokens.authenticate(Some(&header("Bearer good"))).is_ok());
-        assert!(tokens.authenticate(Some(&header("bearer good"))).is_ok());
+        assert!(
+            tokens
+                .authenticate(Some(&header("Bearer good")), Instant::now())
+                .is_ok()
+        );
+        assert!(
+            tokens
+                .authenticate(Some(&header("bearer good")), Instant::now())
+                .is_ok()
+        );
     }
 
     #[test]
     fn missing_unknown_and_expired_tokens_are_refused() {
         let tokens = tokens();
-        assert_eq!(tokens.authenticate(None), Err(AuthError::Missing));
         assert_eq!(
-            tokens.authenticate(Some(&header("Bearer "))),
+            tokens.authenticate(None, Instant::now()),
             Err(AuthError::Missing)
         );
         assert_eq!(
-            tokens.authenticate(Some(&header("Basic abc"))),
+            tokens.authenticate(Some(&header("Bearer ")), Instant::now()),
+            Err(AuthError::Missing)
+        );
+        assert_eq!(
+            tokens.authenticate(Some(&header("Basic abc")), Instant::now()),
             Err(AuthError::Scheme)
         );
         assert_eq!(
-            tokens.authenticate(Some(&header("Bearer nope"))),
+            tokens.authenticate(Some(&header("Bearer nope")), Instant::now()),
             Err(AuthError::Unknown)
         );
         assert_eq!(
-            tokens.authenticate(Some(&header("Bearer old"))),
+            tokens.authenticate(Some(&header("Bearer old")), Instant::now()),
             Err(AuthError::Expired)
         );
         let error = ApiError::from(AuthError::Expired);
@@ -262,12 +300,18 @@ mod tests {
             (error.status.as_u16(), error.code),
             (401, "InvalidCredentials")
         );
+        assert!(error.challenge.unwrap().contains("error=\"invalid_token\""));
+        let missing = ApiError::from(AuthError::Missing).challenge.unwrap();
+        assert!(!missing.contains("error="), "{missing}");
+        assert_eq!(ApiError::from(AuthError::OtherIntegration).challenge, None);
     }
 
     #[test]
     fn tokens_of_other_integrations_and_missing_scopes_are_forbidden() {
         let tokens = tokens();
-        let reader = tokens.authenticate(Some(&header("Bearer reader"))).unwrap();
+        let reader = tokens
+            .authenticate(Some(&header("Bearer reader")), Instant::now())
+            .unwrap();
         assert_eq!(authorize(&reader, "one", Scope::Read), Ok(()));
         assert_eq!(
             authorize(&reader, "one", Scope::Write),

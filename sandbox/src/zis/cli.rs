@@ -9,7 +9,10 @@ use clap::ArgAction;
 
 use super::auth::Scope;
 use super::validation::is_valid_integration_key;
-use super::{AccessTokenConfig, FakeZis, FakeZisConfig, FakeZisOptions};
+use super::{
+    AccessTokenConfig, FakeZis, FakeZisConfig, FakeZisOptions, OAuthClientConfig,
+    RefreshTokenConfig,
+};
 
 const AFTER_HELP: &str = "\
 Runs a local ZIS Connections API server: a test double of Zendesk Integration Services that \
@@ -32,10 +35,24 @@ on PATCH and DELETE; errors {\"errors\":[{\"code\",\"title\"}]} with the vendor'
 TooManyRequests 429) and these 400s of the fake's own: InvalidBody, MissingField, InvalidField, \
 InvalidName, InvalidAllowedDomain, InvalidHeaderName, AllowedDomainImmutable, InvalidPageSize, \
 InvalidCursor. A token of another integration gets 403 Forbidden; an unknown integration gets \
-400 InvalidIntegration on create, update and list, 404 NotFound on show and delete.
+400 InvalidIntegration on create, update and list, 404 NotFound on show and delete. A 401 also \
+carries `WWW-Authenticate: Bearer ...`, with error=\"invalid_token\" for an unknown, revoked or \
+expired token.
 
-Example:
-  zis-sandbox zis --listen 127.0.0.1:0 --integration my_integration --access-token s3cret";
+OAuth: POST /oauth/tokens serves Zendesk's token endpoint for the OAuth clients of \
+--oauth-client (or /_fake/oauth/clients): grant_type=refresh_token (single use: the answer \
+carries the next refresh token, the old one and the grant's access tokens stop working) and \
+grant_type=client_credentials (only for clients that allow it), JSON or form bodies, \
+expires_in 300..172800 s (default 1800), refresh_token_expires_in 604800..7776000 s (default \
+2592000). Errors {\"error\",\"error_description\"}: invalid_request, unsupported_grant_type, \
+invalid_scope, unauthorized_client, invalid_grant 400; invalid_client 401. Tokens issued there \
+open the client's integration on the Connections API until they expire; /_fake/clock moves the \
+token clock forward, /_fake/oauth/grants issues and revokes grants.
+
+Examples:
+  zis-sandbox zis --listen 127.0.0.1:0 --integration my_integration --access-token s3cret
+  zis-sandbox zis --listen 127.0.0.1:0 --oauth-client my_integration:zis_my_integration=client-s3cret \
+    --oauth-refresh-token zis_my_integration=first-refresh-token";
 
 /// Command-line arguments of `zis-sandbox zis`.
 #[derive(clap::Args)]
@@ -61,6 +78,18 @@ pub struct ZisArgs {
     // Parsed in `into_config`, not by clap, whose errors would repeat the token.
     #[arg(long = "scoped-token", value_name = "SPEC")]
     pub scoped_tokens: Vec<String>,
+
+    /// OAuth client (repeatable): `INTEGRATION:CLIENT_ID[:client_credentials]=SECRET`; its
+    /// tokens carry `read write` on that integration (registered if not given otherwise), and
+    /// `:client_credentials` allows grant_type=client_credentials.
+    // Parsed in `into_config`, not by clap, whose errors would repeat the secret.
+    #[arg(long = "oauth-client", value_name = "SPEC")]
+    pub oauth_clients: Vec<String>,
+
+    /// Refresh token that exists from start (repeatable): `CLIENT_ID[:LIFETIME_SECONDS]=TOKEN`,
+    /// for a client of --oauth-client, living 30 days unless said otherwise.
+    #[arg(long = "oauth-refresh-token", value_name = "SPEC")]
+    pub oauth_refresh_tokens: Vec<String>,
 
     /// Whether PATCH may change a connection's allowed_domain; with `false` a PATCH with a
     /// different allowed_domain gets 400 AllowedDomainImmutable.
@@ -96,6 +125,8 @@ impl fmt::Debug for ZisArgs {
             .field("integrations", &self.integrations)
             .field("access_tokens", &self.access_tokens.len())
             .field("scoped_tokens", &self.scoped_tokens.len())
+            .field("oauth_clients", &self.oauth_clients.len())
+            .field("oauth_refresh_tokens", &self.oauth_refresh_tokens.len())
             .field("patch_allowed_domain", &self.patch_allowed_domain)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("latency_ms", &self.latency_ms)
@@ -116,6 +147,10 @@ pub enum ArgsError {
     EmptyToken,
     #[error("invalid --scoped-token: {0}")]
     ScopedToken(String),
+    #[error("invalid --oauth-client: {0}")]
+    OAuthClient(String),
+    #[error("invalid --oauth-refresh-token: {0}")]
+    RefreshToken(String),
     #[error("{0}")]
     Settings(String),
 }
@@ -158,6 +193,57 @@ fn parse_scoped_token(spec: &str) -> Result<AccessTokenConfig, String> {
     })
 }
 
+/// Parses `INTEGRATION:CLIENT_ID[:client_credentials]=SECRET`; messages never repeat the secret.
+fn parse_oauth_client(spec: &str) -> Result<OAuthClientConfig, String> {
+    let form = "expected INTEGRATION:CLIENT_ID[:client_credentials]=SECRET";
+    let (head, secret) = spec.split_once('=').ok_or(form)?;
+    if secret.is_empty() {
+        return Err("the client secret after '=' is empty".into());
+    }
+    let mut parts = head.split(':');
+    let integration = parts.next().unwrap_or_default();
+    if !is_valid_integration_key(integration) {
+        return Err(format!("invalid integration key {integration:?}"));
+    }
+    let client_id = parts.next().filter(|id| !id.is_empty()).ok_or(form)?;
+    let mut client = OAuthClientConfig::new(integration, client_id, secret);
+    match parts.next() {
+        None => {}
+        Some("client_credentials") => client.allow_client_credentials = true,
+        Some(other) => return Err(format!("unknown option {other:?} (client_credentials)")),
+    }
+    if parts.next().is_some() {
+        return Err(form.into());
+    }
+    Ok(client)
+}
+
+/// Parses `CLIENT_ID[:LIFETIME_SECONDS]=TOKEN`; messages never repeat the token.
+fn parse_refresh_token(spec: &str) -> Result<RefreshTokenConfig, String> {
+    let form = "expected CLIENT_ID[:LIFETIME_SECONDS]=TOKEN";
+    let (head, token) = spec.split_once('=').ok_or(form)?;
+    if token.is_empty() {
+        return Err("the refresh token after '=' is empty".into());
+    }
+    let (client_id, lifetime) = match head.split_once(':') {
+        None => (head, None),
+        Some((client_id, seconds)) => (
+            client_id,
+            Some(Duration::from_secs(seconds.parse().map_err(|_| {
+                format!("LIFETIME_SECONDS {seconds:?} is not a number")
+            })?)),
+        ),
+    };
+    if client_id.is_empty() {
+        return Err(form.into());
+    }
+    let mut config = RefreshTokenConfig::new(client_id, token);
+    if let Some(lifetime) = lifetime {
+        config.lifetime = lifetime;
+    }
+    Ok(config)
+}
+
 impl ZisArgs {
     /// Checks the flags and turns them into the server's configuration.
     pub fn into_config(self) -> Result<(FakeZisConfig, FakeZisOptions), ArgsError> {
@@ -192,6 +278,18 @@ impl ZisArgs {
             .map(|spec| parse_scoped_token(spec))
             .collect::<Result<_, _>>()
             .map_err(ArgsError::ScopedToken)?;
+        options.oauth_clients = self
+            .oauth_clients
+            .iter()
+            .map(|spec| parse_oauth_client(spec))
+            .collect::<Result<_, _>>()
+            .map_err(ArgsError::OAuthClient)?;
+        options.refresh_tokens = self
+            .oauth_refresh_tokens
+            .iter()
+            .map(|spec| parse_refresh_token(spec))
+            .collect::<Result<_, _>>()
+            .map_err(ArgsError::RefreshToken)?;
         config.patch_allowed_domain = self.patch_allowed_domain;
         config.rate_limit_per_minute = Some(self.rate_limit_per_minute).filter(|n| *n > 0);
         options.latency_ms = self.latency_ms;
@@ -227,6 +325,7 @@ pub async fn run(args: ZisArgs) -> Result<(), Box<dyn std::error::Error + Send +
         .iter()
         .map(|(key, _)| key.clone())
         .chain(options.extra_integrations.iter().cloned())
+        .chain(options.oauth_clients.iter().map(|c| c.integration.clone()))
         .collect();
     let server = FakeZis::start_with(config, options, listen).await?;
     {
@@ -309,6 +408,38 @@ mod tests {
         assert_eq!(config.rate_limit_per_minute, Some(600));
         assert_eq!(options.latency_ms, 5);
         assert_eq!(options.drop_rate, 0.5);
+    }
+
+    #[test]
+    fn oauth_clients_and_refresh_tokens_are_read_from_flags_and_errors_never_show_secrets() {
+        let (_, options) = parse(&[
+            "--oauth-client",
+            "one:zis_one=client=secret",
+            "--oauth-client",
+            "two:zis_two:client_credentials=other",
+            "--oauth-refresh-token",
+            "zis_one=refresh-1",
+            "--oauth-refresh-token",
+            "zis_one:60=refresh-2",
+        ])
+        .unwrap();
+        assert_eq!(options.oauth_clients.len(), 2);
+        assert_eq!(options.oauth_clients[0].client_secret, "client=secret");
+        assert!(!options.oauth_clients[0].allow_client_credentials);
+        assert!(options.oauth_clients[1].allow_client_credentials);
+        assert_eq!(options.refresh_tokens[1].lifetime, Duration::from_secs(60));
+        for (flag, value) in [
+            ("--oauth-client", "one:zis_one:admin=topsecret"),
+            ("--oauth-client", "Bad:zis_one=topsecret"),
+            ("--oauth-client", "one=topsecret"),
+            ("--oauth-refresh-token", "zis_one:soon=topsecret"),
+            ("--oauth-refresh-token", "zis_ghost=topsecret"),
+        ] {
+            let error = parse(&["--oauth-client", "one:zis_one=s", flag, value]).unwrap_err();
+            assert!(!error.contains("topsecret"), "{error}");
+        }
+        let debug = format!("{:?}", options.oauth_clients);
+        assert!(!debug.contains("client=secret"), "{debug}");
     }
 
     #[test]

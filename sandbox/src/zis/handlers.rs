@@ -6,6 +6,7 @@ use hyper::{HeaderMap, Method, Response, StatusCode};
 use serde_json::{Map, Value, json};
 
 use super::auth::{self, Scope};
+use super::oauth;
 use super::pagination::{self, encode_cursor};
 use super::response::{self, ApiError, Body};
 use super::routes::ApiRoute;
@@ -28,6 +29,9 @@ pub struct ApiRequest<'a> {
 
 /// Answers a ZIS API request.
 pub fn handle(state: &State, request: &ApiRequest<'_>) -> Response<Body> {
+    if let (ApiRoute::OAuthTokens, &Method::POST) = (request.route, request.method) {
+        return oauth::endpoint::token(state, request.headers, request.body);
+    }
     dispatch(state, request).unwrap_or_else(ApiError::into_response)
 }
 
@@ -50,7 +54,7 @@ fn dispatch(state: &State, request: &ApiRequest<'_>) -> Result<Response<Body>, A
             _ => Err(ApiError::method_not_allowed()),
         },
         (ApiRoute::All { integration }, &Method::GET) => list(state, request, integration),
-        (ApiRoute::Collection { .. } | ApiRoute::All { .. }, _) => {
+        (ApiRoute::Collection { .. } | ApiRoute::All { .. } | ApiRoute::OAuthTokens, _) => {
             Err(ApiError::method_not_allowed())
         }
         (ApiRoute::Unknown, _) => Err(ApiError::no_route()),
@@ -68,7 +72,7 @@ fn access(
 ) -> Result<(), ApiError> {
     let grant = state
         .tokens
-        .authenticate(request.headers.get(AUTHORIZATION))?;
+        .authenticate(request.headers.get(AUTHORIZATION), state.clock.now())?;
     if !state.store.has_integration(integration) {
         return Err(unknown());
     }

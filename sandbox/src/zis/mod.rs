@@ -15,7 +15,7 @@
 //!     where `endpoint` is the path template (`bearer_token/{name}`).
 //!   - `GET /_fake/settings`, `PUT /_fake/settings` (partial): `{"patch_allowed_domain":bool,
 //!     "rate_limit_per_minute":u32|null,"latency_ms":u64,"error_rate":f64,"drop_rate":f64,
-//!     "throttle_rate":f64,"latency_jitter_ms":u64}`.
+//!     "throttle_rate":f64,"latency_jitter_ms":u64,"other_apps_per_minute":u32}`.
 //!   - `POST /_fake/faults` with `{"method","path_contains","status","count"}`: fail the next
 //!     `count` matching requests with `status`.
 //!   - `POST /_fake/access-tokens` with `{"integration","token","scopes":["read","write"],
@@ -29,6 +29,10 @@
 //!   (RFC 3339), registers an unknown integration, and answers 409 when the name is taken; a
 //!   `PATCH` may also set `created_at`/`updated_at`, otherwise `updated_at` moves to now.
 //! - `DELETE /_fake/requests` zeroes the counters; a dropped connection counts with status 0.
+//! - `other_apps_per_minute` simulates other apps sharing the account's rate limit: their
+//!   requests, evenly spaced, count against `rate_limit_per_minute` (and show in
+//!   `X-Rate-Limit-Remaining`); `GET /_fake/requests` adds `"other_apps":{"accepted","refused"}`
+//!   (refused: the window was full), zeroed with the counters. Reset stops them.
 //! - `PATCH /_fake/settings` is the same as `PUT`; both answer 200 with the full settings, and
 //!   refuse unknown fields and probabilities outside 0..=1 (400 `InvalidBody`). A rate limit of 0
 //!   or `null` means unlimited.
@@ -41,6 +45,36 @@
 //!   with `{"integration"}` registers one, `GET /_fake/integrations` lists them.
 //! - Reset also restores the starting integrations and access tokens and empties the rate-limit
 //!   window.
+//! - 401s of the API carry `WWW-Authenticate: Bearer realm="zis"`, with `error="invalid_token"`
+//!   for an unknown, revoked, replaced or expired token (the ZIS error body stays).
+//!
+//! OAuth (see `oauth`):
+//! - `POST /oauth/tokens` (Zendesk's token endpoint, not an admin call): `grant_type`
+//!   `refresh_token` or `client_credentials`, with `client_id`, `client_secret`,
+//!   `refresh_token`, `scope`, `expires_in` (300..=172800, default 1800),
+//!   `refresh_token_expires_in` (604800..=7776000, default 2592000), JSON or form-encoded. 200
+//!   `{"access_token","token_type":"bearer","scope","expires_in"[,"refresh_token",
+//!   "refresh_token_expires_in"]}`; errors `{"error","error_description"}`: 400
+//!   `invalid_request`, `unsupported_grant_type`, `unauthorized_client`, `invalid_scope`,
+//!   `invalid_grant` (refresh token unknown, used, revoked, expired, another client's); 401
+//!   `invalid_client`. A refresh spends its refresh token and deletes the grant's earlier access
+//!   tokens. Switches, faults and counters (`oauth/tokens`) apply to it.
+//! - `POST /_fake/oauth/clients` `{"integration","client_id","client_secret",
+//!   "allow_client_credentials","scopes"}` (201, no secret echoed; replaces a client of the same
+//!   id); `GET /_fake/oauth/clients`.
+//! - `POST /_fake/oauth/grants` `{"client_id","scope"|"scopes","refresh_token",
+//!   "refresh_token_expires_in","with_access_token","expires_in"}` -> 201 `{"grant_id",
+//!   "client_id","integration","token_type","scope","refresh_token","refresh_token_expires_in"
+//!   [,"access_token","expires_in"]}`, lifetimes unbounded; `DELETE /_fake/oauth/grants/{id}` or
+//!   `DELETE /_fake/oauth/grants` `{"refresh_token"}` revokes every token of the grant (204).
+//! - `GET /_fake/oauth/tokens[?client_id=&grant_id=]` -> `{"tokens":[{"grant_id","grant_type",
+//!   "kind","client_id","integration","scope","lifetime_seconds","expires_in_seconds",
+//!   "state"}]}`, never a token value.
+//! - `GET /_fake/clock`, `POST /_fake/clock` `{"advance_seconds"}` -> `{"offset_seconds"}`: token
+//!   lifetimes (all access tokens, refresh tokens) run on this clock.
+//! - Settings `oauth_max_expires_in`, `oauth_max_refresh_token_expires_in` (seconds or null) cut
+//!   the lifetimes `POST /oauth/tokens` grants. Reset also restores the starting OAuth clients
+//!   and refresh tokens and the clock.
 //!
 //! The ZIS API itself (under `/api/services/zis/integrations/{integration}/connections/`):
 //! - `bearer_token`, `api_key`, `basic_auth`: `POST {type}` (201), `GET {type}/{name}` (200),
@@ -72,9 +106,11 @@
 mod admin;
 mod auth;
 mod cli;
+mod clock;
 mod counters;
 mod faults;
 mod handlers;
+mod oauth;
 mod pagination;
 mod rate_limit;
 mod response;
@@ -90,16 +126,18 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use auth::Scope;
 pub use cli::{ArgsError, ZisArgs, run};
+pub use oauth::{OAuthClientConfig, RefreshTokenConfig};
 pub use settings::Settings;
 
 use auth::Grant;
+use oauth::OAuth;
 use state::State;
 
 /// An access token with chosen scopes and lifetime.
@@ -182,6 +220,10 @@ pub struct FakeZisOptions {
     pub error_rate: f64,
     /// Probability of a dropped connection.
     pub drop_rate: f64,
+    /// OAuth clients (their integrations are registered).
+    pub oauth_clients: Vec<OAuthClientConfig>,
+    /// Refresh tokens of those clients that exist from the start.
+    pub refresh_tokens: Vec<RefreshTokenConfig>,
 }
 
 /// The state a fake starts with; fails when a setting is out of range.
@@ -201,7 +243,8 @@ fn startup(config: &FakeZisConfig, options: &FakeZisOptions) -> Result<State, St
         .iter()
         .map(|(k, _)| k)
         .chain(&options.extra_integrations)
-        .chain(options.access_tokens.iter().map(|t| &t.integration));
+        .chain(options.access_tokens.iter().map(|t| &t.integration))
+        .chain(options.oauth_clients.iter().map(|c| &c.integration));
     for key in named {
         if !integrations.contains(key) {
             integrations.push(key.clone());
@@ -218,10 +261,15 @@ fn startup(config: &FakeZisConfig, options: &FakeZisOptions) -> Result<State, St
             scopes: extra.scopes.iter().copied().collect(),
             expires_at: None,
         }
-        .expiring_in(extra.ttl);
+        .expiring_in(extra.ttl, Instant::now());
         grants.insert(extra.token.clone(), grant);
     }
-    Ok(State::new(settings, integrations, grants))
+    let oauth = OAuth::new(
+        options.oauth_clients.clone(),
+        options.refresh_tokens.clone(),
+        Instant::now(),
+    )?;
+    Ok(State::new(settings, integrations, grants, oauth))
 }
 
 /// A running fake ZIS server. Dropping it stops the server too (without waiting).
@@ -245,7 +293,7 @@ impl FakeZis {
     }
 
     /// Like [`FakeZis::start`], with more startup knobs. Fails (`InvalidInput`) when a
-    /// probability is outside 0..=1.
+    /// probability is outside 0..=1 or a refresh token names an unknown OAuth client.
     pub async fn start_with(
         config: FakeZisConfig,
         options: FakeZisOptions,

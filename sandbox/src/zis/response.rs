@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::header::{CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 
 /// The body type of every answer the fake sends.
@@ -16,6 +16,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub title: String,
+    /// A `WWW-Authenticate` header to send with it (401s of the API).
+    pub challenge: Option<&'static str>,
 }
 
 impl ApiError {
@@ -24,7 +26,14 @@ impl ApiError {
             status,
             code,
             title: title.into(),
+            challenge: None,
         }
+    }
+
+    /// The same error sent with a `WWW-Authenticate: {challenge}` header.
+    pub fn with_challenge(mut self, challenge: Option<&'static str>) -> Self {
+        self.challenge = challenge;
+        self
     }
 
     /// 400 `InvalidIntegration`, exactly as the reference page shows it.
@@ -105,7 +114,13 @@ impl ApiError {
     }
 
     pub fn into_response(self) -> Response<Body> {
-        json(self.status, &self.body())
+        let mut response = json(self.status, &self.body());
+        if let Some(challenge) = self.challenge {
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        response
     }
 }
 

@@ -6,6 +6,8 @@ use super::store::ConnectionType;
 
 /// Every ZIS path starts with this, then `{integration}/connections/...`.
 pub const API_PREFIX: &str = "/api/services/zis/integrations/";
+/// Zendesk's OAuth token endpoint.
+pub const OAUTH_TOKENS_PATH: &str = "/oauth/tokens";
 
 /// A ZIS API endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,12 +25,17 @@ pub enum ApiRoute<'a> {
     },
     /// `.../connections/all`: list every connection, cursor-paginated.
     All { integration: &'a str },
+    /// `/oauth/tokens`: the account's OAuth token endpoint.
+    OAuthTokens,
     /// Anything else.
     Unknown,
 }
 
 impl<'a> ApiRoute<'a> {
     pub fn parse(path: &'a str) -> ApiRoute<'a> {
+        if path == OAUTH_TOKENS_PATH {
+            return ApiRoute::OAuthTokens;
+        }
         let Some(rest) = path.strip_prefix(API_PREFIX) else {
             return ApiRoute::Unknown;
         };
@@ -59,7 +66,8 @@ impl<'a> ApiRoute<'a> {
         }
     }
 
-    /// The path template relative to `.../connections/`, e.g. `bearer_token/{name}`.
+    /// The path template relative to `.../connections/`, e.g. `bearer_token/{name}`
+    /// (`oauth/tokens` for the token endpoint).
     pub fn template(&self) -> &'static str {
         match self {
             ApiRoute::Collection { kind, .. } => kind.as_str(),
@@ -69,6 +77,7 @@ impl<'a> ApiRoute<'a> {
                 ConnectionType::BasicAuth => "basic_auth/{name}",
             },
             ApiRoute::All { .. } => "all",
+            ApiRoute::OAuthTokens => "oauth/tokens",
             ApiRoute::Unknown => "unknown",
         }
     }
@@ -78,7 +87,7 @@ impl<'a> ApiRoute<'a> {
             ApiRoute::Collection { integration, .. }
             | ApiRoute::Item { integration, .. }
             | ApiRoute::All { integration } => Some(integration),
-            ApiRoute::Unknown => None,
+            ApiRoute::OAuthTokens | ApiRoute::Unknown => None,
         }
     }
 }
@@ -125,5 +134,8 @@ mod tests {
             ApiRoute::Unknown
         );
         assert_eq!(ApiRoute::parse("/api/v2/tickets"), ApiRoute::Unknown);
+        assert_eq!(ApiRoute::parse("/oauth/tokens"), ApiRoute::OAuthTokens);
+        assert_eq!(ApiRoute::OAuthTokens.template(), "oauth/tokens");
+        assert_eq!(ApiRoute::parse("/oauth/tokens/x"), ApiRoute::Unknown);
     }
 }

@@ -16,6 +16,11 @@ pub struct Settings {
     pub rate_limit_per_minute: Option<u32>,
     /// Delay added to every API answer after the request took effect, before the answer is sent.
     pub latency_ms: u64,
+    /// Access tokens issued by `POST /oauth/tokens` live at most this many seconds, whatever was
+    /// asked (the answer's `expires_in` says so); `None`: as asked.
+    pub oauth_max_expires_in: Option<u64>,
+    /// Likewise for refresh tokens (`refresh_token_expires_in`).
+    pub oauth_max_refresh_token_expires_in: Option<u64>,
     /// Probability (0 to 1) that an API request is answered with a 5xx instead of taking effect.
     pub error_rate: f64,
     /// Probability (0 to 1) that the connection is closed without an answer after the request
@@ -26,6 +31,10 @@ pub struct Settings {
     pub throttle_rate: f64,
     /// Up to this many milliseconds more, drawn at random per answer, on top of `latency_ms`.
     pub latency_jitter_ms: u64,
+    /// Requests per minute that other apps on the account send, evenly spaced: they count
+    /// against `rate_limit_per_minute` (so `X-Rate-Limit-Remaining` shows them) and are refused
+    /// like anyone's when the window is full. 0 = none.
+    pub other_apps_per_minute: u32,
 }
 
 impl Default for Settings {
@@ -34,10 +43,13 @@ impl Default for Settings {
             patch_allowed_domain: true,
             rate_limit_per_minute: None,
             latency_ms: 0,
+            oauth_max_expires_in: None,
+            oauth_max_refresh_token_expires_in: None,
             error_rate: 0.0,
             drop_rate: 0.0,
             throttle_rate: 0.0,
             latency_jitter_ms: 0,
+            other_apps_per_minute: 0,
         }
     }
 }
@@ -57,6 +69,17 @@ impl Settings {
         }
         if self.rate_limit_per_minute == Some(0) {
             self.rate_limit_per_minute = None;
+        }
+        for (name, cap) in [
+            ("oauth_max_expires_in", self.oauth_max_expires_in),
+            (
+                "oauth_max_refresh_token_expires_in",
+                self.oauth_max_refresh_token_expires_in,
+            ),
+        ] {
+            if cap == Some(0) {
+                return Err(format!("{name} must be at least 1 second, or null"));
+            }
         }
         Ok(self)
     }
@@ -92,6 +115,21 @@ impl Settings {
                         .as_u64()
                         .ok_or_else(|| invalid(field, "an unsigned integer"))?;
                 }
+                "oauth_max_expires_in" | "oauth_max_refresh_token_expires_in" => {
+                    let cap = match value {
+                        Value::Null => None,
+                        other => Some(
+                            other
+                                .as_u64()
+                                .ok_or_else(|| invalid(field, "a number of seconds or null"))?,
+                        ),
+                    };
+                    if field == "oauth_max_expires_in" {
+                        next.oauth_max_expires_in = cap;
+                    } else {
+                        next.oauth_max_refresh_token_expires_in = cap;
+                    }
+                }
                 "error_rate" => {
                     next.error_rate = value.as_f64().ok_or_else(|| invalid(field, "a number"))?;
                 }
@@ -106,6 +144,12 @@ impl Settings {
                     next.latency_jitter_ms = value
                         .as_u64()
                         .ok_or_else(|| invalid(field, "an unsigned integer"))?;
+                }
+                "other_apps_per_minute" => {
+                    next.other_apps_per_minute = value
+                        .as_u64()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .ok_or_else(|| invalid(field, "a 32-bit unsigned integer"))?;
                 }
                 other => {
                     return Err(ApiError::invalid_body(format!("Unknown setting {other}")));
@@ -162,6 +206,30 @@ mod tests {
         assert!(
             settings
                 .patched(&object(json!({"latency_ms": "5"})))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn token_lifetime_caps_are_seconds_or_null_never_zero() {
+        let settings = Settings::default();
+        let capped = settings
+            .patched(&object(json!({"oauth_max_expires_in": 2})))
+            .unwrap();
+        assert_eq!(capped.oauth_max_expires_in, Some(2));
+        assert_eq!(capped.oauth_max_refresh_token_expires_in, None);
+        let uncapped = capped
+            .patched(&object(json!({"oauth_max_expires_in": null})))
+            .unwrap();
+        assert_eq!(uncapped.oauth_max_expires_in, None);
+        assert!(
+            settings
+                .patched(&object(json!({"oauth_max_refresh_token_expires_in": 0})))
+                .is_err()
+        );
+        assert!(
+            settings
+                .patched(&object(json!({"oauth_max_expires_in": "2"})))
                 .is_err()
         );
     }

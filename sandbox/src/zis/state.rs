@@ -4,8 +4,10 @@ use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
 use super::auth::{AccessTokens, Grant};
+use super::clock::Clock;
 use super::counters::Counters;
 use super::faults::Faults;
+use super::oauth::OAuth;
 use super::rate_limit::RateLimiter;
 use super::settings::Settings;
 use super::store::Store;
@@ -18,6 +20,9 @@ pub struct State {
     pub rate: RateLimiter,
     pub faults: Faults,
     pub counters: Counters,
+    pub oauth: OAuth,
+    /// The clock token lifetimes are measured on.
+    pub clock: Clock,
     settings: RwLock<Settings>,
     initial: Initial,
 }
@@ -44,6 +49,7 @@ impl State {
         settings: Settings,
         integrations: Vec<String>,
         grants: HashMap<String, Grant>,
+        oauth: OAuth,
     ) -> State {
         let store = Store::default();
         store.reset(&integrations);
@@ -55,6 +61,8 @@ impl State {
             rate: RateLimiter::default(),
             faults: Faults::default(),
             counters: Counters::default(),
+            oauth,
+            clock: Clock::default(),
             settings: RwLock::new(settings.clone()),
             initial: Initial {
                 settings,
@@ -73,20 +81,33 @@ impl State {
     }
 
     pub fn set_settings(&self, settings: Settings) {
-        *self
+        let mut current = self
             .settings
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = settings;
+            .unwrap_or_else(PoisonError::into_inner);
+        if current.other_apps_per_minute != settings.other_apps_per_minute {
+            // Under the settings lock, so the other apps' past is played at the pace it had.
+            self.rate.set_other_apps(
+                settings.other_apps_per_minute,
+                current.rate_limit_per_minute,
+                std::time::Instant::now(),
+            );
+        }
+        *current = settings;
     }
 
-    /// Back to the state at start: no connections, the starting integrations, access tokens and
-    /// settings, zero counters, no faults, an empty rate-limit window.
+    /// Back to the state at start: no connections, the starting integrations, access tokens,
+    /// OAuth clients, refresh tokens and settings, the token clock at real time, zero counters,
+    /// no faults, an empty rate-limit window.
     pub fn reset(&self) {
         self.store.reset(&self.initial.integrations);
+        self.clock.reset();
         self.tokens.replace_all(self.initial.grants.clone());
+        self.oauth.reset(self.clock.now());
         self.set_settings(self.initial.settings.clone());
         self.counters.reset();
         self.faults.clear();
+        // Also stops the other apps: a fake starts without them.
         self.rate.reset();
     }
 }

@@ -1,0 +1,348 @@
+//! Who serves which integration. An integration with a `ZisIntegration` is served by it: its
+//! Zendesk account, the access token its credentials give (renewed by `integrations`), its
+//! namespace selector and adoption rule. Any other integration falls back to the simple
+//! single-account mode of the command line (`--zendesk-url`/`--subdomain`,
+//! `--credentials-secret`, `--namespace-selector`), when it is configured. Connections, cleanup
+//! and the drift watch ask here for a client; this module makes no request itself.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use kube::core::{Selector, SelectorExt};
+
+use super::credentials::{Credentials, CredentialsError};
+use crate::secret::SecretString;
+use crate::zis::{ClientConfig, ConfigError, IntegrationClient, ZisClient};
+
+/// The simple single-account mode of the command line.
+pub struct SimpleMode {
+    pub zis: ZisClient,
+    pub credentials: Arc<Credentials>,
+    /// `--namespace-selector`: which namespaces may use it; `None` trusts every namespace.
+    pub namespaces: Option<Selector>,
+}
+
+/// What a `ZisIntegration` makes available to connections.
+#[derive(Clone)]
+pub struct Managed {
+    /// The `ZisIntegration`'s name, for messages.
+    pub object: String,
+    pub zis: ZisClient,
+    /// The access token to use, or why there is none.
+    pub token: Result<SecretString, NotReady>,
+    pub namespaces: Selector,
+    /// `adoption: Never`: no connection of the integration adopts.
+    pub never_adopt: bool,
+}
+
+/// Why a `ZisIntegration` serves no token now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotReady {
+    /// Its `Ready` reason.
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// Why a connection cannot use its integration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessError {
+    /// The simple mode serves the integration, but its credentials Secret does not.
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    #[error(
+        "no ZisIntegration serves integration {integration:?} and the operator runs without a simple-mode credentials secret; ask a cluster administrator to create one"
+    )]
+    NotServed { integration: String },
+    #[error(
+        "ZisIntegration {object} (integration {integration}) is not Ready ({reason}): {message}"
+    )]
+    NotReady {
+        integration: String,
+        object: String,
+        reason: &'static str,
+        message: String,
+    },
+    #[error(
+        "ZisIntegration {object} does not allow namespace {namespace} to use integration {integration} (its spec.namespaceSelector)"
+    )]
+    NamespaceNotAllowed {
+        integration: String,
+        object: String,
+        namespace: String,
+    },
+    #[error(
+        "namespace {namespace} may not use the operator's simple-mode credentials (--namespace-selector)"
+    )]
+    NamespaceNotAllowedBySimpleMode { namespace: String },
+}
+
+impl AccessError {
+    /// A stable CamelCase reason for the status.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AccessError::Credentials(_) => "CredentialsMissing",
+            AccessError::NotServed { .. } => "IntegrationNotFound",
+            AccessError::NotReady { .. } => "IntegrationNotReady",
+            AccessError::NamespaceNotAllowed { .. }
+            | AccessError::NamespaceNotAllowedBySimpleMode { .. } => "NamespaceNotAllowed",
+        }
+    }
+}
+
+/// Every way to reach an integration, shared by all reconciles.
+pub struct Access {
+    simple: Option<SimpleMode>,
+    managed: RwLock<HashMap<String, Managed>>,
+    /// One client per Zendesk account (base URL), so all its integrations share one pacer.
+    accounts: Mutex<HashMap<String, ZisClient>>,
+    /// How new account clients are made (observer, send permit, pacing).
+    template: ClientConfig,
+    /// Bumped when a change may cure a failure (an integration became ready, changed its
+    /// rules or went): a new epoch opens the retry gates.
+    managed_epoch: AtomicU64,
+}
+
+impl Access {
+    pub fn new(simple: Option<SimpleMode>, template: ClientConfig) -> Self {
+        Self {
+            simple,
+            managed: RwLock::new(HashMap::new()),
+            accounts: Mutex::new(HashMap::new()),
+            template,
+            managed_epoch: AtomicU64::new(0),
+        }
+    }
+
+    /// The simple mode only, for tests and small setups.
+    pub fn simple(zis: ZisClient, credentials: Arc<Credentials>) -> Self {
+        let template = ClientConfig::for_url(zis.base_url(), true);
+        Self::new(
+            Some(SimpleMode {
+                zis,
+                credentials,
+                namespaces: None,
+            }),
+            template,
+        )
+    }
+
+    /// The simple mode's credentials cache, if that mode is on.
+    pub fn simple_credentials(&self) -> Option<&Arc<Credentials>> {
+        self.simple.as_ref().map(|simple| &simple.credentials)
+    }
+
+    /// Whether the simple mode's credentials Secret has been read once (always, without it).
+    pub fn read_once(&self) -> bool {
+        self.simple
+            .as_ref()
+            .is_none_or(|simple| simple.credentials.read_once())
+    }
+
+    /// Changes whenever something changes that may cure a failure.
+    pub fn epoch(&self) -> u64 {
+        let simple = self.simple.as_ref().map_or(0, |s| s.credentials.epoch());
+        simple + self.managed_epoch.load(Ordering::SeqCst)
+    }
+
+    /// The key for token fingerprints (from the simple mode's Secret), if any.
+    pub fn fingerprint_key(&self) -> Option<SecretString> {
+        self.simple.as_ref()?.credentials.fingerprint_key()
+    }
+
+    /// The client for `integration`, with the access token that serves it now.
+    pub fn client(&self, integration: &str) -> Result<IntegrationClient, AccessError> {
+        if let Some(managed) = self.managed_of(integration) {
+            return match managed.token {
+                Ok(token) => Ok(managed.zis.integration(integration, token)),
+                Err(not_ready) => Err(AccessError::NotReady {
+                    integration: integration.to_owned(),
+                    object: managed.object,
+                    reason: not_ready.reason,
+                    message: not_ready.message,
+                }),
+            };
+        }
+        let Some(simple) = &self.simple else {
+            return Err(AccessError::NotServed {
+                integration: integration.to_owned(),
+            });
+        };
+        let token = simple.credentials.for_integration(integration)?;
+        Ok(simple.zis.integration(integration, token))
+    }
+
+    /// Whether a connection in `namespace` (with `labels`) may use `integration`.
+    pub fn admits(
+        &self,
+        integration: &str,
+        namespace: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<(), AccessError> {
+        if let Some(managed) = self.managed_of(integration) {
+            return if managed.namespaces.matches(labels) {
+                Ok(())
+            } else {
+                Err(AccessError::NamespaceNotAllowed {
+                    integration: integration.to_owned(),
+                    object: managed.object,
+                    namespace: namespace.to_owned(),
+                })
+            };
+        }
+        match self.simple.as_ref().and_then(|s| s.namespaces.as_ref()) {
+            Some(selector) if !selector.matches(labels) => {
+                Err(AccessError::NamespaceNotAllowedBySimpleMode {
+                    namespace: namespace.to_owned(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the integration refuses adoption for every connection (`adoption: Never`).
+    pub fn never_adopts(&self, integration: &str) -> bool {
+        self.managed_of(integration)
+            .is_some_and(|managed| managed.never_adopt)
+    }
+
+    /// Whether a `ZisIntegration` serves `integration`.
+    pub fn is_managed(&self, integration: &str) -> bool {
+        self.managed_of(integration).is_some()
+    }
+
+    /// Makes `managed` serve `integration`. Returns whether anything a connection relies on
+    /// changed (then the epoch is bumped): a renewed token alone is not such a change.
+    pub fn serve(&self, integration: &str, managed: Managed) -> bool {
+        let mut all = self.managed.write().unwrap_or_else(|e| e.into_inner());
+        let changed = match all.get(integration) {
+            None => true,
+            Some(old) => {
+                old.object != managed.object
+                    || old.zis.base_url() != managed.zis.base_url()
+                    || old.token.is_ok() != managed.token.is_ok()
+                    || old.token.as_ref().err() != managed.token.as_ref().err()
+                    || old.namespaces != managed.namespaces
+                    || old.never_adopt != managed.never_adopt
+            }
+        };
+        all.insert(integration.to_owned(), managed);
+        if changed {
+            self.managed_epoch.fetch_add(1, Ordering::SeqCst);
+        }
+        changed
+    }
+
+    /// The `ZisIntegration` of `integration` is gone: the integration falls back to the simple
+    /// mode, if any.
+    pub fn forget(&self, integration: &str) {
+        let mut all = self.managed.write().unwrap_or_else(|e| e.into_inner());
+        if all.remove(integration).is_some() {
+            self.managed_epoch.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The client of the Zendesk account at `base_url` (made once per account).
+    pub fn account(&self, base_url: &str) -> Result<ZisClient, ConfigError> {
+        let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = accounts.get(base_url) {
+            return Ok(client.clone());
+        }
+        let mut config = self.template.clone();
+        // Plain http only where the command line allows it (`--allow-http`, local servers).
+        config.base_url = base_url.to_owned();
+        let client = ZisClient::new(config)?;
+        accounts.insert(base_url.to_owned(), client.clone());
+        Ok(client)
+    }
+
+    fn managed_of(&self, integration: &str) -> Option<Managed> {
+        let all = self.managed.read().unwrap_or_else(|e| e.into_inner());
+        all.get(integration).cloned()
+    }
+}
+
+/// Parses a label selector as `kubectl -l` takes it: comma-separated `key=value`,
+/// `key==value`, `key!=value`, `key in (a,b)`, `key notin (a,b)`, `key`, `!key`.
+pub fn parse_selector(text: &str) -> Result<Selector, String> {
+    use kube::core::Expression;
+    let mut expressions = Vec::new();
+    for part in split_top_level(text) {
+        let part = part.trim();
+        if part.is_empty() {
+            return Err(format!("empty requirement in selector {text:?}"));
+        }
+        let set = |rest: &str| -> Result<std::collections::BTreeSet<String>, String> {
+            let inner = rest
+                .trim()
+                .strip_prefix('(')
+                .and_then(|r| r.strip_suffix(')'))
+                .ok_or_else(|| format!("expected (values) in {part:?}"))?;
+            Ok(inner.split(',').map(|v| v.trim().to_owned()).collect())
+        };
+        let expression = if let Some((key, rest)) = part.split_once(" notin ") {
+            Expression::NotIn(key.trim().to_owned(), set(rest)?)
+        } else if let Some((key, rest)) = part.split_once(" in ") {
+            Expression::In(key.trim().to_owned(), set(rest)?)
+        } else if let Some((key, value)) = part.split_once("!=") {
+            Expression::NotEqual(key.trim().to_owned(), value.trim().to_owned())
+        } else if let Some((key, value)) = part.split_once("==").or_else(|| part.split_once('=')) {
+            Expression::Equal(key.trim().to_owned(), value.trim().to_owned())
+        } else if let Some(key) = part.strip_prefix('!') {
+            Expression::DoesNotExist(key.trim().to_owned())
+        } else {
+            Expression::Exists(part.to_owned())
+        };
+        expressions.push(expression);
+    }
+    Ok(expressions.into_iter().collect())
+}
+
+/// Splits on the commas outside parentheses.
+fn split_top_level(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                parts.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn selectors_are_read_as_kubectl_reads_them() {
+        let selector =
+            parse_selector("team in (payments,ledger),env!=dev,managed").expect("parses");
+        assert!(selector.matches(&labels(&[("team", "payments"), ("managed", "")])));
+        assert!(!selector.matches(&labels(&[("team", "payments")])));
+        assert!(!selector.matches(&labels(&[
+            ("team", "payments"),
+            ("managed", ""),
+            ("env", "dev")
+        ])));
+        let selector = parse_selector("zis=allowed,!frozen").expect("parses");
+        assert!(selector.matches(&labels(&[("zis", "allowed")])));
+        assert!(!selector.matches(&labels(&[("zis", "allowed"), ("frozen", "yes")])));
+        assert!(parse_selector("a,,b").is_err());
+        assert!(parse_selector("team in payments").is_err());
+    }
+}
