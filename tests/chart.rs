@@ -98,6 +98,72 @@ fn the_charts_crds_are_the_top_level_crds() {
             "charts/zis-operator/crds/{name} differs from crds/{name}: copy it (cp crds/* charts/zis-operator/crds/)"
         );
     }
+
+    // Both CRDs ship, each as the operator prints it (`zis-operator crd`), and Artifact Hub's
+    // annotation in Chart.yaml lists exactly them.
+    let printed = shipping::run(
+        Command::new(env!("CARGO_BIN_EXE_zis-operator")).arg("crd"),
+        None,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut shipped = Vec::new();
+    for name in listing(&chart) {
+        shipped.extend(shipping::documents(&read(&chart.join(&name))));
+    }
+    assert_eq!(
+        shipped,
+        shipping::documents(&printed),
+        "the chart's crds/ are not the CRDs `zis-operator crd` prints"
+    );
+    let kinds: BTreeSet<(String, String, String)> = shipped
+        .iter()
+        .flat_map(|crd| {
+            crd["spec"]["versions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|version| {
+                    (
+                        crd["spec"]["names"]["kind"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                        version["name"].as_str().unwrap_or_default().to_owned(),
+                        crd["metadata"]["name"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    )
+                })
+        })
+        .collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .map(|(kind, _, _)| kind.as_str())
+            .collect::<BTreeSet<_>>(),
+        BTreeSet::from(["ZisBearerConnection", "ZisIntegration"]),
+        "the chart ships both CRDs"
+    );
+    let chart_yaml: Value = serde_yaml::from_str(&read(&shipping::chart_dir().join("Chart.yaml")))
+        .unwrap_or_else(|e| panic!("Chart.yaml: {e}"));
+    let annotation: Vec<Value> = serde_yaml::from_str(
+        chart_yaml["annotations"]["artifacthub.io/crds"]
+            .as_str()
+            .expect("Chart.yaml's artifacthub.io/crds annotation"),
+    )
+    .unwrap_or_else(|e| panic!("artifacthub.io/crds: {e}"));
+    let listed: BTreeSet<(String, String, String)> = annotation
+        .iter()
+        .map(|crd| {
+            let field = |key: &str| crd[key].as_str().unwrap_or_default().to_owned();
+            (field("kind"), field("version"), field("name"))
+        })
+        .collect();
+    assert_eq!(
+        listed, kinds,
+        "Chart.yaml's artifacthub.io/crds lists other CRDs than crds/ holds"
+    );
 }
 
 /// Every key of values.yaml is documented: a comment right above it, or it belongs to a run of

@@ -6,7 +6,7 @@
 //!   without a warning), and the operator's
 //!   pod passes the API server's Pod Security admission at `restricted` (a Pod built from the
 //!   Deployment's template is refused if it does not, which a pod that drops nothing shows);
-//! - `helm install` installs the CRD and the release; the operator, started outside the cluster as
+//! - `helm install` installs both CRDs and the release; the operator, started outside the cluster as
 //!   the chart's ServiceAccount (a TokenRequest token) with the chart's arguments and environment,
 //!   makes `examples/connection.yaml` Ready against the local ZIS server, without one request
 //!   refused by the chart's RBAC; Argo CD's health check, kstatus and Flux's health expressions read
@@ -32,6 +32,12 @@ use zis_sandbox::zis::{FakeZis, FakeZisConfig};
 /// The Prometheus Operator release whose CRDs (ServiceMonitor, PrometheusRule) the API server gets,
 /// so that the chart's monitoring objects are validated too; fetched as the Go module it is.
 const PROMETHEUS_OPERATOR: &str = "github.com/prometheus-operator/prometheus-operator@v0.85.0";
+
+/// The CRDs the chart installs from its crds/ (and `helm uninstall` keeps).
+const CRDS: [&str; 2] = [
+    "zisbearerconnections.zis-operator.dev",
+    "zisintegrations.zis-operator.dev",
+];
 
 /// The control plane every test of this binary shares, with the monitoring CRDs installed.
 fn plane() -> Option<&'static ControlPlane> {
@@ -405,26 +411,28 @@ async fn helm_install_runs_the_operator_as_the_charts_service_account_then_upgra
     );
     assert!(
         install.contains(
-            "`helm uninstall` removes the operator but keeps the CRD and every ZisBearerConnection"
+            "`helm uninstall` removes the operator but keeps the CRDs and every ZisBearerConnection"
         ),
         "the install notes say what an uninstall keeps: {install}"
     );
 
-    // Helm installed the CRD from the chart's crds/.
-    let crd = wait_for(
-        "the CRD Established",
-        Duration::from_secs(30),
-        String::new,
-        || {
-            let crd = get_json(plane, &["crd", "zisbearerconnections.zis-operator.dev"])?;
-            condition(&crd, "Established").filter(|c| c["status"] == "True")?;
-            Some(crd)
-        },
-    );
-    assert!(
-        crd["metadata"]["annotations"]["meta.helm.sh/release-name"].is_null(),
-        "CRDs are not part of the release"
-    );
+    // Helm installed both CRDs from the chart's crds/.
+    for name in CRDS {
+        let crd = wait_for(
+            &format!("the CRD {name} Established"),
+            Duration::from_secs(30),
+            String::new,
+            || {
+                let crd = get_json(plane, &["crd", name])?;
+                condition(&crd, "Established").filter(|c| c["status"] == "True")?;
+                Some(crd)
+            },
+        );
+        assert!(
+            crd["metadata"]["annotations"]["meta.helm.sh/release-name"].is_null(),
+            "CRDs are not part of the release"
+        );
+    }
 
     let deployment = get_json(
         plane,
@@ -633,10 +641,12 @@ async fn helm_install_runs_the_operator_as_the_charts_service_account_then_upgra
         get_json(plane, &["clusterrole", "zis-zis-operator"]).is_none(),
         "the ClusterRole is left"
     );
-    assert!(
-        get_json(plane, &["crd", "zisbearerconnections.zis-operator.dev"]).is_some(),
-        "helm uninstall keeps the CRD"
-    );
+    for name in CRDS {
+        assert!(
+            get_json(plane, &["crd", name]).is_some(),
+            "helm uninstall keeps the CRD {name}"
+        );
+    }
     let left =
         get_json(plane, &["zbc", "payments-api", "-n", connections]).expect("the connection stays");
     assert_eq!(
