@@ -366,6 +366,16 @@ fn the_namespaced_scope_gives_roles_in_one_namespace_and_limits_the_operator_to_
     let cluster_grants =
         grants(shipping::find(&cluster_wide, "ClusterRole", None).expect("a ClusterRole"));
 
+    // Namespaces are cluster-scoped: the ClusterRole's rule on them has no place in a Role.
+    let namespaces_rule = BTreeSet::from([
+        r#" namespaces list []"#.to_owned(),
+        r#" namespaces watch []"#.to_owned(),
+    ]);
+    assert!(
+        cluster_grants.is_superset(&namespaces_rule),
+        "the ClusterRole lists and watches namespaces (their labels): {cluster_grants:?}"
+    );
+
     let documents = render(
         &helm,
         None,
@@ -375,18 +385,46 @@ fn the_namespaced_scope_gives_roles_in_one_namespace_and_limits_the_operator_to_
             "credentials.secretName=shop-credentials",
         ],
     );
-    assert!(
-        shipping::find(&documents, "ClusterRole", None).is_none()
-            && shipping::find(&documents, "ClusterRoleBinding", None).is_none(),
-        "the Namespaced scope renders nothing cluster-wide"
+    // Cluster-wide, only reading the labels of that one namespace, by name.
+    let cluster_roles = shipping::all_of(&documents, "ClusterRole");
+    assert_eq!(
+        cluster_roles
+            .iter()
+            .map(|role| (role["metadata"]["name"].clone(), grants(role)))
+            .collect::<Vec<_>>(),
+        vec![(
+            Value::from("zis-zis-operator-namespace"),
+            BTreeSet::from([
+                r#" namespaces list ["shop"]"#.to_owned(),
+                r#" namespaces watch ["shop"]"#.to_owned(),
+            ])
+        )],
+        "the Namespaced scope's only ClusterRole lists and watches the one namespace by name"
+    );
+    let cluster_bindings = shipping::all_of(&documents, "ClusterRoleBinding");
+    assert_eq!(cluster_bindings.len(), 1, "{cluster_bindings:?}");
+    assert_eq!(
+        cluster_bindings[0]["roleRef"]["name"],
+        "zis-zis-operator-namespace"
+    );
+    assert_eq!(
+        cluster_bindings[0]["subjects"][0]["name"],
+        "zis-zis-operator"
+    );
+    assert_eq!(
+        cluster_bindings[0]["subjects"][0]["namespace"],
+        "zis-system"
     );
     let shop =
         shipping::find(&documents, "Role", Some("zis-zis-operator")).expect("a Role in shop");
     assert_eq!(shop["metadata"]["namespace"], "shop");
     assert_eq!(
         grants(shop),
-        cluster_grants,
-        "the Role in shop grants what the ClusterRole does"
+        cluster_grants
+            .difference(&namespaces_rule)
+            .cloned()
+            .collect::<BTreeSet<_>>(),
+        "the Role in shop grants what the ClusterRole does, but on namespaces"
     );
     let credentials = shipping::find(&documents, "Role", Some("zis-zis-operator-credentials"))
         .expect("a Role for the credentials Secret");

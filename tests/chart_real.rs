@@ -11,8 +11,9 @@
 //!   makes `examples/connection.yaml` Ready against the local ZIS server, without one request
 //!   refused by the chart's RBAC; Argo CD's health check, kstatus and Flux's health expressions read
 //!   the live objects as documented; every series the PrometheusRule alerts on is one the operator
-//!   exports; `helm upgrade` changes the arguments and the operator goes on; `helm uninstall`
-//!   removes the release but leaves the CRD and the connections, as NOTES.txt says.
+//!   exports; `helm upgrade` changes the arguments (a namespace selector among them) and the
+//!   operator goes on; `helm uninstall` removes the release but leaves the CRDs and the
+//!   connections, as NOTES.txt says.
 //!
 //! Without Go (the API server and helm are built from their Go modules) the tests print `SKIPPED`
 //! and return.
@@ -551,7 +552,10 @@ async fn helm_install_runs_the_operator_as_the_charts_service_account_then_upgra
         );
     }
 
-    // helm upgrade: new arguments in the Deployment; the operator restarted with them goes on.
+    // helm upgrade: new arguments in the Deployment, among them a namespace selector that lets
+    // the connections' namespace use the credentials; the operator restarted with them goes on.
+    let selector =
+        format!("credentials.namespaceSelector=kubernetes.io/metadata.name={connections}");
     let upgrade = helm_in_cluster(&[
         "upgrade",
         "zis",
@@ -561,6 +565,8 @@ async fn helm_install_runs_the_operator_as_the_charts_service_account_then_upgra
         "operator.concurrency=2",
         "--set",
         "operator.logFormat=json",
+        "--set",
+        &selector,
     ])
     .unwrap_or_else(|e| panic!("helm upgrade: {e}"));
     assert!(upgrade.contains("REVISION: 2"), "helm upgrade: {upgrade}");
@@ -572,7 +578,10 @@ async fn helm_install_runs_the_operator_as_the_charts_service_account_then_upgra
     let args = shipping::operator_args(&upgraded);
     assert!(
         args.contains(&"--concurrency=2".to_owned())
-            && args.contains(&"--log-format=json".to_owned()),
+            && args.contains(&"--log-format=json".to_owned())
+            && args.contains(&format!(
+                "--namespace-selector=kubernetes.io/metadata.name={connections}"
+            )),
         "{args:?}"
     );
     drop(operator.take());

@@ -4,8 +4,13 @@
 //! - with every rule, a connection's whole life (create, a lease renewal period, two rotations,
 //!   delete) works and the audit log shows no request of the operator refused (it never asks for
 //!   more);
-//! - with any one verb of any one rule removed, that life breaks and the audit log shows the
-//!   operator refused exactly there (no rule is unnecessary).
+//! - with any one verb of any one rule removed, the audit log shows the operator refused exactly
+//!   there (no rule is unnecessary: the full variant would be refused without it), and that life
+//!   breaks. One removal does not break this life: `list` or `watch` on namespaces, whose labels
+//!   decide who may use the credentials (`--namespace-selector`) and integrations; these
+//!   operators run without a selector, so the refused namespace watch changes nothing they do.
+//!   The chart's Namespaced variants below run with a selector, and there its removal breaks the
+//!   life.
 //!
 //! Each variant runs as a ServiceAccount of its own, bound to a ClusterRole of its own, in a
 //! namespace of its own, all at once. Without Go (the API server cannot be built) the test
@@ -16,11 +21,12 @@
 //! the operator is limited to (`rbac.scope: Namespaced`), is proved the same way by the second
 //! test: each variant is the chart rendered for it (its namespace, its credentials Secret in the
 //! release namespace, which a Role limited to that Secret's name lets it read) and run as the
-//! chart runs it. With every rule the life works and nothing is refused; with any one verb
-//! removed the operator is refused exactly that verb (it uses it; removing it from the chart makes
-//! the full variant fail). Every removal but one also breaks the life: without `watch` on the
-//! credentials Secret the operator re-lists it after each refused watch, which a life that never
-//! changes the credentials does not notice.
+//! chart runs it, with `credentials.namespaceSelector` naming the variant's namespace (which the
+//! chart's ClusterRole lets it list and watch by name). With every rule the life works and nothing
+//! is refused; with any one verb removed the operator is refused exactly that verb (it uses it;
+//! removing it from the chart makes the full variant fail). Every removal but two also breaks the
+//! life: without `watch` on the credentials Secret or on the namespace the operator re-lists it
+//! after each refused watch, which a life that changes neither does not notice.
 
 #[path = "e2e/harness/mod.rs"]
 mod harness;
@@ -453,11 +459,16 @@ async fn the_shipped_rbac_is_sufficient_and_every_verb_of_it_is_needed() {
     for (i, grant) in grants.iter().enumerate() {
         let account = format!("rbac-test-minus-{i}");
         let refusals = refused(&audit_log, &account);
+        let asked = refusals.iter().any(|r| grant.refused_as(r));
         match &outcomes[i + 1] {
+            // The namespace watch: its labels decide nothing without a namespace selector.
+            Ok(()) if asked && grant.resource == "namespaces" => eprintln!(
+                "without {grant}: the operator was refused it, and a life without a namespace selector got through"
+            ),
             Ok(()) => problems.push(format!(
                 "without {grant} everything still worked: the rule is not needed"
             )),
-            Err(error) if !refusals.iter().any(|r| grant.refused_as(r)) => problems.push(format!(
+            Err(error) if !asked => problems.push(format!(
                 "without {grant} the life broke ({error}) but the operator was never refused {grant}; refused: {:?}",
                 refusals.iter().map(ToString::to_string).collect::<Vec<_>>()
             )),
@@ -471,10 +482,11 @@ async fn the_shipped_rbac_is_sufficient_and_every_verb_of_it_is_needed() {
     );
 }
 
-/// One verb of one rule of the chart's Namespaced rendering, its Role named without the
-/// variant's prefix (`""`, `-credentials`, `-leader-election`).
+/// One verb of one rule of the chart's Namespaced rendering, its Role or ClusterRole named
+/// without the variant's prefix (`""`, `-credentials`, `-leader-election`, `-namespace`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct ChartGrant {
+    kind: String,
     role: String,
     group: String,
     resource: String,
@@ -490,19 +502,21 @@ impl std::fmt::Display for ChartGrant {
         };
         write!(
             f,
-            "{} {} ({group}, Role{})",
-            self.verb, self.resource, self.role
+            "{} {} ({group}, {}{})",
+            self.verb, self.resource, self.kind, self.role
         )
     }
 }
 
-/// The chart rendered for one variant: release `account` in `zis-system`, limited to `namespace`.
+/// The chart rendered for one variant: release `account` in `zis-system`, limited to `namespace`,
+/// whose connections alone may use the credentials (a namespace selector on its name label).
 fn render_namespaced(helm: &Path, account: &str, namespace: &str, zendesk_url: &str) -> Vec<Value> {
     let sets = [
         format!("fullnameOverride={account}"),
         "rbac.scope=Namespaced".to_owned(),
         format!("rbac.namespaces={{{namespace}}}"),
         format!("credentials.secretName={account}-credentials"),
+        format!("credentials.namespaceSelector=kubernetes.io/metadata.name={namespace}"),
         format!("zendesk.url={zendesk_url}"),
         "zendesk.allowHttp=true".to_owned(),
         "operator.logLevel=zis_operator=debug".to_owned(),
@@ -513,9 +527,14 @@ fn render_namespaced(helm: &Path, account: &str, namespace: &str, zendesk_url: &
     shipping::documents(&text)
 }
 
+/// Whether a rendered document is a Role or a ClusterRole.
+fn is_role(document: &Value) -> bool {
+    document["kind"] == "Role" || document["kind"] == "ClusterRole"
+}
+
 fn chart_grants(documents: &[Value], account: &str) -> Vec<ChartGrant> {
     let mut all = Vec::new();
-    for role in shipping::all_of(documents, "Role") {
+    for role in documents.iter().filter(|d| is_role(d)) {
         let name = role["metadata"]["name"].as_str().unwrap_or_default();
         let suffix = name.strip_prefix(account).unwrap_or(name).to_owned();
         for rule in role["rules"].as_array().into_iter().flatten() {
@@ -523,6 +542,7 @@ fn chart_grants(documents: &[Value], account: &str) -> Vec<ChartGrant> {
                 for resource in rule["resources"].as_array().into_iter().flatten() {
                     for verb in rule["verbs"].as_array().into_iter().flatten() {
                         all.push(ChartGrant {
+                            kind: role["kind"].as_str().unwrap_or_default().to_owned(),
                             role: suffix.clone(),
                             group: group.as_str().unwrap_or_default().to_owned(),
                             resource: resource.as_str().unwrap_or_default().to_owned(),
@@ -536,14 +556,17 @@ fn chart_grants(documents: &[Value], account: &str) -> Vec<ChartGrant> {
     all
 }
 
-/// Removes `removed` from the rendered Roles (keeping each rule's resourceNames).
+/// Removes `removed` from the rendered Roles and ClusterRoles (keeping each rule's
+/// resourceNames).
 fn without_chart_grant(documents: &mut [Value], account: &str, removed: &ChartGrant) {
-    for role in documents.iter_mut().filter(|d| d["kind"] == "Role") {
+    for role in documents.iter_mut().filter(|d| is_role(d)) {
         let name = role["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        if name.strip_prefix(account) != Some(removed.role.as_str()) {
+        if role["kind"] != removed.kind.as_str()
+            || name.strip_prefix(account) != Some(removed.role.as_str())
+        {
             continue;
         }
         let rules = role["rules"].as_array().cloned().unwrap_or_default();
@@ -579,8 +602,8 @@ fn without_chart_grant(documents: &mut [Value], account: &str, removed: &ChartGr
     }
 }
 
-/// One variant: the chart's ServiceAccount, Roles (without `removed`) and bindings, its
-/// credentials Secret in the release namespace, and the operator run with the chart's arguments
+/// One variant: the chart's ServiceAccount, Roles and ClusterRole (without `removed`) and
+/// bindings, its credentials Secret in the release namespace, and the operator run with the chart's arguments
 /// as that ServiceAccount through a connection's life. The life's outcome.
 async fn run_namespaced(
     cluster: &'static Cluster,
@@ -607,8 +630,14 @@ async fn run_namespaced(
         let rbac: Vec<Value> = documents
             .iter()
             .filter(|d| {
-                ["ServiceAccount", "Role", "RoleBinding"]
-                    .contains(&d["kind"].as_str().unwrap_or_default())
+                [
+                    "ServiceAccount",
+                    "Role",
+                    "RoleBinding",
+                    "ClusterRole",
+                    "ClusterRoleBinding",
+                ]
+                .contains(&d["kind"].as_str().unwrap_or_default())
             })
             .cloned()
             .collect();
@@ -677,6 +706,18 @@ async fn the_charts_namespaced_rbac_is_sufficient_and_the_operator_uses_every_ve
     assert!(
         grants.iter().any(|g| g.role == "-credentials"),
         "the Namespaced rendering has a Role for the credentials Secret: {grants:?}"
+    );
+    assert!(
+        grants
+            .iter()
+            .any(|g| g.kind == "ClusterRole" && g.resource == "namespaces"),
+        "the Namespaced rendering has a ClusterRole for its namespace's labels: {grants:?}"
+    );
+    let deployment = shipping::find(&sample, "Deployment", None).expect("a Deployment");
+    assert!(
+        shipping::operator_args(deployment)
+            .contains(&"--namespace-selector=kubernetes.io/metadata.name=watched".to_owned()),
+        "the variants run with a namespace selector"
     );
 
     let mut runs = vec![run_namespaced(

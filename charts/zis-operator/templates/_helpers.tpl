@@ -111,6 +111,9 @@ operator outside the cluster with exactly these arguments.
 - --allow-http
 {{- end }}
 - {{ printf "--credentials-secret=%s/%s" .Release.Namespace .Values.credentials.secretName | quote }}
+{{- with .Values.credentials.namespaceSelector }}
+- {{ printf "--namespace-selector=%s" . | quote }}
+{{- end }}
 {{- with include "zis-operator.watchNamespace" . }}
 - {{ printf "--namespace=%s" . | quote }}
 {{- end }}
