@@ -166,12 +166,24 @@ fn the_charts_crds_are_the_top_level_crds() {
     );
 }
 
-/// Every key of values.yaml is documented: a comment right above it, or it belongs to a run of
-/// keys at the same depth that starts with a comment, or it is a field of a Kubernetes object the
-/// chart passes through as is (`resources`, probes, security contexts, selectors), which the
-/// object's own comment names.
+/// Every key of values.yaml is documented: a comment right above it (or at the end of its line),
+/// or it belongs to a run of keys at the same depth (no blank line between them) whose comment
+/// names it (`nameOverride` and `fullnameOverride` under one comment naming both), or it is a
+/// field of a Kubernetes object the chart passes through as is (`resources`, probes, security
+/// contexts, selectors), which the object's own comment names.
 #[test]
 fn every_value_in_values_yaml_is_commented() {
+    let text = read(&shipping::chart_dir().join("values.yaml"));
+    let undocumented = undocumented_values(&text);
+    assert!(
+        undocumented.is_empty(),
+        "values.yaml keys without a comment:\n{}",
+        undocumented.join("\n")
+    );
+}
+
+/// The keys of a values.yaml `every_value_in_values_yaml_is_commented` finds undocumented.
+fn undocumented_values(text: &str) -> Vec<String> {
     const KUBERNETES_OBJECTS: &[&str] = &[
         "resources",
         "livenessProbe",
@@ -181,22 +193,39 @@ fn every_value_in_values_yaml_is_commented() {
         "namespaceSelector",
         "podSelector",
     ];
-    let text = read(&shipping::chart_dir().join("values.yaml"));
+    /// A key still open: its depth, its name, the comment of its run (its own, or the one that
+    /// names it), and whether a blank line came since (which ends a run).
+    struct Open {
+        depth: usize,
+        key: String,
+        run_comment: Option<String>,
+        blank_since: bool,
+    }
+    let names = |comment: &str, key: &str| {
+        comment
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .any(|word| word == key)
+    };
     let mut undocumented = Vec::new();
-    // The open keys, outermost first: depth, key, whether its run of keys is documented, and
-    // whether a blank line came since (which ends a run).
-    let mut stack: Vec<(usize, String, bool, bool)> = Vec::new();
-    let mut comment_above: Option<usize> = None;
+    let mut stack: Vec<Open> = Vec::new();
+    // The comment lines right above, and their indentation.
+    let mut comment_above: Option<(usize, String)> = None;
     for (number, line) in text.lines().enumerate() {
         let trimmed = line.trim_start();
         let indent = line.len() - trimmed.len();
         if trimmed.is_empty() {
             comment_above = None;
-            stack.iter_mut().for_each(|entry| entry.3 = true);
+            stack.iter_mut().for_each(|open| open.blank_since = true);
             continue;
         }
-        if trimmed.starts_with('#') {
-            comment_above = Some(indent);
+        if let Some(comment) = trimmed.strip_prefix('#') {
+            comment_above = match comment_above.take() {
+                Some((depth, mut text)) if depth == indent => {
+                    text.push_str(comment);
+                    Some((depth, text))
+                }
+                _ => Some((indent, comment.to_owned())),
+            };
             continue;
         }
         let key = match trimmed.split_once(':') {
@@ -210,25 +239,42 @@ fn every_value_in_values_yaml_is_commented() {
                 continue;
             }
         };
-        let commented = comment_above == Some(indent) || trimmed.contains(" # ");
-        comment_above = None;
-        let run_documented = stack
+        let own_comment = match comment_above.take() {
+            Some((depth, comment)) if depth == indent => Some(comment),
+            _ => trimmed.split_once(" # ").map(|(_, c)| c.to_owned()),
+        };
+        // The run this key continues: a documented sibling above it, no blank line between.
+        let run_comment = stack
             .iter()
-            .any(|(depth, _, documented, blank)| *depth == indent && *documented && !*blank);
-        stack.retain(|(depth, _, _, _)| *depth < indent);
+            .find(|open| open.depth == indent && !open.blank_since)
+            .and_then(|open| open.run_comment.clone())
+            .filter(|comment| names(comment, &key));
+        stack.retain(|open| open.depth < indent);
         let inside_object = stack
             .iter()
-            .any(|(_, parent, _, _)| KUBERNETES_OBJECTS.contains(&parent.as_str()));
-        let documented = commented || run_documented;
-        if !documented && !inside_object {
+            .any(|open| KUBERNETES_OBJECTS.contains(&open.key.as_str()));
+        if own_comment.is_none() && run_comment.is_none() && !inside_object {
             undocumented.push(format!("line {}: {}", number + 1, trimmed));
         }
-        stack.push((indent, key, documented || inside_object, false));
+        stack.push(Open {
+            depth: indent,
+            key,
+            run_comment: own_comment.or(run_comment),
+            blank_since: false,
+        });
     }
-    assert!(
-        undocumented.is_empty(),
-        "values.yaml keys without a comment:\n{}",
-        undocumented.join("\n")
+    undocumented
+}
+
+#[test]
+fn the_comment_check_finds_a_key_without_a_comment() {
+    let text = "# The section.\nsection:\n  # Documented.\n  first: 1\n  second: 2\n\n# Override the name (nameOverride) or the full name (fullnameOverride).\nnameOverride: \"\"\nfullnameOverride: \"\"\nbare: true\n# Resources.\nresources:\n  limits:\n    memory: 1Mi\n";
+    assert_eq!(
+        undocumented_values(text),
+        vec![
+            "line 5: second: 2".to_owned(),
+            "line 10: bare: true".to_owned()
+        ]
     );
 }
 
