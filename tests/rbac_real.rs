@@ -4,15 +4,34 @@
 //! - with every rule, a connection's whole life (create, a lease renewal period, two rotations,
 //!   delete) and a connection served by a `ZisIntegration` (namespace labels) work and the audit log shows no request of the operator refused (it never asks for
 //!   more);
-//! - with any one verb of any one rule removed, that life breaks and the audit log shows the
-//!   operator refused exactly there (no rule is unnecessary).
+//! - with any one verb of any one rule removed, the audit log shows the operator refused exactly
+//!   there (no rule is unnecessary: the full variant would be refused without it), and that life
+//!   breaks. One removal does not break this life: `list` or `watch` on namespaces, whose labels
+//!   decide who may use the credentials (`--namespace-selector`) and integrations; these
+//!   operators run without a selector, so the refused namespace watch changes nothing they do.
+//!   The chart's Namespaced variants below run with a selector, and there its removal breaks the
+//!   life.
 //!
 //! Each variant runs as a ServiceAccount of its own, bound to a ClusterRole of its own, in a
 //! namespace of its own, all at once. Without Go (the API server cannot be built) the test
 //! returns at once with a note.
+//!
+//! `deploy/rbac.yaml` is the Helm chart's cluster-wide RBAC, rendered (`deploy/render.sh`;
+//! `tests/chart.rs` checks it is up to date). The chart's other scope, Roles in the one namespace
+//! the operator is limited to (`rbac.scope: Namespaced`), is proved the same way by the second
+//! test: each variant is the chart rendered for it (its namespace, its credentials Secret in the
+//! release namespace, which a Role limited to that Secret's name lets it read) and run as the
+//! chart runs it, with `credentials.namespaceSelector` naming the variant's namespace (which the
+//! chart's ClusterRole lets it list and watch by name). With every rule the life works and nothing
+//! is refused; with any one verb removed the operator is refused exactly that verb (it uses it;
+//! removing it from the chart makes the full variant fail). Every removal but two also breaks the
+//! life: without `watch` on the credentials Secret or on the namespace the operator re-lists it
+//! after each refused watch, which a life that changes neither does not notice.
 
 #[path = "e2e/harness/mod.rs"]
 mod harness;
+#[path = "shipping/mod.rs"]
+mod shipping;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -491,15 +510,323 @@ async fn the_shipped_rbac_is_sufficient_and_every_verb_of_it_is_needed() {
     for (i, grant) in grants.iter().enumerate() {
         let account = format!("rbac-test-minus-{i}");
         let refusals = refused(&audit_log, &account);
+        let asked = refusals.iter().any(|r| grant.refused_as(r));
         match &outcomes[i + 1] {
+            // The namespace watch: its labels decide nothing without a namespace selector.
+            Ok(()) if asked && grant.resource == "namespaces" => eprintln!(
+                "without {grant}: the operator was refused it, and a life without a namespace selector got through"
+            ),
             Ok(()) => problems.push(format!(
                 "without {grant} everything still worked: the rule is not needed"
             )),
-            Err(error) if !refusals.iter().any(|r| grant.refused_as(r)) => problems.push(format!(
+            Err(error) if !asked => problems.push(format!(
                 "without {grant} the life broke ({error}) but the operator was never refused {grant}; refused: {:?}",
                 refusals.iter().map(ToString::to_string).collect::<Vec<_>>()
             )),
             Err(error) => eprintln!("without {grant}: broke as it must ({error})"),
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "RBAC problems:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// One verb of one rule of the chart's Namespaced rendering, its Role or ClusterRole named
+/// without the variant's prefix (`""`, `-credentials`, `-leader-election`, `-namespace`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ChartGrant {
+    kind: String,
+    role: String,
+    group: String,
+    resource: String,
+    verb: String,
+}
+
+impl std::fmt::Display for ChartGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let group = if self.group.is_empty() {
+            "core"
+        } else {
+            &self.group
+        };
+        write!(
+            f,
+            "{} {} ({group}, {}{})",
+            self.verb, self.resource, self.kind, self.role
+        )
+    }
+}
+
+/// The chart rendered for one variant: release `account` in `zis-system`, limited to `namespace`,
+/// whose connections alone may use the credentials (a namespace selector on its name label).
+fn render_namespaced(helm: &Path, account: &str, namespace: &str, zendesk_url: &str) -> Vec<Value> {
+    let sets = [
+        format!("fullnameOverride={account}"),
+        "rbac.scope=Namespaced".to_owned(),
+        format!("rbac.namespaces={{{namespace}}}"),
+        format!("credentials.secretName={account}-credentials"),
+        format!("credentials.namespaceSelector=kubernetes.io/metadata.name={namespace}"),
+        format!("zendesk.url={zendesk_url}"),
+        "zendesk.allowHttp=true".to_owned(),
+        "operator.logLevel=zis_operator=debug".to_owned(),
+    ];
+    let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+    let text = shipping::template(helm, account, "zis-system", None, &sets, &[])
+        .unwrap_or_else(|e| panic!("helm template: {e}"));
+    shipping::documents(&text)
+}
+
+/// Whether a rendered document is a Role or a ClusterRole.
+fn is_role(document: &Value) -> bool {
+    document["kind"] == "Role" || document["kind"] == "ClusterRole"
+}
+
+fn chart_grants(documents: &[Value], account: &str) -> Vec<ChartGrant> {
+    let mut all = Vec::new();
+    for role in documents.iter().filter(|d| is_role(d)) {
+        let name = role["metadata"]["name"].as_str().unwrap_or_default();
+        let suffix = name.strip_prefix(account).unwrap_or(name).to_owned();
+        for rule in role["rules"].as_array().into_iter().flatten() {
+            for group in rule["apiGroups"].as_array().into_iter().flatten() {
+                for resource in rule["resources"].as_array().into_iter().flatten() {
+                    for verb in rule["verbs"].as_array().into_iter().flatten() {
+                        all.push(ChartGrant {
+                            kind: role["kind"].as_str().unwrap_or_default().to_owned(),
+                            role: suffix.clone(),
+                            group: group.as_str().unwrap_or_default().to_owned(),
+                            resource: resource.as_str().unwrap_or_default().to_owned(),
+                            verb: verb.as_str().unwrap_or_default().to_owned(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    all
+}
+
+/// Removes `removed` from the rendered Roles and ClusterRoles (keeping each rule's
+/// resourceNames).
+fn without_chart_grant(documents: &mut [Value], account: &str, removed: &ChartGrant) {
+    for role in documents.iter_mut().filter(|d| is_role(d)) {
+        let name = role["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if role["kind"] != removed.kind.as_str()
+            || name.strip_prefix(account) != Some(removed.role.as_str())
+        {
+            continue;
+        }
+        let rules = role["rules"].as_array().cloned().unwrap_or_default();
+        let mut kept = Vec::new();
+        for rule in rules {
+            let matches = rule["apiGroups"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|g| g == removed.group.as_str())
+                && rule["resources"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|r| r == removed.resource.as_str());
+            let mut rule = rule;
+            if matches {
+                let verbs: Vec<Value> = rule["verbs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|v| *v != removed.verb.as_str())
+                    .cloned()
+                    .collect();
+                if verbs.is_empty() {
+                    continue;
+                }
+                rule["verbs"] = json!(verbs);
+            }
+            kept.push(rule);
+        }
+        role["rules"] = json!(kept);
+    }
+}
+
+/// One variant: the chart's ServiceAccount, Roles and ClusterRole (without `removed`) and
+/// bindings, its credentials Secret in the release namespace, and the operator run with the chart's arguments
+/// as that ServiceAccount through a connection's life. The life's outcome.
+async fn run_namespaced(
+    cluster: &'static Cluster,
+    helm: PathBuf,
+    account: String,
+    removed: Option<ChartGrant>,
+) -> Result<(), String> {
+    let Some(env) = Setup::new("rbac-ns")
+        .resync("10m")
+        .without_operator()
+        .start()
+        .await
+    else {
+        return Ok(());
+    };
+    let url = env.fake_url();
+    let access_token = env.access_token.clone();
+    let ns = env.ns.clone();
+    let (deployment, kubeconfig) = tokio::task::spawn_blocking(move || {
+        let mut documents = render_namespaced(&helm, &account, &ns, &url);
+        if let Some(removed) = &removed {
+            without_chart_grant(&mut documents, &account, removed);
+        }
+        let rbac: Vec<Value> = documents
+            .iter()
+            .filter(|d| {
+                [
+                    "ServiceAccount",
+                    "Role",
+                    "RoleBinding",
+                    "ClusterRole",
+                    "ClusterRoleBinding",
+                ]
+                .contains(&d["kind"].as_str().unwrap_or_default())
+            })
+            .cloned()
+            .collect();
+        let mut items = rbac;
+        items.push(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": format!("{account}-credentials"), "namespace": "zis-system"},
+            "stringData": {"access-token": access_token},
+        }));
+        let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
+        kubectl(cluster, &["apply", "-f", "-"], Some(&list.to_string()));
+        let token = kubectl(
+            cluster,
+            &[
+                "create",
+                "token",
+                &account,
+                "-n",
+                "zis-system",
+                "--duration",
+                "2h",
+            ],
+            None,
+        );
+        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("rbac-{}-{account}.kubeconfig", std::process::id()));
+        shipping::kubeconfig_with_token(&cluster.kubeconfig, token.trim(), &path);
+        let deployment = shipping::find(&documents, "Deployment", None)
+            .cloned()
+            .unwrap_or_else(|| panic!("the chart renders no Deployment"));
+        (deployment, path)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("e2e-logs")
+        .join(&env.ns)
+        .join("chart-operator.log");
+    let operator = shipping::ChartOperator::start(&deployment, &kubeconfig, log);
+    let outcome = life(&env).await;
+    outcome.map_err(|e| {
+        let log = operator.log();
+        let refused: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("403") || l.contains("forbidden"))
+            .take(3)
+            .collect();
+        format!("{e}; operator: {}", refused.join(" | "))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_charts_namespaced_rbac_is_sufficient_and_the_operator_uses_every_verb_of_it() {
+    let Some(cluster) = cluster::available() else {
+        return;
+    };
+    let Some(audit_log) = cluster.audit_log.clone() else {
+        eprintln!("SKIPPED: needs the control plane of tests/cluster (its audit log)");
+        return;
+    };
+    let Some(helm) = shipping::helm() else {
+        return;
+    };
+    let sample = render_namespaced(&helm, "rbac-ns-full", "watched", "http://127.0.0.1:1");
+    let grants = chart_grants(&sample, "rbac-ns-full");
+    assert!(
+        grants.iter().any(|g| g.role == "-credentials"),
+        "the Namespaced rendering has a Role for the credentials Secret: {grants:?}"
+    );
+    assert!(
+        grants
+            .iter()
+            .any(|g| g.kind == "ClusterRole" && g.resource == "namespaces"),
+        "the Namespaced rendering has a ClusterRole for its namespace's labels: {grants:?}"
+    );
+    let deployment = shipping::find(&sample, "Deployment", None).expect("a Deployment");
+    assert!(
+        shipping::operator_args(deployment)
+            .contains(&"--namespace-selector=kubernetes.io/metadata.name=watched".to_owned()),
+        "the variants run with a namespace selector"
+    );
+
+    let mut runs = vec![run_namespaced(
+        cluster,
+        helm.clone(),
+        "rbac-ns-full".into(),
+        None,
+    )];
+    for (i, grant) in grants.iter().enumerate() {
+        runs.push(run_namespaced(
+            cluster,
+            helm.clone(),
+            format!("rbac-ns-minus-{i}"),
+            Some(grant.clone()),
+        ));
+    }
+    let outcomes = futures::future::join_all(runs).await;
+
+    let mut problems = Vec::new();
+    if let Err(error) = &outcomes[0] {
+        problems.push(format!(
+            "with every rule the life of a connection broke: {error}"
+        ));
+    }
+    let over = refused(&audit_log, "rbac-ns-full");
+    if !over.is_empty() {
+        problems.push(format!(
+            "with every rule the operator was still refused: {}",
+            over.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    for (i, grant) in grants.iter().enumerate() {
+        let refusals = refused(&audit_log, &format!("rbac-ns-minus-{i}"));
+        let asked = refusals.iter().any(|r| {
+            (&r.group, &r.resource, r.subresource.as_deref(), &r.verb)
+                == (
+                    &grant.group,
+                    &grant
+                        .resource
+                        .split('/')
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    grant.resource.split_once('/').map(|(_, sub)| sub),
+                    &grant.verb,
+                )
+        });
+        match (&outcomes[i + 1], asked) {
+            (_, false) => problems.push(format!(
+                "without {grant} the operator never asked for it: the rule is not needed"
+            )),
+            (Ok(()), true) => eprintln!(
+                "without {grant}: the operator was refused it, and the life still got through (it retries)"
+            ),
+            (Err(error), true) => eprintln!("without {grant}: broke as it must ({error})"),
         }
     }
     assert!(
