@@ -412,14 +412,18 @@ fn the_namespaced_scope_gives_roles_in_one_namespace_and_limits_the_operator_to_
     let cluster_grants =
         grants(shipping::find(&cluster_wide, "ClusterRole", None).expect("a ClusterRole"));
 
-    // Namespaces are cluster-scoped: the ClusterRole's rule on them has no place in a Role.
+    // Namespaces and ZisIntegrations are cluster-scoped: the ClusterRole's rules on them have no
+    // place in a Role (a namespaced release serves ZisIntegrations only with a selector).
     let namespaces_rule = BTreeSet::from([
         r#" namespaces list []"#.to_owned(),
         r#" namespaces watch []"#.to_owned(),
+        r#"zis-operator.dev zisintegrations list []"#.to_owned(),
+        r#"zis-operator.dev zisintegrations watch []"#.to_owned(),
+        r#"zis-operator.dev zisintegrations/status patch []"#.to_owned(),
     ]);
     assert!(
         cluster_grants.is_superset(&namespaces_rule),
-        "the ClusterRole lists and watches namespaces (their labels): {cluster_grants:?}"
+        "the ClusterRole lists and watches namespaces (their labels) and ZisIntegrations: {cluster_grants:?}"
     );
 
     let documents = render(
@@ -470,7 +474,7 @@ fn the_namespaced_scope_gives_roles_in_one_namespace_and_limits_the_operator_to_
             .difference(&namespaces_rule)
             .cloned()
             .collect::<BTreeSet<_>>(),
-        "the Role in shop grants what the ClusterRole does, but on namespaces"
+        "the Role in shop grants what the ClusterRole does, but on namespaces and ZisIntegrations"
     );
     let credentials = shipping::find(&documents, "Role", Some("zis-zis-operator-credentials"))
         .expect("a Role for the credentials Secret");
@@ -865,4 +869,83 @@ fn tempdir(hint: &str) -> std::path::PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     dir
+}
+
+#[test]
+fn refresh_token_secrets_get_update_by_name_only_and_a_namespaced_release_watches_integrations_only_with_a_selector()
+ {
+    let Some(helm) = shipping::helm() else {
+        return;
+    };
+    let documents = render(
+        &helm,
+        None,
+        &[
+            "integrations.refreshTokenSecrets[0].namespace=payments",
+            "integrations.refreshTokenSecrets[0].name=zendesk-oauth",
+        ],
+    );
+    let write_back = shipping::find(
+        &documents,
+        "Role",
+        Some("zis-zis-operator-write-back-zendesk-oauth"),
+    )
+    .expect("a Role for the refresh-token Secret");
+    assert_eq!(write_back["metadata"]["namespace"], "payments");
+    assert_eq!(
+        grants(write_back),
+        BTreeSet::from([r#" secrets update ["zendesk-oauth"]"#.to_owned()])
+    );
+    let binding = shipping::find(
+        &documents,
+        "RoleBinding",
+        Some("zis-zis-operator-write-back-zendesk-oauth"),
+    )
+    .expect("its RoleBinding");
+    assert_eq!(binding["subjects"][0]["name"], "zis-zis-operator");
+    // No other rule anywhere updates Secrets.
+    for kind in ["Role", "ClusterRole"] {
+        for role in shipping::all_of(&documents, kind) {
+            let updates: Vec<String> = grants(role)
+                .into_iter()
+                .filter(|grant| grant.starts_with(" secrets update"))
+                .collect();
+            assert!(
+                updates.is_empty() || role["metadata"]["name"] == write_back["metadata"]["name"],
+                "{kind} {} updates Secrets: {updates:?}",
+                role["metadata"]["name"]
+            );
+        }
+    }
+
+    let namespaced = ["rbac.scope=Namespaced", "rbac.namespaces={shop}"];
+    let without = render(&helm, None, &namespaced);
+    assert!(
+        shipping::find(
+            &without,
+            "ClusterRole",
+            Some("zis-zis-operator-integrations")
+        )
+        .is_none(),
+        "a namespaced release without a selector watches no ZisIntegrations"
+    );
+    let mut with_selector = namespaced.to_vec();
+    with_selector.push("integrations.selector=team=shop");
+    let with = render(&helm, None, &with_selector);
+    let role = shipping::find(&with, "ClusterRole", Some("zis-zis-operator-integrations"))
+        .expect("a ClusterRole for the selected ZisIntegrations");
+    assert_eq!(
+        grants(role),
+        BTreeSet::from([
+            "zis-operator.dev zisintegrations list []".to_owned(),
+            "zis-operator.dev zisintegrations watch []".to_owned(),
+            "zis-operator.dev zisintegrations/status patch []".to_owned(),
+        ])
+    );
+    let args = shipping::operator_args(deployment(&with));
+    assert!(
+        args.iter()
+            .any(|arg| arg == "--integration-selector=team=shop"),
+        "{args:?}"
+    );
 }

@@ -117,6 +117,9 @@ operator outside the cluster with exactly these arguments.
 {{- with include "zis-operator.watchNamespace" . }}
 - {{ printf "--namespace=%s" . | quote }}
 {{- end }}
+{{- with .Values.integrations.selector }}
+- {{ printf "--integration-selector=%s" . | quote }}
+{{- end }}
 - {{ printf "--resync-interval=%s" .Values.operator.resyncInterval | quote }}
 - {{ printf "--concurrency=%d" (int .Values.operator.concurrency) | quote }}
 - {{ printf "--requests-per-minute=%d" (int .Values.operator.requestsPerMinute) | quote }}
@@ -130,4 +133,17 @@ operator outside the cluster with exactly these arguments.
 {{- range .Values.operator.extraArgs }}
 - {{ . | quote }}
 {{- end }}
+{{- end }}
+
+{{/*
+The ZisIntegration rules: watched (cluster-scoped), their status reported.
+*/}}
+{{- define "zis-operator.integrationRules" }}
+# ZisIntegrations: watched; their status reported.
+- apiGroups: [zis-operator.dev]
+  resources: [zisintegrations]
+  verbs: [list, watch]
+- apiGroups: [zis-operator.dev]
+  resources: [zisintegrations/status]
+  verbs: [patch]
 {{- end }}
