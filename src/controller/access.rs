@@ -295,6 +295,14 @@ impl Access {
             .map(|entry| entry.object().to_owned())
     }
 
+    /// Every integration a `ZisIntegration` holds, with that object's name.
+    pub fn managed(&self) -> Vec<(String, String)> {
+        let all = self.managed.read().unwrap_or_else(|e| e.into_inner());
+        all.iter()
+            .map(|(key, entry)| (key.clone(), entry.object().to_owned()))
+            .collect()
+    }
+
     /// The watch saw `object` name `integration`: until it is reconciled, its connections wait.
     pub fn announce(&self, integration: &str, object: &str) {
         let mut all = self.managed.write().unwrap_or_else(|e| e.into_inner());
@@ -462,6 +470,75 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    fn registry() -> Access {
+        Access::new(None, ClientConfig::for_url("http://127.0.0.1:9", true))
+    }
+
+    fn served(access: &Access, object: &str, never_adopt: bool) -> Managed {
+        Managed {
+            object: object.to_owned(),
+            zis: access.account("http://127.0.0.1:9").expect("client"),
+            token: Ok(SecretString::new("token-for-tests")),
+            namespaces: parse_selector("team=payments").expect("selector"),
+            never_adopt,
+        }
+    }
+
+    #[test]
+    fn an_announced_integration_waits_and_never_falls_back_until_served() {
+        let access = registry();
+        assert!(matches!(
+            access.client("app"),
+            Err(AccessError::NotServed { .. })
+        ));
+        access.announce("app", "app-object");
+        assert!(access.pending("app"));
+        let epoch = access.epoch();
+        assert!(matches!(
+            access.client("app"),
+            Err(AccessError::NotReady {
+                reason: "Pending",
+                ..
+            })
+        ));
+        assert!(access.admits("app", "ns", &labels(&[])).is_ok());
+
+        assert!(access.serve("app", served(&access, "app-object", true), false));
+        assert!(access.epoch() > epoch, "serving opens the retry gates");
+        assert!(!access.pending("app"));
+        assert!(access.client("app").is_ok());
+        assert!(access.never_adopts("app"));
+        assert!(matches!(
+            access.admits("app", "ns", &labels(&[("team", "ledger")])),
+            Err(AccessError::NamespaceNotAllowed { .. })
+        ));
+        let epoch = access.epoch();
+        assert!(
+            !access.serve("app", served(&access, "app-object", true), false),
+            "a renewed token alone changes nothing connections rely on"
+        );
+        assert_eq!(access.epoch(), epoch);
+    }
+
+    #[test]
+    fn an_unusable_spec_is_reported_and_a_changed_key_releases_the_old_one() {
+        let access = registry();
+        let not_ready = NotReady {
+            reason: "InvalidSpec",
+            message: "spec.url: not a URL".to_owned(),
+        };
+        assert!(access.refuse("app", "app-object", not_ready.clone()));
+        assert!(!access.refuse("app", "app-object", not_ready));
+        match access.client("app") {
+            Err(AccessError::NotReady { reason, object, .. }) => {
+                assert_eq!((reason, object.as_str()), ("InvalidSpec", "app-object"));
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        assert_eq!(access.release_others("app-object", "renamed"), vec!["app"]);
+        assert!(!access.is_managed("app"));
     }
 
     #[test]

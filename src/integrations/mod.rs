@@ -191,22 +191,35 @@ async fn serve(
     Ok(outcome)
 }
 
-/// The `ZisIntegration` `integration` (its key) is gone from the cache: it serves nothing now.
-pub fn forget(integration: &ZisIntegration, ctx: &IntegrationContext) {
-    let key = &integration.spec.integration;
+/// The `ZisIntegration` `object` (serving `key`) is gone from the cache: it serves nothing now.
+fn forget(key: &str, object: &str, ctx: &IntegrationContext) {
     // Another object may serve the same key (a second one waiting with `Conflict`): it takes
-    // over at its next reconcile; until then nothing serves it.
+    // over at its next reconcile; until then its connections wait for it.
     ctx.access.forget(key);
-    ctx.remember(&integration.name_any(), |m| *m = Memory::default());
+    ctx.remember(object, |m| *m = Memory::default());
     if let Some(next) = ctx
         .integrations
         .state()
         .iter()
-        .find(|i| i.spec.integration == *key)
+        .find(|i| i.spec.integration == key)
     {
         ctx.access.announce(key, &next.name_any());
     }
     ctx.wake_connections(key);
+}
+
+/// After a full list: what [`Access`] holds for objects that are gone (deleted while the watch
+/// was down, so never seen as deleted) is forgotten.
+fn forget_unlisted(ctx: &IntegrationContext) {
+    let listed = ctx.integrations.state();
+    for (key, object) in ctx.access.managed() {
+        let present = listed
+            .iter()
+            .any(|i| i.name_any() == object && i.spec.integration == key);
+        if !present {
+            forget(&key, &object, ctx);
+        }
+    }
 }
 
 /// What the integrations' watch saw: the integration `integration` names is announced (its
@@ -217,8 +230,11 @@ pub fn watched(event: &kube::runtime::watcher::Event<ZisIntegration>, ctx: &Inte
         Event::Apply(integration) | Event::InitApply(integration) => ctx
             .access
             .announce(&integration.spec.integration, &integration.name_any()),
-        Event::Delete(integration) => forget(integration, ctx),
-        Event::Init | Event::InitDone => {}
+        Event::Delete(integration) => {
+            forget(&integration.spec.integration, &integration.name_any(), ctx);
+        }
+        Event::InitDone => forget_unlisted(ctx),
+        Event::Init => {}
     }
 }
 
