@@ -732,7 +732,7 @@ fn the_alerts_load_in_prometheus_and_read_the_release_namespaces_series() {
         Some(&rule["spec"].to_string()),
     )
     .unwrap_or_else(|e| panic!("Prometheus refuses the chart's rules: {e}"));
-    assert!(loaded.contains("6 rules"), "{loaded}");
+    assert!(loaded.contains("7 rules"), "{loaded}");
     let alerts: Vec<&str> = rule["spec"]["groups"][0]["rules"]
         .as_array()
         .into_iter()
@@ -740,6 +740,7 @@ fn the_alerts_load_in_prometheus_and_read_the_release_namespaces_series() {
         .filter_map(|r| r["alert"].as_str())
         .collect();
     for expected in [
+        "ZisIntegrationNotReady",
         "ZisCredentialsRefused",
         "ZisConnectionsStalled",
         "ZisConnectionsNotReady",
@@ -948,4 +949,69 @@ fn refresh_token_secrets_get_update_by_name_only_and_a_namespaced_release_watche
             .any(|arg| arg == "--integration-selector=team=shop"),
         "{args:?}"
     );
+}
+
+#[test]
+fn integrations_from_values_are_rendered_and_their_refresh_token_secrets_get_update() {
+    let Some(helm) = shipping::helm() else {
+        return;
+    };
+    let dir = tempfile_dir();
+    let values = dir.join("integrations.yaml");
+    std::fs::write(
+        &values,
+        r#"integrations:
+  refreshTokenSecrets:
+  - {namespace: zis-system, name: acme-oauth}
+  objects:
+  - name: acme-app
+    labels: {team: payments}
+    spec:
+      integration: acme_app
+      subdomain: acme
+      credentials:
+        secretRef: {namespace: zis-system, name: acme-oauth}
+        grant: RefreshToken
+      namespaceSelector: {matchLabels: {team: payments}}
+  - name: static-app
+    spec:
+      integration: static_app
+      subdomain: acme
+      credentials:
+        secretRef: {namespace: zis-system, name: static-token}
+      namespaceSelector: {}
+"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let documents = render(&helm, Some(&values), &[]);
+    let integration = shipping::find(&documents, "ZisIntegration", Some("acme-app"))
+        .expect("the ZisIntegration from values");
+    assert_eq!(integration["spec"]["integration"], "acme_app");
+    assert_eq!(integration["metadata"]["labels"]["team"], "payments");
+    assert!(shipping::find(&documents, "ZisIntegration", Some("static-app")).is_some());
+    let write_back: Vec<&Value> = shipping::all_of(&documents, "Role")
+        .into_iter()
+        .filter(|role| {
+            grants(role)
+                .iter()
+                .any(|g| g.starts_with(" secrets update"))
+        })
+        .collect();
+    assert_eq!(
+        write_back.len(),
+        1,
+        "one Role for the one refresh-token Secret (named twice), none for a static token"
+    );
+    assert_eq!(
+        grants(write_back[0]),
+        BTreeSet::from([r#" secrets update ["acme-oauth"]"#.to_owned()])
+    );
+}
+
+/// A fresh folder under the target's temporary directory.
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("chart-values-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    dir
 }

@@ -514,6 +514,28 @@ async fn helm_install_runs_the_operator_as_the_charts_service_account_then_upgra
     );
     check_gitops_readers(&stalled, ("Degraded", "Failed", "Failed"));
 
+    // A ZisIntegration whose credentials Secret is missing: the chart's RBAC lets the operator
+    // watch it and report so in its status (and the integrations gauge has a series).
+    let integration = json!({
+        "apiVersion": "zis-operator.dev/v1alpha1", "kind": "ZisIntegration",
+        "metadata": {"name": "chart-app"},
+        "spec": {"integration": "chart_app", "subdomain": "acme",
+                 "credentials": {"secretRef": {"namespace": release_namespace, "name": "chart-app-oauth"},
+                                 "grant": "RefreshToken"},
+                 "namespaceSelector": {}},
+    });
+    kubectl_ok(plane, &["apply", "-f", "-"], Some(&integration.to_string()));
+    wait_for(
+        "chart-app SecretNotFound",
+        Duration::from_secs(30),
+        || log_of(&operator),
+        || {
+            let object = get_json(plane, &["zint", "chart-app"])?;
+            condition(&object, "Ready").filter(|c| c["reason"] == "SecretNotFound")?;
+            Some(object)
+        },
+    );
+
     // Every series the alerts read is one the operator exports.
     let addr = operator
         .as_ref()
@@ -539,7 +561,7 @@ async fn helm_install_runs_the_operator_as_the_charts_service_account_then_upgra
         .filter(|word| word.starts_with("zis_operator_"))
         .collect();
     assert!(
-        series.len() >= 4,
+        series.len() >= 5,
         "the alerts read the operator's series: {series:?}"
     );
     for name in &series {

@@ -100,6 +100,10 @@ pub async fn run<L, S, D>(
         parts.recorder,
         parts.metrics,
     ));
+    let counted = store.clone();
+    ctx.metrics.count_integrations_with(move || {
+        crate::metrics::count_integrations_by_ready(counted.state().iter().map(|i| &**i))
+    });
     let seen = ctx.clone();
     let integrations = watcher(Api::<ZisIntegration>::all(parts.client), config)
         .default_backoff()

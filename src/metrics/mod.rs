@@ -22,7 +22,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::controller::report;
-use crate::resource::ZisBearerConnection;
+use crate::resource::{Condition, ZisBearerConnection, ZisIntegration};
 use crate::zis::{RequestObserver, RequestRecord};
 
 /// Prefix of every series.
@@ -121,6 +121,7 @@ pub struct Metrics {
     pacer_wait: Histogram,
     token_renewals: Family<ResultLabels, Counter>,
     ready_source: Arc<OnceLock<ReadySource>>,
+    integrations_source: Arc<OnceLock<ReadySource>>,
     ready: AtomicBool,
     role: AtomicU8,
     leader: Gauge,
@@ -235,7 +236,15 @@ impl Metrics {
         );
         let ready_source = Arc::new(OnceLock::new());
         registry.register_collector(Box::new(ReadyCollector {
+            name: "connections",
+            help: "ZisBearerConnection objects in the cache, by Ready condition status and reason",
             source: ready_source.clone(),
+        }));
+        let integrations_source = Arc::new(OnceLock::new());
+        registry.register_collector(Box::new(ReadyCollector {
+            name: "integrations",
+            help: "ZisIntegration objects this operator serves, by Ready condition status and reason",
+            source: integrations_source.clone(),
         }));
         Self {
             registry,
@@ -248,6 +257,7 @@ impl Metrics {
             pacer_wait,
             token_renewals,
             ready_source,
+            integrations_source,
             ready: AtomicBool::new(false),
             role: AtomicU8::new(Role::Starting as u8),
             leader,
@@ -292,6 +302,15 @@ impl Metrics {
     pub fn count_objects_with(&self, source: impl Fn() -> ReadyCounts + Send + Sync + 'static) {
         // A second source is ignored: the operator has one object cache.
         let _ = self.ready_source.set(Box::new(source));
+    }
+
+    /// Likewise for the `integrations` gauge, from the ZisIntegration cache.
+    pub fn count_integrations_with(
+        &self,
+        source: impl Fn() -> ReadyCounts + Send + Sync + 'static,
+    ) {
+        // A second source is ignored: the operator has one integration cache.
+        let _ = self.integrations_source.set(Box::new(source));
     }
 
     /// Says what this replica does.
@@ -352,9 +371,27 @@ impl RequestObserver for Metrics {
 pub fn count_by_ready<'a>(
     objects: impl IntoIterator<Item = &'a ZisBearerConnection>,
 ) -> ReadyCounts {
+    tally(
+        objects
+            .into_iter()
+            .map(|object| object.status.as_ref().and_then(report::ready)),
+    )
+}
+
+/// Likewise for `ZisIntegration`s.
+pub fn count_integrations_by_ready<'a>(
+    objects: impl IntoIterator<Item = &'a ZisIntegration>,
+) -> ReadyCounts {
+    tally(objects.into_iter().map(|object| {
+        let status = object.status.as_ref()?;
+        status.conditions.iter().find(|c| c.type_ == report::READY)
+    }))
+}
+
+fn tally<'a>(ready: impl Iterator<Item = Option<&'a Condition>>) -> ReadyCounts {
     let mut counts = ReadyCounts::new();
-    for object in objects {
-        let key = match object.status.as_ref().and_then(report::ready) {
+    for condition in ready {
+        let key = match condition {
             Some(condition) => (
                 condition.status.as_str().to_owned(),
                 condition.reason.clone(),
@@ -366,9 +403,11 @@ pub fn count_by_ready<'a>(
     counts
 }
 
-/// Renders `connections{ready, reason}` from the object cache at each scrape, so the gauge can
-/// never drift from what the cache holds.
+/// Renders `connections{ready, reason}` (or `integrations{...}`) from a cache at each scrape, so
+/// the gauge can never drift from what the cache holds.
 struct ReadyCollector {
+    name: &'static str,
+    help: &'static str,
     source: Arc<OnceLock<ReadySource>>,
 }
 
@@ -389,12 +428,7 @@ impl Collector for ReadyCollector {
                 .get_or_create(&ReadyLabels { ready, reason })
                 .set(count);
         }
-        let metric = encoder.encode_descriptor(
-            "connections",
-            "ZisBearerConnection objects in the cache, by Ready condition status and reason",
-            None,
-            family.metric_type(),
-        )?;
+        let metric = encoder.encode_descriptor(self.name, self.help, None, family.metric_type())?;
         family.encode(metric)
     }
 }

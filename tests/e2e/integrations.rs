@@ -229,6 +229,22 @@ async fn a_refused_refresh_token_asks_a_person_to_reauthorize_and_connections_wa
     assert!(object["status"]["accessTokenExpiresAt"].is_null());
     let refused = token_requests(&env, 400).await;
     assert_eq!(refused, 1, "refused refreshes");
+    let metrics = env.scrape_metrics().await;
+    for series in [
+        "zis_operator_token_renewals_total{result=\"invalid_grant\"} 1\n",
+        "zis_operator_integrations{ready=\"False\",reason=\"ReauthorizationRequired\"} 1\n",
+    ] {
+        assert!(metrics.contains(series), "no {series} in:\n{metrics}");
+    }
+    let events = env.integration_events(&integration).await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.reason == "ReauthorizationRequired" && e.type_ == "Warning")
+            .count(),
+        1,
+        "{events:?}"
+    );
 
     // The connection waits, naming its integration; its remote stays.
     let waiting = env

@@ -288,6 +288,19 @@ impl TestEnv {
         })
     }
 
+    /// The running operator's `/metrics` text.
+    pub async fn scrape_metrics(&self) -> String {
+        let addr = self
+            .operator
+            .as_ref()
+            .and_then(OperatorProcess::metrics_addr)
+            .unwrap_or_else(|| panic!("no running operator with a metrics address"));
+        let answer = reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .unwrap_or_else(|e| panic!("GET /metrics: {e}"));
+        answer.text().await.unwrap_or_default()
+    }
+
     /// Kills the operator with SIGKILL.
     pub fn kill_operator(&mut self) {
         if let Some(mut operator) = self.operator.take() {

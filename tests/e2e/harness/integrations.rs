@@ -8,7 +8,7 @@ use kube::api::{
 };
 use serde_json::{Value, json};
 
-use super::env::{CONVERGE, GROUP, TestEnv, VERSION, to_value};
+use super::env::{CONVERGE, EventInfo, GROUP, TestEnv, VERSION, to_value};
 use super::operator::INTEGRATION_LABEL;
 use super::status::check_condition;
 
@@ -78,6 +78,28 @@ impl TestEnv {
             )
             .await
             .unwrap_or_else(|e| panic!("patching ZisIntegration {name} with {spec}: {e}"));
+    }
+
+    /// Events about `ZisIntegration` `name` (cluster-scoped: they live in `default`).
+    pub async fn integration_events(&self, name: &str) -> Vec<EventInfo> {
+        let events: Api<k8s_openapi::api::core::v1::Event> =
+            Api::namespaced(self.client.clone(), "default");
+        let list = events
+            .list(&ListParams::default())
+            .await
+            .unwrap_or_else(|e| panic!("listing events in default: {e}"));
+        list.items
+            .into_iter()
+            .filter(|event| {
+                event.involved_object.name.as_deref() == Some(name)
+                    && event.involved_object.kind.as_deref() == Some(INTEGRATION_KIND)
+            })
+            .map(|event| EventInfo {
+                reason: event.reason.unwrap_or_default(),
+                type_: event.type_.unwrap_or_default(),
+                message: event.message.unwrap_or_default(),
+            })
+            .collect()
     }
 
     /// Sets label `key`=`value` on the test's namespace.
