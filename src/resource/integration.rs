@@ -48,9 +48,10 @@ use super::{Condition, rules};
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
     ),
+    // A string, not a date: kubectl prints a future date as "<invalid>".
     printcolumn(
         name = "Expires",
-        type_ = "date",
+        type_ = "string",
         json_path = ".status.accessTokenExpiresAt"
     ),
     printcolumn(

@@ -62,10 +62,10 @@ async fn kubectl_waits_for_ready_and_shows_the_printer_columns() {
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(waited, "kubectl wait failed: {output}");
 
-    let (listed, table) = tokio::task::spawn_blocking(move || kubectl(&ns, &["get", "zis"]))
+    let (listed, table) = tokio::task::spawn_blocking(move || kubectl(&ns, &["get", "zbc"]))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(listed, "kubectl get zis failed: {table}");
+    assert!(listed, "kubectl get zbc failed: {table}");
     let mut lines = table.lines();
     let header: Vec<&str> = lines
         .next()
