@@ -10,7 +10,7 @@
 //!
 //! This module reads the caches and the ZIS client; it writes nothing to Kubernetes.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +24,9 @@ use crate::resource::ZisBearerConnection;
 use crate::zis::{IntegrationClient, ZisError};
 
 type Object = ZisBearerConnection;
+
+/// Connections in a page of `GET .../connections/all` (the client asks for the most ZIS serves).
+const PAGE_SIZE: usize = 100;
 
 /// One bearer-token connection as a listing shows it (never its token).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,20 +67,22 @@ pub async fn watch(ctx: Arc<Context>) {
 async fn pass(ctx: &Context, pages: &mut HashMap<String, usize>) {
     let pass_started = Utc::now();
     // Suspended objects make no remote calls, and nobody lists on their behalf.
-    let integrations: BTreeSet<String> = ctx
+    let mut recorded: BTreeMap<String, usize> = BTreeMap::new();
+    for object in ctx
         .store
         .state()
         .iter()
         .filter(|object| !object.spec.suspend)
-        .filter_map(|object| object.status.as_ref()?.remote.as_ref())
-        .map(|remote| remote.integration.clone())
-        .collect();
+    {
+        if let Some(remote) = object.status.as_ref().and_then(|s| s.remote.as_ref()) {
+            *recorded.entry(remote.integration.clone()).or_default() += 1;
+        }
+    }
     // Every page of the pass gets the same slice of the interval (most of it: the pass must end
-    // before the next begins).
-    let expected: usize = integrations
-        .iter()
-        .map(|integration| pages.get(integration).copied().unwrap_or(1))
-        .sum();
+    // before the next begins). Before an integration's first listing its pages are estimated
+    // from the connections recorded (a page holds 100); after it, the last count is known.
+    let expected = expected_pages(&recorded, pages);
+    let integrations: BTreeSet<String> = recorded.into_keys().collect();
     let spacing = page_spacing(ctx.settings.resync, expected);
     for integration in integrations {
         let epoch = ctx.access.epoch();
@@ -158,6 +163,18 @@ async fn list(
     }
 }
 
+/// How many pages a pass will list: per integration, the pages of its last listing, but at
+/// least enough for the connections objects record (`recorded`, by integration).
+pub fn expected_pages(recorded: &BTreeMap<String, usize>, last: &HashMap<String, usize>) -> usize {
+    recorded
+        .iter()
+        .map(|(integration, count)| {
+            let estimate = count.div_ceil(PAGE_SIZE).max(1);
+            last.get(integration).copied().unwrap_or(0).max(estimate)
+        })
+        .sum()
+}
+
 /// How long to wait between two pages so that `pages` pages spread over most of `interval`.
 pub fn page_spacing(interval: Duration, pages: usize) -> Duration {
     let pages = u32::try_from(pages.max(1)).unwrap_or(u32::MAX);
@@ -236,6 +253,19 @@ mod tests {
     use crate::resource::{
         RemoteConnection, TokenSecretRef, ZisBearerConnectionSpec, ZisBearerConnectionStatus,
     };
+
+    #[test]
+    fn a_first_pass_spreads_the_pages_the_recorded_connections_need() {
+        let recorded = BTreeMap::from([("big".to_owned(), 1000), ("small".to_owned(), 3)]);
+        // Before any listing: 10 pages for 1,000 connections, 1 for 3.
+        assert_eq!(expected_pages(&recorded, &HashMap::new()), 11);
+        // A listing that took more pages (connections nobody records) is remembered.
+        let last = HashMap::from([("big".to_owned(), 14), ("small".to_owned(), 1)]);
+        assert_eq!(expected_pages(&recorded, &last), 15);
+        // At a 60 s resync, 11 pages are 3.8 s apart: the pass ends within the interval.
+        let spacing = page_spacing(Duration::from_secs(60), 11);
+        assert!(spacing * 11 < Duration::from_secs(60), "{spacing:?}");
+    }
 
     fn object(name: &str, domain: &str, updated_at: &str, synced_at: &str) -> Object {
         let mut object = Object::new(
