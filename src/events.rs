@@ -66,12 +66,37 @@ struct Published {
     last: Timestamp,
 }
 
+/// The events published within the series window, by key. Expired ones are swept at most once a
+/// minute: a sweep per event would cost a scan of thousands of keys per event at scale.
+#[derive(Default)]
+struct Series {
+    by_key: HashMap<Key, Published>,
+    swept: Option<Timestamp>,
+}
+
+impl Series {
+    /// The event published for `key` within the window, if any.
+    fn previous(&mut self, key: &Key, now: Timestamp) -> Option<Published> {
+        let due = self
+            .swept
+            .is_none_or(|swept| swept + SignedDuration::from_mins(1) <= now);
+        if due {
+            self.by_key.retain(|_, p| p.last + SERIES_WINDOW > now);
+            self.swept = Some(now);
+        }
+        self.by_key
+            .get(key)
+            .filter(|p| p.last + SERIES_WINDOW > now)
+            .cloned()
+    }
+}
+
 /// Publishes events (see the module documentation). Cheap to clone: clones share the series.
 #[derive(Clone)]
 pub struct Recorder {
     client: kube::Client,
     reporter: Reporter,
-    published: Arc<Mutex<HashMap<Key, Published>>>,
+    published: Arc<Mutex<Series>>,
     /// Told after every successful write (for the metrics).
     on_write: Option<Arc<dyn Fn() + Send + Sync>>,
 }
@@ -123,8 +148,7 @@ impl Recorder {
         let previous = {
             // A poisoned lock only means a panic elsewhere mid-update of this map.
             let mut published = self.published.lock().unwrap_or_else(|e| e.into_inner());
-            published.retain(|_, p| p.last + SERIES_WINDOW > now);
-            published.get(&key).cloned()
+            published.previous(&key, now)
         };
         if let Some(previous) = previous {
             let count = previous.count.saturating_add(1);
@@ -181,7 +205,7 @@ impl Recorder {
 
     fn remember(&self, key: Key, published: Published) {
         let mut all = self.published.lock().unwrap_or_else(|e| e.into_inner());
-        all.insert(key, published);
+        all.by_key.insert(key, published);
     }
 
     /// The first occurrence of `event`, named like client-go's events (`<object>.<nanos hex>`).

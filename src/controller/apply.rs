@@ -19,7 +19,7 @@ use tracing::debug;
 
 use super::access::AccessError;
 use super::act::Desired;
-use super::context::{Context, Inputs};
+use super::context::{Context, Inputs, StatusDigest};
 use super::index::senior_claimant;
 use super::outcome::Failure;
 use super::report::{self, Verdict};
@@ -151,14 +151,15 @@ async fn fresh(
     ctx: &Context,
     key: &ObjectRef<Object>,
 ) -> Result<Option<Arc<Object>>, Error> {
-    let written = ctx.remember(key, |m| m.written.clone());
+    let written = ctx.remember(key, |m| m.written);
     match written {
-        Some(written) if object.status.as_ref() != Some(&written) => {
+        Some(written) if StatusDigest::of(object.status.as_ref()) != written => {
             debug!(%key, "cached object is older than our last status write; reading it");
             let current = api.get_opt(&object.name_any()).await?;
             // From here on the server's copy is the reference (someone else may have written it).
-            let status = current.as_ref().and_then(|o| o.status.clone());
-            ctx.remember(key, |m| m.written = status);
+            let status = current.as_ref().and_then(|o| o.status.as_ref());
+            let digest = status.map(|status| StatusDigest::of(Some(status)));
+            ctx.remember(key, |m| m.written = digest);
             Ok(current.map(Arc::new))
         }
         _ => Ok(Some(object)),

@@ -46,12 +46,31 @@ pub(super) struct Memory {
     /// missing or changed, a reconcile was asked for, or the last attempt failed. Otherwise the
     /// status is trusted (it says what was pushed) and the drift watch confirms it by listing.
     pub(super) look: bool,
-    /// The last status this process wrote, to detect a stale cached copy of the object.
-    pub(super) written: Option<ZisBearerConnectionStatus>,
+    /// A digest of the last status this process wrote (or read), to detect a stale cached copy
+    /// of the object: a digest, not a copy, since with thousands of objects a second copy of
+    /// every status would be a good part of the operator's memory.
+    pub(super) written: Option<StatusDigest>,
     /// After a remote failure: no remote call before `until` unless the inputs change.
     pub(super) gate: Option<Gate>,
     /// The credentials epoch of the last successful sync.
     pub(super) synced_epoch: Option<u64>,
+}
+
+/// A digest of a status (its JSON, hashed): equal statuses have equal digests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct StatusDigest(u64);
+
+impl StatusDigest {
+    pub(super) fn of(status: Option<&ZisBearerConnectionStatus>) -> Self {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        // Serializing a status cannot fail (no map with non-string keys); a failure would only
+        // make the digest differ, costing one extra read.
+        serde_json::to_vec(&status)
+            .unwrap_or_default()
+            .hash(&mut hasher);
+        Self(hasher.finish())
+    }
 }
 
 /// Holds back remote calls after a failure, so that events that change nothing (our own status

@@ -58,7 +58,9 @@ pub async fn watch(ctx: Arc<Context>) {
     loop {
         let started = tokio::time::Instant::now();
         pass(&ctx, &mut pages).await;
-        let next = started + resync - resync / 10 + jitter_up_to(resync / 5);
+        // Never sooner than one interval after the last pass began: any span of one interval
+        // then holds at most one pass's pages.
+        let next = started + resync + jitter_up_to(resync / 10);
         tokio::time::sleep_until(next).await;
     }
 }

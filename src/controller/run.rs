@@ -13,8 +13,8 @@ use super::Error;
 use super::act::{self, Attempt, Desired, Remote, Step};
 use super::apply::Token;
 use super::breaker::{self, Admission};
-use super::context::Context;
 use super::context::Inputs;
+use super::context::{Context, StatusDigest};
 use super::index::release_to_peers;
 use super::outcome::{Failure, Note, Retry, SyncOutcome};
 use super::plan::Claim;
@@ -159,8 +159,9 @@ impl<'a> Run<'a> {
         if ours != self.written {
             return Err(Error::Overtaken);
         }
-        self.record = ours.clone();
-        self.ctx.remember(&self.key, |m| m.written = Some(ours));
+        let digest = StatusDigest::of(Some(&ours));
+        self.record = ours;
+        self.ctx.remember(&self.key, |m| m.written = Some(digest));
         if overtaken {
             return Err(Error::Overtaken);
         }
