@@ -41,6 +41,9 @@ use status::Outcome;
 /// credentials Secret may live where the operator's Secret watch does not see it.
 const RECHECK: Duration = Duration::from_secs(60);
 
+/// When a passing failure is tried again.
+const RETRY: Duration = Duration::from_secs(10);
+
 /// Why a reconcile of an integration ended without an action.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -151,7 +154,10 @@ pub async fn reconcile(
         }
         Ok(checked) => serve(&integration, &checked, &ctx).await?,
     };
-    let requeue = outcome.requeue.unwrap_or(RECHECK).min(RECHECK);
+    // A passing failure (a write-back refused, a Secret unreadable) is tried again soon; one a
+    // person must cure waits for a change (the watches), or the periodic recheck.
+    let soon = (outcome.token.is_none() && !outcome.stalled).then_some(RETRY);
+    let requeue = outcome.requeue.or(soon).unwrap_or(RECHECK).min(RECHECK);
     status::report(&api, &integration, &outcome, &ctx).await?;
     debug!(%name, integration = %key, ?requeue, "integration reconciled");
     Ok(Requeue::requeue(requeue))

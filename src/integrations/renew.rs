@@ -139,8 +139,12 @@ pub async fn token(
     if let Some(problem) = refused_before {
         return Ok(Outcome::failed(problem));
     }
-    // A refresh token not written back yet comes first: it is the only valid one.
-    if let Some((grant, spent)) = ctx.remember(&name, |m| m.unsaved.take()) {
+    // A refresh token not written back yet comes first: it is the only valid one, unless a
+    // person has put another one in the Secret meanwhile (theirs wins; ours is dropped).
+    let unsaved = ctx
+        .remember(&name, |m| m.unsaved.take())
+        .filter(|(_, spent)| refresh_token.is_some_and(|stored| stored.expose() == spent.as_str()));
+    if let Some((grant, spent)) = unsaved {
         return Ok(match write_back(&secrets, &secret, &grant, &spent).await {
             Ok(version) => hold(
                 ctx,

@@ -229,13 +229,24 @@ async fn a_refused_refresh_token_asks_a_person_to_reauthorize_and_connections_wa
     assert!(object["status"]["accessTokenExpiresAt"].is_null());
     let refused = token_requests(&env, 400).await;
     assert_eq!(refused, 1, "refused refreshes");
-    let metrics = env.scrape_metrics().await;
-    for series in [
-        "zis_operator_token_renewals_total{result=\"invalid_grant\"} 1\n",
-        "zis_operator_integrations{ready=\"False\",reason=\"ReauthorizationRequired\"} 1\n",
-    ] {
-        assert!(metrics.contains(series), "no {series} in:\n{metrics}");
-    }
+    // The gauge reads the operator's cache, which sees the status a moment after the API does.
+    env.eventually(
+        "the renewal counter and the integrations gauge",
+        Duration::from_secs(5),
+        async |env| {
+            let metrics = env.scrape_metrics().await;
+            for series in [
+                "zis_operator_token_renewals_total{result=\"invalid_grant\"} 1\n",
+                "zis_operator_integrations{ready=\"False\",reason=\"ReauthorizationRequired\"} 1\n",
+            ] {
+                if !metrics.contains(series) {
+                    return Err(format!("no {series} in:\n{metrics}"));
+                }
+            }
+            Ok(())
+        },
+    )
+    .await;
     let events = env.integration_events(&integration).await;
     assert_eq!(
         events
