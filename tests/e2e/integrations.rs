@@ -55,6 +55,12 @@ async fn put_oauth_credentials(env: &TestEnv, client_secret: &str, refresh: &str
     .await;
 }
 
+/// The `ZisIntegration` of [`KEY`] with the refresh-token grant from [`CREDENTIALS`]; its name.
+async fn create_oauth_integration(env: &TestEnv) -> String {
+    let spec = env.integration_spec(KEY, CREDENTIALS, "RefreshToken");
+    env.create_integration("oauth", spec).await
+}
+
 async fn short_lived_access_tokens(env: &TestEnv) {
     env.admin
         .settings(json!({"oauth_max_expires_in": SHORT_LIFE_SECONDS}))
@@ -131,12 +137,7 @@ async fn refreshed_tokens_keep_connections_synced_and_each_refresh_token_is_stor
     };
     short_lived_access_tokens(&env).await;
     let (client_secret, first_refresh) = authorize(&env).await;
-    let integration = env
-        .create_integration(
-            "oauth",
-            env.integration_spec(KEY, CREDENTIALS, "RefreshToken"),
-        )
-        .await;
+    let integration = create_oauth_integration(&env).await;
     env.wait_integration(&integration, "True", "Ready").await;
     let mut token = random_token("conn-token");
     env.put_token("renew-token", &token).await;
@@ -200,12 +201,7 @@ async fn a_refused_refresh_token_asks_a_person_to_reauthorize_and_connections_wa
     };
     short_lived_access_tokens(&env).await;
     let (client_secret, first_refresh) = authorize(&env).await;
-    let integration = env
-        .create_integration(
-            "oauth",
-            env.integration_spec(KEY, CREDENTIALS, "RefreshToken"),
-        )
-        .await;
+    let integration = create_oauth_integration(&env).await;
     let first_token = random_token("conn-token");
     env.put_token("reauth-token", &first_token).await;
     env.create_ok("reauth-conn", connection_spec("reauth-token"))
@@ -312,12 +308,7 @@ async fn a_refresh_token_spent_without_write_back_is_reported_as_needing_reautho
     let (client_secret, refresh) = authorize(&env).await;
     let (status, _) = use_refresh_token(&env, &client_secret, &refresh).await;
     assert_eq!(status, 200);
-    let integration = env
-        .create_integration(
-            "oauth",
-            env.integration_spec(KEY, CREDENTIALS, "RefreshToken"),
-        )
-        .await;
+    let integration = create_oauth_integration(&env).await;
     env.start_operator();
     env.wait_integration(&integration, "False", "ReauthorizationRequired")
         .await;
@@ -346,12 +337,7 @@ async fn with_two_replicas_only_the_leader_renews() {
         Duration::from_secs(20),
     )
     .await;
-    let integration = env
-        .create_integration(
-            "oauth",
-            env.integration_spec(KEY, CREDENTIALS, "RefreshToken"),
-        )
-        .await;
+    let integration = create_oauth_integration(&env).await;
     env.wait_integration(&integration, "True", "Ready").await;
     env.put_token("leader-token", &random_token("conn-token"))
         .await;
@@ -377,7 +363,7 @@ async fn client_credentials_serve_connections_in_allowed_namespaces_only() {
     let Some(mut env) = setup("int-tenancy").start().await else {
         return;
     };
-    let (_, _) = authorize(&env).await;
+    authorize(&env).await;
     let mut spec = env.integration_spec(KEY, CREDENTIALS, "ClientCredentials");
     spec["namespaceSelector"] = json!({"matchLabels": {"e2e.zis-operator.dev/zis": "allowed"}});
     let integration = env.create_integration("machine", spec).await;
