@@ -312,16 +312,7 @@ async fn lead(
         .reflect(namespace_writer)
         .inspect(readiness.watch())
         .touched_objects()
-        .filter_map(|event| async move {
-            match event {
-                Ok(meta) => Some(meta),
-                Err(error) => {
-                    let error = controller::dereference::describe_watch_error(&error);
-                    warn!(%error, "namespace watch failed; retrying");
-                    None
-                }
-            }
-        });
+        .filter_map(|event| logged_watch_error(event, "namespace"));
     let namespace_index = index.clone();
     // A namespace's labels changed: its objects may now be allowed, or refused.
     let namespace_triggers = namespace_triggers
@@ -336,16 +327,7 @@ async fn lead(
         .reflect(secret_writer)
         .inspect(readiness.watch())
         .touched_objects()
-        .filter_map(|event| async move {
-            match event {
-                Ok(meta) => Some(meta),
-                Err(error) => {
-                    let error = controller::dereference::describe_watch_error(&error);
-                    warn!(%error, "secret watch failed; retrying");
-                    None
-                }
-            }
-        })
+        .filter_map(|event| logged_watch_error(event, "secret"))
         .inspect(move |meta| {
             if integrations_enabled {
                 let changed = (meta.namespace().unwrap_or_default(), meta.name_any());
@@ -442,6 +424,16 @@ async fn lead(
         }
         () = lost => Err(RunError::LeadershipLost),
     }
+}
+
+/// The object of a watch event, or nothing after logging the watch's failure (it retries).
+async fn logged_watch_error<K>(event: Result<K, watcher::Error>, watch: &'static str) -> Option<K> {
+    event
+        .map_err(|error| {
+            let error = controller::dereference::describe_watch_error(&error);
+            warn!(%error, "{watch} watch failed; retrying");
+        })
+        .ok()
 }
 
 /// Aborts a background task when dropped.

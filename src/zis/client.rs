@@ -653,13 +653,7 @@ fn transport_error(err: &reqwest::Error, redactor: &Redactor<'_>) -> ZisError {
     } else {
         "request to zis failed"
     };
-    let mut reason = kind.to_owned();
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(err);
-    while let Some(cause) = source {
-        reason.push_str(": ");
-        reason.push_str(&cause.to_string());
-        source = cause.source();
-    }
+    let reason = super::response::with_causes(kind, err);
     ZisError::Transient {
         reason: redactor.clean(&reason),
     }

@@ -493,13 +493,7 @@ fn transport_error(err: &reqwest::Error, redactor: &Redactor<'_>) -> OAuthError 
     } else {
         "the token request failed"
     };
-    let mut reason = kind.to_owned();
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(err);
-    while let Some(cause) = source {
-        reason.push_str(": ");
-        reason.push_str(&cause.to_string());
-        source = cause.source();
-    }
+    let reason = super::response::with_causes(kind, err);
     OAuthError::Transient {
         reason: tidy(&reason, redactor),
         maybe_applied: !err.is_connect(),

@@ -71,6 +71,19 @@ fn error_entry(body: &[u8]) -> Option<(Option<String>, Option<String>)> {
 }
 
 /// One line of printable text, at most [`MAX_TITLE_CHARS`] characters, secrets redacted.
+/// `kind` followed by every cause of the transport failure `err`, `: `-separated (uncleaned: the
+/// caller redacts it).
+pub(crate) fn with_causes(kind: &str, err: &reqwest::Error) -> String {
+    let mut text = kind.to_owned();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 pub(crate) fn tidy(text: &str, redactor: &Redactor<'_>) -> String {
     let cleaned = redactor.clean(text);
     let mut line: String = cleaned
