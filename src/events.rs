@@ -16,6 +16,8 @@
 //! the first one's. Knows nothing of what the events are about; never sees a token.
 
 use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::{Event as CoreEvent, EventSeries, EventSource, ObjectReference};
@@ -30,24 +32,43 @@ pub use kube::runtime::events::{Event, EventType, Reporter};
 /// How long after its last occurrence an event can still be counted again.
 const SERIES_WINDOW: SignedDuration = SignedDuration::from_mins(6);
 
-/// What makes two events the same event (their notes may differ).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Key {
-    type_: &'static str,
-    reason: String,
-    action: String,
-    regarding: [Option<String>; 5],
-    related: Option<[Option<String>; 5]>,
+/// What makes two events the same event (their type, reason, action, object and related object;
+/// their notes may differ), as a digest: thousands of keys are kept for six minutes, and the
+/// strings they are made of were most of that memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key(u64);
+
+impl Key {
+    fn of(event: &Event, regarding: &ObjectReference) -> Self {
+        let mut hasher = DefaultHasher::new();
+        (
+            type_name(event.type_),
+            &event.reason,
+            &event.action,
+            identity(regarding),
+            event.secondary.as_ref().map(identity),
+        )
+            .hash(&mut hasher);
+        Self(hasher.finish())
+    }
 }
 
-fn identity(reference: &ObjectReference) -> [Option<String>; 5] {
+fn identity(reference: &ObjectReference) -> [Option<&str>; 5] {
     [
-        reference.api_version.clone(),
-        reference.kind.clone(),
-        reference.namespace.clone(),
-        reference.name.clone(),
-        reference.uid.clone(),
+        reference.api_version.as_deref(),
+        reference.kind.as_deref(),
+        reference.namespace.as_deref(),
+        reference.name.as_deref(),
+        reference.uid.as_deref(),
     ]
+}
+
+/// Where the events about `regarding` go (cluster-scoped objects: `default`).
+fn event_namespace(regarding: &ObjectReference) -> String {
+    regarding
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".to_owned())
 }
 
 fn type_name(type_: EventType) -> &'static str {
@@ -61,7 +82,6 @@ fn type_name(type_: EventType) -> &'static str {
 #[derive(Debug, Clone)]
 struct Published {
     name: String,
-    namespace: String,
     count: i32,
     last: Timestamp,
 }
@@ -138,13 +158,7 @@ impl Recorder {
         regarding: &ObjectReference,
     ) -> Result<(), kube::Error> {
         let now = Timestamp::now();
-        let key = Key {
-            type_: type_name(event.type_),
-            reason: event.reason.clone(),
-            action: event.action.clone(),
-            regarding: identity(regarding),
-            related: event.secondary.as_ref().map(identity),
-        };
+        let key = Key::of(event, regarding);
         let previous = {
             // A poisoned lock only means a panic elsewhere mid-update of this map.
             let mut published = self.published.lock().unwrap_or_else(|e| e.into_inner());
@@ -152,7 +166,8 @@ impl Recorder {
         };
         if let Some(previous) = previous {
             let count = previous.count.saturating_add(1);
-            let api: Api<CoreEvent> = Api::namespaced(self.client.clone(), &previous.namespace);
+            let namespace = event_namespace(regarding);
+            let api: Api<CoreEvent> = Api::namespaced(self.client.clone(), &namespace);
             let patch = json!({
                 "count": count,
                 "lastTimestamp": Time(now),
@@ -195,7 +210,6 @@ impl Recorder {
             key,
             Published {
                 name: created.metadata.name.unwrap_or_default(),
-                namespace,
                 count: 1,
                 last: now,
             },
@@ -210,10 +224,7 @@ impl Recorder {
 
     /// The first occurrence of `event`, named like client-go's events (`<object>.<nanos hex>`).
     fn new_event(&self, event: &Event, regarding: &ObjectReference, now: Timestamp) -> CoreEvent {
-        let namespace = regarding
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".to_owned());
+        let namespace = event_namespace(regarding);
         let object = regarding
             .name
             .clone()

@@ -20,6 +20,7 @@ use crate::cli::{MetricsAddr, RunArgs, SecretRef};
 use crate::controller::access::{Access, SimpleMode, parse_selector};
 use crate::controller::credentials::Credentials;
 use crate::controller::index::ObjectIndex;
+use crate::controller::secret_versions::SecretVersions;
 use crate::controller::{self, Context, Settings, Watched};
 use crate::integrations;
 use crate::leader::{self, Candidate, Leadership};
@@ -320,11 +321,16 @@ async fn lead(
     let secret_index = index.clone();
     // Credentials Secrets of integrations: their changes go to the integrations' controller.
     let (integration_secrets, integration_secret_changes) = futures::channel::mpsc::unbounded();
-    let (secret_metadata, secret_writer) = reflector::store();
+    let secret_versions = Arc::new(SecretVersions::new());
+    let versions = secret_versions.clone();
     let secret_triggers = watcher(secrets, watcher::Config::default().any_semantic())
         .default_backoff()
         .modify(controller::trim::keep_identity_only)
-        .reflect(secret_writer)
+        .inspect(move |event| {
+            if let Ok(event) = event {
+                versions.apply_event(event);
+            }
+        })
         .inspect(readiness.watch())
         .touched_objects()
         .filter_map(|event| logged_watch_error(event, "secret"))
@@ -373,7 +379,7 @@ async fn lead(
             Watched {
                 objects: store,
                 index,
-                secrets: secret_metadata,
+                secrets: secret_versions,
                 namespaces: namespace_metadata,
                 peers,
             },

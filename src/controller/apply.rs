@@ -45,7 +45,7 @@ pub(super) async fn apply(
     ctx: &Context,
 ) -> Result<Requeue, Error> {
     // Observe.
-    let key = ObjectRef::from_obj(&*object);
+    let key = super::index::key_of(&object);
     let Some(object) = fresh(object, api, ctx, &key).await? else {
         return Ok(Requeue::await_change());
     };
@@ -222,12 +222,11 @@ fn secret_unchanged(object: &Object, ctx: &Context) -> bool {
     let Some(status) = object.status.as_ref() else {
         return false;
     };
-    let secret = ObjectRef::new(&object.spec.token_secret_ref.name)
-        .within(&object.namespace().unwrap_or_default());
-    ctx.secrets.get(&secret).is_some_and(|cached| {
-        cached.metadata.resource_version.is_some()
-            && cached.metadata.resource_version == status.secret_resource_version
-    })
+    let namespace = object.namespace().unwrap_or_default();
+    let cached = ctx
+        .secrets
+        .get(&namespace, &object.spec.token_secret_ref.name);
+    cached.is_some() && cached == status.secret_resource_version
 }
 
 /// Whether the status alone shows the object in sync, so that nothing needs to be read: synced

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use kube::runtime::controller::Action as Requeue;
-use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 
 use super::Error;
@@ -21,7 +20,7 @@ use crate::resource::ZisBearerConnection;
 type Object = ZisBearerConnection;
 
 pub(super) async fn cleanup(cached: Arc<Object>, ctx: &Context) -> Result<Requeue, Error> {
-    let key = ObjectRef::from_obj(&*cached);
+    let key = super::index::key_of(&cached);
     let namespace = cached.namespace().ok_or(Error::NoNamespace)?;
     let api: Api<Object> = Api::namespaced(ctx.client.clone(), &namespace);
     // What to delete is decided from the stored object, never from the cache alone: the cache

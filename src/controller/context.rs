@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::events::Recorder;
 use futures::channel::mpsc::UnboundedSender;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::Namespace;
 use kube::api::PartialObjectMeta;
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -18,6 +18,7 @@ use super::access::Access;
 use super::breaker::Breakers;
 use super::index::ObjectIndex;
 use super::outcome::{Retry, SLOW_RETRY};
+use super::secret_versions::SecretVersions;
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
 use crate::resource::{ZisBearerConnection, ZisBearerConnectionStatus};
@@ -99,8 +100,8 @@ pub struct Context {
     pub store: Store<Object>,
     /// Which objects use which Secret and connection name (kept up to date by the object watch).
     pub index: Arc<ObjectIndex>,
-    /// Metadata (never data) of the Secrets in the watched namespaces.
-    pub secrets: Store<PartialObjectMeta<Secret>>,
+    /// The `resourceVersion` of the Secrets in the watched namespaces.
+    pub secrets: Arc<SecretVersions>,
     /// Metadata of the watched namespaces (their labels decide who may use an integration).
     pub namespaces: Store<PartialObjectMeta<Namespace>>,
     pub settings: Settings,
@@ -123,8 +124,8 @@ pub struct Watched {
     pub objects: Store<Object>,
     /// The same objects by Secret and by connection name.
     pub index: Arc<ObjectIndex>,
-    /// Metadata of the Secrets in the watched namespaces.
-    pub secrets: Store<PartialObjectMeta<Secret>>,
+    /// The `resourceVersion` of the Secrets in the watched namespaces.
+    pub secrets: Arc<SecretVersions>,
     /// Metadata of the watched namespaces.
     pub namespaces: Store<PartialObjectMeta<Namespace>>,
     /// Where reconciles of other objects are asked for.

@@ -197,7 +197,7 @@ fn recorded_in<'a>(
                 .and_then(|status| status.remote.as_ref())
                 .is_some_and(|remote| remote.integration == integration)
         })
-        .map(|object| (ObjectRef::from_obj(object), Drift::Unchecked))
+        .map(|object| (super::index::key_of(object), Drift::Unchecked))
         .collect()
 }
 
@@ -243,7 +243,7 @@ pub fn suspects<'a>(
             }
         };
         if let Some(drift) = drift {
-            woken.push((ObjectRef::from_obj(object), drift));
+            woken.push((super::index::key_of(object), drift));
         }
     }
     woken

@@ -5,7 +5,7 @@
 //! thousands of objects a scan per event made converging quadratic). No I/O.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use kube::Resource;
 use kube::ResourceExt;
@@ -27,25 +27,40 @@ pub struct ObjectIndex {
     state: Mutex<IndexState>,
 }
 
+/// An object's key as the index holds it: one allocation shared by every relation the object is
+/// in, and without the uid and `resourceVersion` that `ObjectRef::from_obj` carries (equality
+/// ignores them; with thousands of objects their copies were most of the index's memory).
+type Shared = Arc<Key>;
+
 #[derive(Debug, Default)]
 struct IndexState {
     /// (namespace, Secret name) -> objects whose `tokenSecretRef` names it.
-    secret_users: HashMap<(String, String), HashSet<Key>>,
+    secret_users: HashMap<(String, String), HashSet<Shared>>,
     /// Connection identity -> objects that ask for it or hold it.
-    claimants: HashMap<Identity, HashSet<Key>>,
+    claimants: HashMap<Identity, HashSet<Shared>>,
     /// Integration key (as the spec names it) -> objects.
-    integration_users: HashMap<String, HashSet<Key>>,
+    integration_users: HashMap<String, HashSet<Shared>>,
     /// What each object was indexed under, to unindex it when it changes or goes.
-    entries: HashMap<Key, Entry>,
+    entries: HashMap<Shared, Entry>,
     /// During a relist, the objects seen since it began: the others are gone.
     relisted: Option<HashSet<Key>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entry {
-    secret: (String, String),
+    /// The token Secret's name (in the object's namespace).
+    secret: String,
     integration: String,
     identities: Vec<Identity>,
+}
+
+/// The key of `object`, name and namespace only.
+pub fn key_of(object: &Object) -> Key {
+    let key = ObjectRef::new(&object.name_any());
+    match object.namespace() {
+        Some(namespace) => key.within(&namespace),
+        None => key,
+    }
 }
 
 impl ObjectIndex {
@@ -59,7 +74,7 @@ impl ObjectIndex {
         match event {
             watcher::Event::Init => state.relisted = Some(HashSet::new()),
             watcher::Event::InitApply(object) => {
-                let key = ObjectRef::from_obj(object);
+                let key = key_of(object);
                 if let Some(seen) = state.relisted.as_mut() {
                     seen.insert(key.clone());
                 }
@@ -69,29 +84,29 @@ impl ObjectIndex {
                 let Some(seen) = state.relisted.take() else {
                     return;
                 };
-                let gone: Vec<Key> = state
+                let gone: Vec<Shared> = state
                     .entries
                     .keys()
-                    .filter(|key| !seen.contains(*key))
+                    .filter(|key| !seen.contains(&***key))
                     .cloned()
                     .collect();
                 for key in gone {
                     state.unindex(&key);
                 }
             }
-            watcher::Event::Apply(object) => state.index(ObjectRef::from_obj(object), object),
-            watcher::Event::Delete(object) => state.unindex(&ObjectRef::from_obj(object)),
+            watcher::Event::Apply(object) => state.index(key_of(object), object),
+            watcher::Event::Delete(object) => state.unindex(&key_of(object)),
         }
     }
 
     /// The objects of `namespace` whose token Secret is `name`.
     pub fn users_of_secret(&self, namespace: &str, name: &str) -> Vec<Key> {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state
-            .secret_users
-            .get(&(namespace.to_owned(), name.to_owned()))
-            .map(|users| users.iter().cloned().collect())
-            .unwrap_or_default()
+        keys(
+            state
+                .secret_users
+                .get(&(namespace.to_owned(), name.to_owned())),
+        )
     }
 
     /// The objects of `namespace`.
@@ -101,18 +116,14 @@ impl ObjectIndex {
             .entries
             .keys()
             .filter(|key| key.namespace.as_deref() == Some(namespace))
-            .cloned()
+            .map(|key| Key::clone(key))
             .collect()
     }
 
     /// The objects whose spec names `integration` (what a change of it concerns).
     pub fn users_of_integration(&self, integration: &str) -> Vec<Key> {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state
-            .integration_users
-            .get(integration)
-            .map(|keys| keys.iter().cloned().collect())
-            .unwrap_or_default()
+        keys(state.integration_users.get(integration))
     }
 
     /// How many objects name `integration` in their spec.
@@ -127,21 +138,20 @@ impl ObjectIndex {
     /// The objects that ask for or hold `identity`.
     pub fn claimants_of(&self, identity: &Identity) -> Vec<Key> {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state
-            .claimants
-            .get(identity)
-            .map(|keys| keys.iter().cloned().collect())
-            .unwrap_or_default()
+        keys(state.claimants.get(identity))
     }
+}
+
+/// Copies of the keys in `set`, if any.
+fn keys(set: Option<&HashSet<Shared>>) -> Vec<Key> {
+    set.map(|keys| keys.iter().map(|key| Key::clone(key)).collect())
+        .unwrap_or_default()
 }
 
 impl IndexState {
     fn index(&mut self, key: Key, object: &Object) {
         let entry = Entry {
-            secret: (
-                object.namespace().unwrap_or_default(),
-                object.spec.token_secret_ref.name.clone(),
-            ),
+            secret: object.spec.token_secret_ref.name.clone(),
             integration: object.spec.integration.clone(),
             identities: identities_of(object),
         };
@@ -149,46 +159,48 @@ impl IndexState {
             return;
         }
         self.unindex(&key);
+        let shared = Arc::new(key);
+        let namespace = shared.namespace.clone().unwrap_or_default();
         self.secret_users
-            .entry(entry.secret.clone())
+            .entry((namespace, entry.secret.clone()))
             .or_default()
-            .insert(key.clone());
+            .insert(shared.clone());
         for identity in &entry.identities {
             self.claimants
                 .entry(identity.clone())
                 .or_default()
-                .insert(key.clone());
+                .insert(shared.clone());
         }
         self.integration_users
             .entry(entry.integration.clone())
             .or_default()
-            .insert(key.clone());
-        self.entries.insert(key, entry);
+            .insert(shared.clone());
+        self.entries.insert(shared, entry);
     }
 
     fn unindex(&mut self, key: &Key) {
-        let Some(entry) = self.entries.remove(key) else {
+        let Some((shared, entry)) = self.entries.remove_entry(key) else {
             return;
         };
-        if let Some(users) = self.secret_users.get_mut(&entry.secret) {
-            users.remove(key);
-            if users.is_empty() {
-                self.secret_users.remove(&entry.secret);
-            }
-        }
+        let secret = (shared.namespace.clone().unwrap_or_default(), entry.secret);
+        remove_from(&mut self.secret_users, &secret, key);
         for identity in &entry.identities {
-            if let Some(keys) = self.claimants.get_mut(identity) {
-                keys.remove(key);
-                if keys.is_empty() {
-                    self.claimants.remove(identity);
-                }
-            }
+            remove_from(&mut self.claimants, identity, key);
         }
-        if let Some(keys) = self.integration_users.get_mut(&entry.integration) {
-            keys.remove(key);
-            if keys.is_empty() {
-                self.integration_users.remove(&entry.integration);
-            }
+        remove_from(&mut self.integration_users, &entry.integration, key);
+    }
+}
+
+/// Removes `key` from the set under `group`, and the set once it is empty.
+fn remove_from<G, Q>(map: &mut HashMap<G, HashSet<Shared>>, group: &Q, key: &Key)
+where
+    G: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: std::hash::Hash + Eq + ?Sized,
+{
+    if let Some(keys) = map.get_mut(group) {
+        keys.remove(key);
+        if keys.is_empty() {
+            map.remove(group);
         }
     }
 }
@@ -206,7 +218,7 @@ pub(super) fn senior_claimant(object: &Object, target: &Target, ctx: &Context) -
         owns: owned_by(object),
         deleting: object.metadata.deletion_timestamp.is_some(),
     };
-    let myself = ObjectRef::from_obj(object);
+    let myself = key_of(object);
     let others: Vec<Claim> = ctx
         .index
         .claimants_of(&wanted)
@@ -276,11 +288,7 @@ fn peers_of(index: &ObjectIndex, released: &[Identity], except: &Key) -> Vec<Key
 /// asked for or held. Its cleanup already woke them, but possibly before it left the cache, where
 /// they would still find it; the watch's delete event wakes them once it is gone.
 pub fn peers_waiting_for(index: &ObjectIndex, deleted: &Object) -> Vec<Key> {
-    peers_of(
-        index,
-        &identities_of(deleted),
-        &ObjectRef::from_obj(deleted),
-    )
+    peers_of(index, &identities_of(deleted), &key_of(deleted))
 }
 
 /// Every connection identity `object` claims or holds.

@@ -29,6 +29,7 @@ pub mod plan;
 pub mod report;
 pub mod requested;
 mod run;
+pub mod secret_versions;
 pub mod trim;
 pub mod validate;
 
@@ -37,7 +38,6 @@ use std::time::{Duration, Instant};
 
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
-use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 use tracing::{debug, warn};
 
@@ -82,7 +82,7 @@ pub enum Error {
 
 /// The controller's reconcile function: [`reconcile_object`], measured.
 pub async fn reconcile(object: Arc<Object>, ctx: Arc<Context>) -> Result<Requeue, Error> {
-    let key = ObjectRef::from_obj(&*object);
+    let key = index::key_of(&object);
     let started = Instant::now();
     // Left over only if an earlier reconcile of this object was cancelled mid-way.
     ctx.take_failure(&key);
@@ -124,7 +124,7 @@ impl Error {
 /// Reconciles one object: the finalizer, then [`apply`] or [`cleanup`].
 async fn reconcile_object(object: Arc<Object>, ctx: Arc<Context>) -> Result<Requeue, Error> {
     let namespace = object.namespace().ok_or(Error::NoNamespace)?;
-    let key = ObjectRef::from_obj(&*object);
+    let key = index::key_of(&object);
     // The controller already runs each reconcile in a span naming the object.
     let api: Api<Object> = Api::namespaced(ctx.client.clone(), &namespace);
     // The finalizer helper writes once when it adds the finalizer (an object without it, not
@@ -164,7 +164,7 @@ async fn reconcile_object(object: Arc<Object>, ctx: Arc<Context>) -> Result<Requ
 
 /// The controller's error policy: unexpected failures (Kubernetes API) back off per object.
 pub fn error_policy(object: Arc<Object>, error: &Error, ctx: Arc<Context>) -> Requeue {
-    let key = ObjectRef::from_obj(&*object);
+    let key = index::key_of(&object);
     if matches!(error, Error::Overtaken) {
         // Not a failure: the next reconcile starts from the stored object.
         debug!(%key, %error, "starting again");

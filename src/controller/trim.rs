@@ -1,8 +1,9 @@
-//! What the operator keeps of the objects it watches. Of Secrets: identity and version only. The
-//! watch asks for metadata alone, but metadata still carries annotations (a Secret made with
-//! `kubectl apply` keeps its whole manifest, token included, in
-//! `kubectl.kubernetes.io/last-applied-configuration`) and managed fields (which name every key).
-//! Both are dropped before anything is cached. The cached connection objects lose their managed
+//! What the operator keeps of the objects it watches. Of Secrets: identity and version only (and
+//! only the version is cached, see `secret_versions`). The watch asks for metadata alone, but
+//! metadata still carries annotations (a Secret made with `kubectl apply` keeps its whole
+//! manifest, token included, in `kubectl.kubernetes.io/last-applied-configuration`) and managed
+//! fields (which name every key). Both are dropped as the event arrives, before anything else
+//! sees it. The cached connection objects lose their managed
 //! fields and `kubectl apply`'s copy of themselves too: nothing reads them, and with thousands
 //! of objects they would be most of the operator's memory.
 

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use zis_operator::controller::access::Access;
 use zis_operator::controller::credentials::Credentials;
 use zis_operator::controller::index::ObjectIndex;
+use zis_operator::controller::secret_versions::SecretVersions;
 use zis_operator::controller::{self, Context, Settings, Watched};
 use zis_operator::events::{Recorder, Reporter};
 use zis_operator::metrics::Metrics;
@@ -36,7 +37,6 @@ pub struct World {
     pub fake_url: String,
     http: reqwest::Client,
     object_cache: Writer<ZisBearerConnection>,
-    secret_cache: Writer<PartialObjectMeta<Secret>>,
     _peers: UnboundedReceiver<ObjectRef<ZisBearerConnection>>,
     _servers: (KubeSandbox, FakeZis),
 }
@@ -73,12 +73,11 @@ impl World {
             .expect("namespace created");
 
         let (store, object_cache) = reflector::store();
-        let (secret_store, secret_cache) = reflector::store();
         let (peers, peers_rx) = futures::channel::mpsc::unbounded();
         let watched = Watched {
             objects: store,
             index: Arc::new(ObjectIndex::new()),
-            secrets: secret_store,
+            secrets: Arc::new(SecretVersions::new()),
             namespaces: reflector::store().0,
             peers,
         };
@@ -91,7 +90,6 @@ impl World {
             fake_url: fake.url(),
             http: reqwest::Client::new(),
             object_cache,
-            secret_cache,
             _peers: peers_rx,
             _servers: (sandbox, fake),
         }
@@ -113,8 +111,7 @@ impl World {
             metadata: created.metadata,
             _phantom: std::marker::PhantomData,
         };
-        self.secret_cache
-            .apply_watcher_event(&watcher::Event::Apply(meta));
+        self.ctx.secrets.apply_event(&watcher::Event::Apply(meta));
     }
 
     pub async fn create(&mut self, name: &str, spec: Value) -> ZisBearerConnection {
