@@ -264,31 +264,29 @@ async fn lead(
     let integrations_enabled = integrations_served.is_some();
 
     let readiness = Readiness::new(if integrations_enabled { 4 } else { 3 }, metrics.clone());
-    // The object watch is built here rather than by `Controller::new` only to see its first
-    // full list (readiness); it is the same watch, reflector and triggers.
-    let (store, object_writer) = reflector::store();
+    // The object watch is built here rather than by `Controller::new` to see its first full list
+    // (readiness), to index the objects, and to cache them compactly (`cache`).
+    let (store, mut object_writer) = reflector::store();
     let (peers, peer_triggers) = futures::channel::mpsc::unbounded();
     let index = Arc::new(ObjectIndex::new());
-    let (indexed, deleted_index, deleted_peers) = (index.clone(), index.clone(), peers.clone());
+    let (indexed, deleted_peers) = (index.clone(), peers.clone());
     let object_triggers = watcher(objects, watcher::Config::default().any_semantic())
         .default_backoff()
         .modify(controller::trim::keep_what_reconciles_read)
-        .reflect(object_writer)
-        .inspect(readiness.watch())
-        .inspect(move |event| {
-            if let Ok(event) = event {
-                indexed.apply_event(event);
-            }
-        })
-        // After the cache dropped it: objects waiting for a name it held find it gone.
-        .inspect(move |event| {
-            if let Ok(watcher::Event::Delete(deleted)) = event {
-                for peer in controller::peers_waiting_for(&deleted_index, deleted) {
+        .map_ok(move |event| {
+            let cached = controller::cache::cached(&event);
+            object_writer.apply_watcher_event(&cached);
+            indexed.apply_event(&event);
+            // After the cache dropped it: objects waiting for a name it held find it gone.
+            if let watcher::Event::Delete(deleted) = &event {
+                for peer in controller::peers_waiting_for(&indexed, deleted) {
                     // A closed channel means the controller is shutting down.
                     let _ = deleted_peers.unbounded_send(peer);
                 }
             }
+            cached
         })
+        .inspect(readiness.watch())
         .applied_objects();
     let controller = Controller::for_stream(object_triggers, store.clone());
     let counted = store.clone();
@@ -317,7 +315,8 @@ async fn lead(
     let namespace_index = index.clone();
     // A namespace's labels changed: its objects may now be allowed, or refused.
     let namespace_triggers = namespace_triggers
-        .flat_map(move |meta| stream::iter(namespace_index.users_in_namespace(&meta.name_any())));
+        .flat_map(move |meta| stream::iter(namespace_index.users_in_namespace(&meta.name_any())))
+        .map(controller::cache::cache_key);
     let secret_index = index.clone();
     // Credentials Secrets of integrations: their changes go to the integrations' controller.
     let (integration_secrets, integration_secret_changes) = futures::channel::mpsc::unbounded();
@@ -341,7 +340,8 @@ async fn lead(
                 let _ = integration_secrets.unbounded_send(changed);
             }
         })
-        .flat_map(move |meta| stream::iter(controller::objects_using_secret(&secret_index, &meta)));
+        .flat_map(move |meta| stream::iter(controller::objects_using_secret(&secret_index, &meta)))
+        .map(controller::cache::cache_key);
 
     let reporter = Reporter {
         controller: "zis-operator".into(),
@@ -401,7 +401,7 @@ async fn lead(
         .with_config(ControllerConfig::default().concurrency(args.concurrency))
         .reconcile_on(stream::select(
             stream::select(secret_triggers, namespace_triggers),
-            peer_triggers,
+            peer_triggers.map(controller::cache::cache_key),
         ))
         .reconcile_all_on(credentials_triggers)
         .graceful_shutdown_on(shutdown.clone())

@@ -16,6 +16,7 @@ use rand::Rng;
 
 use super::access::Access;
 use super::breaker::Breakers;
+use super::cache::CachedConnection;
 use super::index::ObjectIndex;
 use super::outcome::{Retry, SLOW_RETRY};
 use super::secret_versions::SecretVersions;
@@ -97,7 +98,7 @@ pub struct Context {
     /// Who serves which integration (ZisIntegrations, or the simple mode).
     pub access: Arc<Access>,
     pub recorder: Recorder,
-    pub store: Store<Object>,
+    pub store: Store<CachedConnection>,
     /// Which objects use which Secret and connection name (kept up to date by the object watch).
     pub index: Arc<ObjectIndex>,
     /// The `resourceVersion` of the Secrets in the watched namespaces.
@@ -121,7 +122,7 @@ pub struct Context {
 /// The caches and channels the watches feed.
 pub struct Watched {
     /// Every `ZisBearerConnection` in the watched namespaces.
-    pub objects: Store<Object>,
+    pub objects: Store<CachedConnection>,
     /// The same objects by Secret and by connection name.
     pub index: Arc<ObjectIndex>,
     /// The `resourceVersion` of the Secrets in the watched namespaces.

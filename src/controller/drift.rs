@@ -10,6 +10,7 @@
 //!
 //! This module reads the caches and the ZIS client; it writes nothing to Kubernetes.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,14 +71,9 @@ async fn pass(ctx: &Context, pages: &mut HashMap<String, usize>) {
     let pass_started = Utc::now();
     // Suspended objects make no remote calls, and nobody lists on their behalf.
     let mut recorded: BTreeMap<String, usize> = BTreeMap::new();
-    for object in ctx
-        .store
-        .state()
-        .iter()
-        .filter(|object| !object.spec.suspend)
-    {
-        if let Some(remote) = object.status.as_ref().and_then(|s| s.remote.as_ref()) {
-            *recorded.entry(remote.integration.clone()).or_default() += 1;
+    for cached in ctx.store.state() {
+        if let Some(integration) = cached.listed_under() {
+            *recorded.entry(integration.to_owned()).or_default() += 1;
         }
     }
     // Every page of the pass gets the same slice of the interval (most of it: the pass must end
@@ -96,22 +92,22 @@ async fn pass(ctx: &Context, pages: &mut HashMap<String, usize>) {
             continue;
         };
         let listing = list(&client, spacing).await;
-        let objects = ctx.store.state();
+        // Decoded one at a time, and only the integration's own.
+        let cached = ctx.store.state();
+        let objects = cached
+            .iter()
+            .filter(|cached| cached.listed_under() == Some(integration.as_str()))
+            .map(|cached| cached.object());
         let woken = match listing {
             Ok((listed, count)) => {
                 pages.insert(integration.clone(), count);
-                suspects(
-                    objects.iter().map(|object| &**object),
-                    &integration,
-                    &listed,
-                    pass_started,
-                )
+                suspects(objects, &integration, &listed, pass_started)
             }
             // The credentials are refused: every connection of the integration looks for itself,
             // so that the first refusal trips the integration's breaker and all say why.
             Err(error @ (ZisError::Unauthorized | ZisError::Forbidden { .. })) => {
                 warn!(%integration, %error, "listing the connections was refused");
-                recorded_in(objects.iter().map(|object| &**object), &integration)
+                recorded_in(objects, &integration)
             }
             Err(error) => {
                 warn!(%integration, %error, "listing the connections failed; the next pass tries again");
@@ -184,33 +180,36 @@ pub fn page_spacing(interval: Duration, pages: usize) -> Duration {
 }
 
 /// Every object (not suspended, not being deleted) that records a connection of `integration`.
-fn recorded_in<'a>(
-    objects: impl Iterator<Item = &'a Object>,
+fn recorded_in(
+    objects: impl IntoIterator<Item = impl Borrow<Object>>,
     integration: &str,
 ) -> Vec<(ObjectRef<Object>, Drift)> {
     objects
-        .filter(|object| !object.spec.suspend && object.metadata.deletion_timestamp.is_none())
+        .into_iter()
         .filter(|object| {
-            object
+            let object: &Object = object.borrow();
+            let recorded = object
                 .status
                 .as_ref()
                 .and_then(|status| status.remote.as_ref())
-                .is_some_and(|remote| remote.integration == integration)
+                .is_some_and(|remote| remote.integration == integration);
+            recorded && !object.spec.suspend && object.metadata.deletion_timestamp.is_none()
         })
-        .map(|object| (super::index::key_of(object), Drift::Unchecked))
+        .map(|object| (super::index::key_of(object.borrow()), Drift::Unchecked))
         .collect()
 }
 
 /// The objects of `integration` whose recorded connection is missing from `listed` or differs
 /// from it. Objects synced after `pass_started` are left out: the listing may predate them.
-pub fn suspects<'a>(
-    objects: impl Iterator<Item = &'a Object>,
+pub fn suspects(
+    objects: impl IntoIterator<Item = impl Borrow<Object>>,
     integration: &str,
     listed: &HashMap<String, Listed>,
     pass_started: DateTime<Utc>,
 ) -> Vec<(ObjectRef<Object>, Drift)> {
     let mut woken = Vec::new();
     for object in objects {
+        let object: &Object = object.borrow();
         let Some(status) = object.status.as_ref() else {
             continue;
         };

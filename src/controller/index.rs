@@ -224,7 +224,7 @@ pub(super) fn senior_claimant(object: &Object, target: &Target, ctx: &Context) -
         .claimants_of(&wanted)
         .into_iter()
         .filter(|key| *key != myself)
-        .filter_map(|key| ctx.store.get(&key))
+        .filter_map(|key| super::cache::get(&ctx.store, &key))
         .filter_map(|other| claim_of(&other))
         .collect();
     plan::senior_claimant(&me, others.iter()).cloned()

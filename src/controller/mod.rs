@@ -17,6 +17,7 @@ pub mod access;
 pub mod act;
 mod apply;
 pub mod breaker;
+pub mod cache;
 mod cleanup;
 pub mod context;
 pub mod credentials;
@@ -80,8 +81,12 @@ pub enum Error {
     NoNamespace,
 }
 
-/// The controller's reconcile function: [`reconcile_object`], measured.
-pub async fn reconcile(object: Arc<Object>, ctx: Arc<Context>) -> Result<Requeue, Error> {
+/// The controller's reconcile function: [`reconcile_object`] of the cached object, measured.
+pub async fn reconcile(
+    cached: Arc<cache::CachedConnection>,
+    ctx: Arc<Context>,
+) -> Result<Requeue, Error> {
+    let object = Arc::new(cached.object());
     let key = index::key_of(&object);
     let started = Instant::now();
     // Left over only if an earlier reconcile of this object was cancelled mid-way.
@@ -163,8 +168,12 @@ async fn reconcile_object(object: Arc<Object>, ctx: Arc<Context>) -> Result<Requ
 }
 
 /// The controller's error policy: unexpected failures (Kubernetes API) back off per object.
-pub fn error_policy(object: Arc<Object>, error: &Error, ctx: Arc<Context>) -> Requeue {
-    let key = index::key_of(&object);
+pub fn error_policy(
+    cached: Arc<cache::CachedConnection>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Requeue {
+    let key = cached.key();
     if matches!(error, Error::Overtaken) {
         // Not a failure: the next reconcile starts from the stored object.
         debug!(%key, %error, "starting again");

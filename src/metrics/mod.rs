@@ -21,8 +21,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::controller::cache::CachedConnection;
 use crate::controller::report;
-use crate::resource::{Condition, ZisBearerConnection, ZisIntegration};
+use crate::resource::ZisIntegration;
 use crate::zis::{RequestObserver, RequestRecord};
 
 /// Prefix of every series.
@@ -368,14 +369,8 @@ impl RequestObserver for Metrics {
 
 /// Counts `objects` by the status and reason of their `Ready` condition (`Unknown`/`None` for an
 /// object without one yet).
-pub fn count_by_ready<'a>(
-    objects: impl IntoIterator<Item = &'a ZisBearerConnection>,
-) -> ReadyCounts {
-    tally(
-        objects
-            .into_iter()
-            .map(|object| object.status.as_ref().and_then(report::ready)),
-    )
+pub fn count_by_ready<'a>(objects: impl IntoIterator<Item = &'a CachedConnection>) -> ReadyCounts {
+    tally(objects.into_iter().map(CachedConnection::ready))
 }
 
 /// Likewise for `ZisIntegration`s.
@@ -384,18 +379,20 @@ pub fn count_integrations_by_ready<'a>(
 ) -> ReadyCounts {
     tally(objects.into_iter().map(|object| {
         let status = object.status.as_ref()?;
-        status.conditions.iter().find(|c| c.type_ == report::READY)
+        let ready = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == report::READY)?;
+        Some((ready.status.as_str(), ready.reason.as_str()))
     }))
 }
 
-fn tally<'a>(ready: impl Iterator<Item = Option<&'a Condition>>) -> ReadyCounts {
+/// Counts (`Ready` status, reason) pairs; `None` is an object without a `Ready` condition.
+fn tally<'a>(ready: impl Iterator<Item = Option<(&'a str, &'a str)>>) -> ReadyCounts {
     let mut counts = ReadyCounts::new();
     for condition in ready {
         let key = match condition {
-            Some(condition) => (
-                condition.status.as_str().to_owned(),
-                condition.reason.clone(),
-            ),
+            Some((status, reason)) => (status.to_owned(), reason.to_owned()),
             None => ("Unknown".to_owned(), "None".to_owned()),
         };
         *counts.entry(key).or_default() += 1;

@@ -13,6 +13,7 @@ use kube::runtime::reflector::{self, ObjectRef, store::Writer};
 use kube::runtime::watcher;
 use serde_json::{Value, json};
 use zis_operator::controller::access::Access;
+use zis_operator::controller::cache::CachedConnection;
 use zis_operator::controller::credentials::Credentials;
 use zis_operator::controller::index::ObjectIndex;
 use zis_operator::controller::secret_versions::SecretVersions;
@@ -36,7 +37,7 @@ pub struct World {
     pub ctx: Arc<Context>,
     pub fake_url: String,
     http: reqwest::Client,
-    object_cache: Writer<ZisBearerConnection>,
+    object_cache: Writer<CachedConnection>,
     _peers: UnboundedReceiver<ObjectRef<ZisBearerConnection>>,
     _servers: (KubeSandbox, FakeZis),
 }
@@ -138,13 +139,14 @@ impl World {
     /// Puts `object` in the controller's cache as the watch would.
     pub fn cache(&mut self, object: &ZisBearerConnection) {
         let event = watcher::Event::Apply(object.clone());
-        self.object_cache.apply_watcher_event(&event);
+        self.object_cache
+            .apply_watcher_event(&controller::cache::cached(&event));
         self.ctx.index.apply_event(&event);
     }
 
     /// One reconcile of `object` as the controller would hand it over.
     pub async fn reconcile(&self, object: &ZisBearerConnection) -> Result<Action, String> {
-        controller::reconcile(Arc::new(object.clone()), self.ctx.clone())
+        controller::reconcile(Arc::new(CachedConnection::new(object)), self.ctx.clone())
             .await
             .map_err(|e| e.to_string())
     }
