@@ -4,7 +4,9 @@
 //! so that each question costs the few objects it concerns, never a scan of every object (with
 //! thousands of objects a scan per event made converging quadratic). No I/O.
 
+use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use kube::Resource;
@@ -32,12 +34,27 @@ pub struct ObjectIndex {
 /// ignores them; with thousands of objects their copies were most of the index's memory).
 type Shared = Arc<Key>;
 
+/// What an object is indexed under (a Secret, a connection identity), as a digest: 8 bytes a
+/// relation instead of its strings. The index answers with candidates: a collision only wakes an
+/// object for nothing, and a claim is checked against the claiming object itself.
+type Digest = u64;
+
+fn digest(value: &impl Hash) -> Digest {
+    let mut hasher = DefaultHasher::new();
+    value.hash(&mut hasher);
+    hasher.finish()
+}
+
+fn secret_digest(namespace: &str, name: &str) -> Digest {
+    digest(&(namespace, name))
+}
+
 #[derive(Debug, Default)]
 struct IndexState {
     /// (namespace, Secret name) -> objects whose `tokenSecretRef` names it.
-    secret_users: HashMap<(String, String), HashSet<Shared>>,
+    secret_users: HashMap<Digest, HashSet<Shared>>,
     /// Connection identity -> objects that ask for it or hold it.
-    claimants: HashMap<Identity, HashSet<Shared>>,
+    claimants: HashMap<Digest, HashSet<Shared>>,
     /// Integration key (as the spec names it) -> objects.
     integration_users: HashMap<String, HashSet<Shared>>,
     /// What each object was indexed under, to unindex it when it changes or goes.
@@ -48,10 +65,10 @@ struct IndexState {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entry {
-    /// The token Secret's name (in the object's namespace).
-    secret: String,
+    /// The token Secret (in the object's namespace).
+    secret: Digest,
     integration: String,
-    identities: Vec<Identity>,
+    identities: Box<[Digest]>,
 }
 
 /// The key of `object`, name and namespace only.
@@ -102,11 +119,7 @@ impl ObjectIndex {
     /// The objects of `namespace` whose token Secret is `name`.
     pub fn users_of_secret(&self, namespace: &str, name: &str) -> Vec<Key> {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        keys(
-            state
-                .secret_users
-                .get(&(namespace.to_owned(), name.to_owned())),
-        )
+        keys(state.secret_users.get(&secret_digest(namespace, name)))
     }
 
     /// The objects of `namespace`.
@@ -135,10 +148,10 @@ impl ObjectIndex {
             .map_or(0, HashSet::len)
     }
 
-    /// The objects that ask for or hold `identity`.
+    /// The objects that ask for or hold `identity` (and, rarely, another one).
     pub fn claimants_of(&self, identity: &Identity) -> Vec<Key> {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        keys(state.claimants.get(identity))
+        keys(state.claimants.get(&digest(identity)))
     }
 }
 
@@ -150,24 +163,24 @@ fn keys(set: Option<&HashSet<Shared>>) -> Vec<Key> {
 
 impl IndexState {
     fn index(&mut self, key: Key, object: &Object) {
+        let namespace = key.namespace.as_deref().unwrap_or_default();
         let entry = Entry {
-            secret: object.spec.token_secret_ref.name.clone(),
+            secret: secret_digest(namespace, &object.spec.token_secret_ref.name),
             integration: object.spec.integration.clone(),
-            identities: identities_of(object),
+            identities: identities_of(object).iter().map(digest).collect(),
         };
         if self.entries.get(&key) == Some(&entry) {
             return;
         }
         self.unindex(&key);
         let shared = Arc::new(key);
-        let namespace = shared.namespace.clone().unwrap_or_default();
         self.secret_users
-            .entry((namespace, entry.secret.clone()))
+            .entry(entry.secret)
             .or_default()
             .insert(shared.clone());
         for identity in &entry.identities {
             self.claimants
-                .entry(identity.clone())
+                .entry(*identity)
                 .or_default()
                 .insert(shared.clone());
         }
@@ -179,11 +192,10 @@ impl IndexState {
     }
 
     fn unindex(&mut self, key: &Key) {
-        let Some((shared, entry)) = self.entries.remove_entry(key) else {
+        let Some(entry) = self.entries.remove(key) else {
             return;
         };
-        let secret = (shared.namespace.clone().unwrap_or_default(), entry.secret);
-        remove_from(&mut self.secret_users, &secret, key);
+        remove_from(&mut self.secret_users, &entry.secret, key);
         for identity in &entry.identities {
             remove_from(&mut self.claimants, identity, key);
         }
@@ -194,8 +206,8 @@ impl IndexState {
 /// Removes `key` from the set under `group`, and the set once it is empty.
 fn remove_from<G, Q>(map: &mut HashMap<G, HashSet<Shared>>, group: &Q, key: &Key)
 where
-    G: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
-    Q: std::hash::Hash + Eq + ?Sized,
+    G: std::borrow::Borrow<Q> + Hash + Eq,
+    Q: Hash + Eq + ?Sized,
 {
     if let Some(keys) = map.get_mut(group) {
         keys.remove(key);
