@@ -151,7 +151,7 @@ async fn fresh(
     ctx: &Context,
     key: &ObjectRef<Object>,
 ) -> Result<Option<Arc<Object>>, Error> {
-    let written = ctx.remember(key, |m| m.written);
+    let written = ctx.recall(key, |m| m.written);
     match written {
         Some(written) if StatusDigest::of(object.status.as_ref()) != written => {
             debug!(%key, "cached object is older than our last status write; reading it");
@@ -252,7 +252,7 @@ fn unchanged_since_sync(
         && status.retiring.is_none();
     synced
         && secret_unchanged(object, ctx)
-        && ctx.remember(key, |m| {
+        && ctx.recall(key, |m| {
             !m.look && m.synced_epoch.is_none_or(|synced| synced == epoch)
         })
 }

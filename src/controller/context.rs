@@ -188,6 +188,16 @@ impl Context {
         f(memory.entry(key.clone()).or_default())
     }
 
+    /// Reads what is remembered of `key` (nothing: the defaults) without making an entry for it:
+    /// a restart reconciles every object once, and most have nothing to remember.
+    pub(super) fn recall<T>(&self, key: &ObjectRef<Object>, f: impl FnOnce(&Memory) -> T) -> T {
+        let memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+        match memory.get(key) {
+            Some(remembered) => f(remembered),
+            None => f(&Memory::default()),
+        }
+    }
+
     pub(super) fn forget(&self, key: &ObjectRef<Object>) {
         let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
         memory.remove(key);
@@ -224,7 +234,7 @@ impl Context {
 
     /// How long remote calls are still held back for these inputs, if at all.
     pub(super) fn gated(&self, key: &ObjectRef<Object>, inputs: &Inputs) -> Option<Duration> {
-        self.remember(key, |m| {
+        self.recall(key, |m| {
             let gate = m.gate.as_ref()?;
             let left = gate.until.checked_duration_since(Instant::now())?;
             (gate.inputs == *inputs && !left.is_zero()).then_some(left)
@@ -238,7 +248,7 @@ impl Context {
 
     /// Whether the remote connection of `key` must be read before deciding.
     pub(super) fn must_look(&self, key: &ObjectRef<Object>) -> bool {
-        self.remember(key, |m| m.look)
+        self.recall(key, |m| m.look)
     }
 }
 

@@ -11,7 +11,9 @@
 //! This module reads the caches and the ZIS client; it writes nothing to Kubernetes.
 
 use std::borrow::Borrow;
+use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,12 +31,39 @@ type Object = ZisBearerConnection;
 /// Connections in a page of `GET .../connections/all` (the client asks for the most ZIS serves).
 const PAGE_SIZE: usize = 100;
 
-/// One bearer-token connection as a listing shows it (never its token).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One bearer-token connection as a listing shows it (never its token): digests of its domain
+/// and update time, since all a listing is asked is whether they equal what a status records,
+/// and it holds every connection of an integration for most of a resync interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Listed {
-    pub allowed_domain: String,
+    allowed_domain: u64,
     /// `None` when the listing does not carry it.
-    pub updated_at: Option<String>,
+    updated_at: Option<u64>,
+}
+
+impl Listed {
+    pub fn new(allowed_domain: &str, updated_at: Option<&str>) -> Self {
+        Self {
+            allowed_domain: digest(allowed_domain),
+            updated_at: updated_at.map(digest),
+        }
+    }
+
+    fn domain_differs(&self, recorded: &str) -> bool {
+        self.allowed_domain != digest(recorded)
+    }
+
+    /// Whether it was updated at another time than `recorded` says (unknown: no).
+    fn updated_otherwise(&self, recorded: Option<&str>) -> bool {
+        self.updated_at
+            .is_some_and(|at| recorded.map(digest) != Some(at))
+    }
+}
+
+fn digest(text: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Why an object is woken.
@@ -143,10 +172,7 @@ async fn list(
         let page = client.list_bearer_page(cursor.as_deref()).await?;
         pages += 1;
         for connection in page.connections {
-            let entry = Listed {
-                allowed_domain: connection.allowed_domain,
-                updated_at: Some(connection.updated_at),
-            };
+            let entry = Listed::new(&connection.allowed_domain, Some(&connection.updated_at));
             listed.insert(connection.name, entry);
         }
         match page.next_cursor {
@@ -233,11 +259,8 @@ pub fn suspects(
         let drift = match listed.get(&remote.connection_name) {
             None => Some(Drift::Missing),
             Some(found) => {
-                let domain_differs = found.allowed_domain != remote.allowed_domain;
-                let touched = found
-                    .updated_at
-                    .as_ref()
-                    .is_some_and(|at| status.updated_at.as_ref() != Some(at));
+                let domain_differs = found.domain_differs(&remote.allowed_domain);
+                let touched = found.updated_otherwise(status.updated_at.as_deref());
                 (domain_differs || touched).then_some(Drift::Changed)
             }
         };
@@ -299,10 +322,7 @@ mod tests {
     }
 
     fn listed(domain: &str, updated_at: Option<&str>) -> Listed {
-        Listed {
-            allowed_domain: domain.into(),
-            updated_at: updated_at.map(Into::into),
-        }
+        Listed::new(domain, updated_at)
     }
 
     #[test]
