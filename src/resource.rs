@@ -475,19 +475,3 @@ mod tests {
         }
     }
 }
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn probe() {
-        use std::mem::size_of;
-        eprintln!(
-            "object {} meta {} spec {} status {} cond {} ref {}",
-            size_of::<super::ZisBearerConnection>(),
-            size_of::<kube::api::ObjectMeta>(),
-            size_of::<super::ZisBearerConnectionSpec>(),
-            size_of::<super::ZisBearerConnectionStatus>(),
-            size_of::<super::Condition>(),
-            size_of::<kube::runtime::reflector::ObjectRef<super::ZisBearerConnection>>()
-        );
-    }
-}

@@ -166,11 +166,6 @@ fn compress(object: &Object) -> Box<[u8]> {
     })
 }
 
-/// The key of a cached object, as the rest of the controller names objects.
-pub fn key(reference: ObjectRef<CachedConnection>) -> ObjectRef<Object> {
-    reference.into_kind_unchecked(())
-}
-
 /// The cache's key for an object the rest of the controller names.
 pub fn cache_key(reference: ObjectRef<Object>) -> ObjectRef<CachedConnection> {
     reference.into_kind_unchecked(())
@@ -260,7 +255,7 @@ mod tests {
         assert_eq!(cached.object(), object);
         assert_eq!(cached.ready(), Some(("True", "Synced")));
         assert_eq!(cached.key(), super::super::index::key_of(&object));
-        assert_eq!(key(ObjectRef::from_obj(&cached)), cached.key());
+        assert_eq!(cache_key(cached.key()), ObjectRef::from_obj(&cached));
         assert_eq!(cached.listed_under(), Some("my_integration"));
     }
 

@@ -10,8 +10,9 @@
 //! Secret and connection name), [`drift`] (the drift watch that lists the remote side),
 //! [`breaker`] (refused credentials per integration), [`credentials`] (the operator's own ZIS
 //! credentials), [`fingerprint`], [`outcome`], [`requested`] (the "reconcile now" annotation),
-//! [`trim`] (what the caches keep). This module only dispatches: the finalizer, the error
-//! policy. `crate::runtime` wires it.
+//! [`trim`] (what the caches keep), [`cache`] (how the object cache holds an object, compressed),
+//! [`secret_versions`] (the one thing kept of each Secret). This module only dispatches: the
+//! finalizer, the error policy. `crate::runtime` wires it.
 
 pub mod access;
 pub mod act;
