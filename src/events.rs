@@ -16,8 +16,6 @@
 //! the first one's. Knows nothing of what the events are about; never sees a token.
 
 use std::collections::HashMap;
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::{Event as CoreEvent, EventSeries, EventSource, ObjectReference};
@@ -40,16 +38,13 @@ struct Key(u64);
 
 impl Key {
     fn of(event: &Event, regarding: &ObjectReference) -> Self {
-        let mut hasher = DefaultHasher::new();
-        (
+        Self(crate::digest::of(&(
             type_name(event.type_),
             &event.reason,
             &event.action,
             identity(regarding),
             event.secondary.as_ref().map(identity),
-        )
-            .hash(&mut hasher);
-        Self(hasher.finish())
+        )))
     }
 }
 

@@ -8,6 +8,7 @@
 //! - [`resource`]: the `ZisBearerConnection` custom resource and its CRD.
 //! - [`controller`]: the reconcile loop (dereference, validate, plan, act, report).
 //! - [`integrations`]: the reconcile loop of `ZisIntegration` objects (tokens and their renewal).
+//! - [`digest`]: 8-byte digests of what is only ever compared (event keys, index relations).
 //! - [`events`]: Kubernetes Events as `kubectl get events` and `kubectl describe` show them.
 //! - [`metrics`]: Prometheus metrics and the health endpoints.
 //! - [`leader`]: leader election on a Lease, and the fencing of remote writes.
@@ -17,6 +18,7 @@
 
 pub mod cli;
 pub mod controller;
+pub mod digest;
 pub mod events;
 pub mod integrations;
 pub mod leader;

@@ -64,14 +64,11 @@ pub(super) struct StatusDigest(u64);
 
 impl StatusDigest {
     pub(super) fn of(status: Option<&ZisBearerConnectionStatus>) -> Self {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
         // Serializing a status cannot fail (no map with non-string keys); a failure would only
         // make the digest differ, costing one extra read.
-        serde_json::to_vec(&status)
-            .unwrap_or_default()
-            .hash(&mut hasher);
-        Self(hasher.finish())
+        Self(crate::digest::of(
+            &serde_json::to_vec(&status).unwrap_or_default(),
+        ))
     }
 }
 

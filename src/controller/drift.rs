@@ -11,9 +11,7 @@
 //! This module reads the caches and the ZIS client; it writes nothing to Kubernetes.
 
 use std::borrow::Borrow;
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,9 +59,7 @@ impl Listed {
 }
 
 fn digest(text: &str) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    text.hash(&mut hasher);
-    hasher.finish()
+    crate::digest::of(&text)
 }
 
 /// Why an object is woken.

@@ -4,9 +4,8 @@
 //! so that each question costs the few objects it concerns, never a scan of every object (with
 //! thousands of objects a scan per event made converging quadratic). No I/O.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
 use kube::Resource;
@@ -40,9 +39,7 @@ type Shared = Arc<Key>;
 type Digest = u64;
 
 fn digest(value: &impl Hash) -> Digest {
-    let mut hasher = DefaultHasher::new();
-    value.hash(&mut hasher);
-    hasher.finish()
+    crate::digest::of(value)
 }
 
 fn secret_digest(namespace: &str, name: &str) -> Digest {

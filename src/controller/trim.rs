@@ -3,9 +3,9 @@
 //! metadata still carries annotations (a Secret made with `kubectl apply` keeps its whole
 //! manifest, token included, in `kubectl.kubernetes.io/last-applied-configuration`) and managed
 //! fields (which name every key). Both are dropped as the event arrives, before anything else
-//! sees it. The cached connection objects lose their managed
-//! fields and `kubectl apply`'s copy of themselves too: nothing reads them, and with thousands
-//! of objects they would be most of the operator's memory.
+//! sees it. The cached connection objects lose their managed fields and `kubectl apply`'s copy of
+//! themselves too: nothing reads them, and with thousands of objects they would be most of the
+//! operator's memory.
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::PartialObjectMeta;
