@@ -123,11 +123,10 @@ impl CachedConnection {
 
     /// The object's key, name and namespace only.
     pub fn key(&self) -> ObjectRef<Object> {
-        let key = ObjectRef::new(self.metadata.name.as_deref().unwrap_or_default());
-        match &self.metadata.namespace {
-            Some(namespace) => key.within(namespace),
-            None => key,
-        }
+        super::index::key_named(
+            self.metadata.name.as_deref().unwrap_or_default(),
+            self.metadata.namespace.as_deref(),
+        )
     }
 }
 

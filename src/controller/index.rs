@@ -70,9 +70,14 @@ struct Entry {
 
 /// The key of `object`, name and namespace only.
 pub fn key_of(object: &Object) -> Key {
-    let key = ObjectRef::new(&object.name_any());
-    match object.namespace() {
-        Some(namespace) => key.within(&namespace),
+    key_named(&object.name_any(), object.metadata.namespace.as_deref())
+}
+
+/// The key of the object `name` in `namespace` (name and namespace only).
+pub fn key_named(name: &str, namespace: Option<&str>) -> Key {
+    let key = ObjectRef::new(name);
+    match namespace {
+        Some(namespace) => key.within(namespace),
         None => key,
     }
 }
@@ -331,6 +336,7 @@ mod tests {
     };
     use k8s_openapi::api::core::v1::Secret;
     use kube::api::ObjectMeta;
+    use kube::core::PartialObjectMetaExt;
 
     fn object(namespace: &str, name: &str, secret: &str) -> Object {
         let mut object = Object::new(
@@ -353,15 +359,12 @@ mod tests {
     }
 
     fn secret_meta(namespace: &str, name: &str) -> PartialObjectMeta<Secret> {
-        PartialObjectMeta {
-            types: None,
-            metadata: ObjectMeta {
-                namespace: Some(namespace.into()),
-                name: Some(name.into()),
-                ..Default::default()
-            },
-            _phantom: std::marker::PhantomData,
+        ObjectMeta {
+            namespace: Some(namespace.into()),
+            name: Some(name.into()),
+            ..Default::default()
         }
+        .into_response_partial()
     }
 
     #[test]

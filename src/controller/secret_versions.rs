@@ -96,20 +96,18 @@ fn remove(versions: &mut Versions, secret: &PartialObjectMeta<Secret>) {
 #[cfg(test)]
 mod tests {
     use kube::api::ObjectMeta;
+    use kube::core::PartialObjectMetaExt;
 
     use super::*;
 
     fn secret(namespace: &str, name: &str, version: &str) -> PartialObjectMeta<Secret> {
-        PartialObjectMeta {
-            types: None,
-            metadata: ObjectMeta {
-                namespace: Some(namespace.into()),
-                name: Some(name.into()),
-                resource_version: Some(version.into()),
-                ..Default::default()
-            },
-            _phantom: std::marker::PhantomData,
+        ObjectMeta {
+            namespace: Some(namespace.into()),
+            name: Some(name.into()),
+            resource_version: Some(version.into()),
+            ..Default::default()
         }
+        .into_response_partial()
     }
 
     #[test]

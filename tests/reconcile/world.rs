@@ -8,6 +8,7 @@ use futures::channel::mpsc::UnboundedReceiver;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams, PartialObjectMeta, PostParams};
+use kube::core::PartialObjectMetaExt;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{self, ObjectRef, store::Writer};
 use kube::runtime::watcher;
@@ -107,11 +108,7 @@ impl World {
             .create(&PostParams::default(), &secret)
             .await
             .expect("secret created");
-        let meta = PartialObjectMeta {
-            types: None,
-            metadata: created.metadata,
-            _phantom: std::marker::PhantomData,
-        };
+        let meta: PartialObjectMeta<Secret> = created.metadata.into_response_partial();
         self.ctx.secrets.apply_event(&watcher::Event::Apply(meta));
     }
 
