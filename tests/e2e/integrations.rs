@@ -243,15 +243,13 @@ async fn a_refused_refresh_token_asks_a_person_to_reauthorize_and_connections_wa
         },
     )
     .await;
-    let events = env.integration_events(&integration).await;
-    assert_eq!(
-        events
-            .iter()
-            .filter(|e| e.reason == "ReauthorizationRequired" && e.type_ == "Warning")
-            .count(),
-        1,
-        "{events:?}"
-    );
+    // The event is written after the status, so it can be listed a moment later.
+    env.eventually(
+        "one ReauthorizationRequired warning event",
+        Duration::from_secs(5),
+        async |env| reauthorization_warnings(env, &integration).await,
+    )
+    .await;
 
     // The connection waits, naming its integration; its remote stays.
     let waiting = env
@@ -282,6 +280,10 @@ async fn a_refused_refresh_token_asks_a_person_to_reauthorize_and_connections_wa
         },
     )
     .await;
+
+    reauthorization_warnings(&env, &integration)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 
     // A person authorizes the app again and stores the new refresh token.
     let again = env.admin.oauth_grant(CLIENT_ID).await;
@@ -490,4 +492,20 @@ async fn broken_credentials_or_a_deleted_integration_stop_connections_without_de
         },
     )
     .await;
+}
+
+/// Exactly one `ReauthorizationRequired` warning about `integration`: a refused grant is
+/// reported once, not at every retry.
+async fn reauthorization_warnings(env: &TestEnv, integration: &str) -> Result<(), String> {
+    let events = env.integration_events(integration).await;
+    let warnings = events
+        .iter()
+        .filter(|e| e.reason == "ReauthorizationRequired" && e.type_ == "Warning")
+        .count();
+    match warnings {
+        1 => Ok(()),
+        n => Err(format!(
+            "{n} ReauthorizationRequired warnings in {events:?}"
+        )),
+    }
 }
