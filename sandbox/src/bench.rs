@@ -8,6 +8,9 @@
 //! 1. **converge**: N token Secrets (and M unrelated ones, never referenced) are created, then N
 //!    connections over K namespaces; timed from the first connection created until every object
 //!    is `Ready=True`, seen through one watch (never a get per object);
+//!    (with `--later-operator-rpm`, the operator is then restarted at that budget for the
+//!    phases after this one: N objects converge at a generous budget, the rest is measured at a
+//!    tight one);
 //! 2. **steady**: one full resync interval with nothing changing;
 //! 3. **rotations**: M token rotations spread over the next resync interval, each timed from the
 //!    Secret write until the local ZIS holds the new token;
@@ -98,6 +101,9 @@ pub struct BenchConfig {
     pub rpm: u32,
     /// The operator's `--requests-per-minute`; `None`: the same as `rpm`.
     pub operator_rpm: Option<u32>,
+    /// The operator's `--requests-per-minute` after converging (it is restarted with it);
+    /// `None`: unchanged.
+    pub later_operator_rpm: Option<u32>,
     /// Milliseconds the local ZIS adds to every answer.
     pub latency_ms: u64,
     /// The operator's `--resync-interval`, and the length of the steady, rotation and restart
@@ -134,6 +140,7 @@ impl BenchConfig {
             rotations: objects.min(100),
             rpm: 6000,
             operator_rpm: None,
+            later_operator_rpm: None,
             latency_ms: 20,
             resync_interval: Duration::from_secs(60),
             operator_concurrency: None,
@@ -167,8 +174,11 @@ impl BenchConfig {
             Some("--objects must be at least 1")
         } else if self.namespaces == 0 {
             Some("--namespaces must be at least 1")
-        } else if self.rpm == 0 || self.operator_rpm == Some(0) {
-            Some("--rpm and --operator-rpm must be at least 1")
+        } else if self.rpm == 0
+            || self.operator_rpm == Some(0)
+            || self.later_operator_rpm == Some(0)
+        {
+            Some("--rpm, --operator-rpm and --later-operator-rpm must be at least 1")
         } else if self.rotations > self.objects {
             Some("--rotations cannot exceed --objects (each rotation uses its own connection)")
         } else if self.resync_interval.is_zero() {
@@ -198,6 +208,10 @@ pub struct BenchArgs {
     /// The operator's --requests-per-minute, when it should differ from --rpm.
     #[arg(long)]
     pub operator_rpm: Option<u32>,
+    /// The operator's --requests-per-minute after converging: it is restarted with it before
+    /// the steady phase, so that the steady, rotation and restart phases run at this budget.
+    #[arg(long)]
+    pub later_operator_rpm: Option<u32>,
     /// Milliseconds the local ZIS adds to every answer.
     #[arg(long, default_value_t = 20)]
     pub latency_ms: u64,
@@ -263,6 +277,7 @@ pub async fn run_cli(args: BenchArgs) -> Result<(), Box<dyn std::error::Error + 
     config.rotations = args.rotations.unwrap_or(args.objects.min(100));
     config.rpm = args.rpm;
     config.operator_rpm = args.operator_rpm;
+    config.later_operator_rpm = args.later_operator_rpm;
     config.latency_ms = args.latency_ms;
     config.resync_interval = args.resync_interval;
     config.operator_concurrency = args.concurrency;
@@ -566,6 +581,18 @@ impl<'a> Run<'a> {
             zis_requests.total, zis_requests.create, zis_requests.throttled, kube_writes.total
         ));
 
+        // A tighter budget for what follows: a restart with everything in sync.
+        if let Some(rpm) = config.later_operator_rpm {
+            progress(&format!(
+                "restarting the operator at {rpm} requests a minute for the later phases"
+            ));
+            operator.stop().await?;
+            cpu_seconds += operator.cpu_seconds();
+            peak_rss_kib = peak_rss_kib.max(operator.peak_rss_kib());
+            self.launch.requests_per_minute = rpm;
+            (operator, _) = self.start_operator().await?;
+        }
+
         // Steady.
         let (steady_zis_requests, steady_kube_writes) = if config.runs(Phase::Steady) {
             progress(&format!(
@@ -669,6 +696,7 @@ impl<'a> Run<'a> {
             rotations: rotation.samples_ms.len(),
             rpm: config.rpm,
             operator_rpm: config.operator_rpm(),
+            later_operator_rpm: config.later_operator_rpm,
             latency_ms: config.latency_ms,
             resync_interval_seconds: round3(resync.as_secs_f64()),
             operator_concurrency: config.operator_concurrency,

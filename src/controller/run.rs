@@ -225,12 +225,15 @@ impl<'a> Run<'a> {
             .remote
             .as_ref()
             .is_some_and(|r| Identity::of_remote(r) == wanted);
-        // A new generation says so at once, before anything is read or written.
-        if self.written.observed_generation != self.generation() {
+        let look = recorded_here && self.must_look();
+        // A new generation says so at once when a remote read comes first (it can wait for the
+        // pacer); otherwise the first step's own write says it (`before`), with its intent: a
+        // new object's first write is then Progressing and the pending create together.
+        if look && self.written.observed_generation != self.generation() {
             self.write_as(&Verdict::Progressing, Content::Intent)
                 .await?;
         }
-        if recorded_here && self.must_look() {
+        if look {
             match act::observe(&remote, &wanted).await {
                 Ok(Some(seen)) => {
                     confirmed = true;

@@ -125,6 +125,9 @@ pub struct Report {
     pub rpm: u32,
     /// The operator's `--requests-per-minute`.
     pub operator_rpm: u32,
+    /// The operator's `--requests-per-minute` in the phases after converging (it was restarted
+    /// with it), when it differs from `operator_rpm`.
+    pub later_operator_rpm: Option<u32>,
     pub latency_ms: u64,
     pub resync_interval_seconds: f64,
     /// The operator's `--concurrency`, when set (else its default).
