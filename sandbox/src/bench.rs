@@ -9,8 +9,8 @@
 //!    connections over K namespaces; timed from the first connection created until every object
 //!    is `Ready=True`, seen through one watch (never a get per object);
 //!    (with `--later-operator-rpm`, the operator is then restarted at that budget for the
-//!    phases after this one: N objects converge at a generous budget, the rest is measured at a
-//!    tight one);
+//!    steady, rotation and restart phases, and at the first budget again to delete: N objects
+//!    converge and go at a generous budget, the rest is measured at a tight one);
 //! 2. **steady**: one full resync interval with nothing changing;
 //! 3. **rotations**: M token rotations spread over the next resync interval, each timed from the
 //!    Secret write until the local ZIS holds the new token;
@@ -646,7 +646,18 @@ impl<'a> Run<'a> {
             restart_kube_writes = Some(writes);
         }
 
-        // Delete.
+        // Delete, at the converging budget again: deleting is one request per connection too.
+        if config.later_operator_rpm.is_some() {
+            let rpm = config.operator_rpm();
+            progress(&format!(
+                "restarting the operator at {rpm} requests a minute to delete"
+            ));
+            operator.stop().await?;
+            cpu_seconds += operator.cpu_seconds();
+            peak_rss_kib = peak_rss_kib.max(operator.peak_rss_kib());
+            self.launch.requests_per_minute = rpm;
+            (operator, _) = self.start_operator().await?;
+        }
         progress(&format!("deleting the {n} connections"));
         let zis_start = self.admin.requests().await?;
         let names = self

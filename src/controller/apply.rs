@@ -151,9 +151,16 @@ async fn fresh(
     ctx: &Context,
     key: &ObjectRef<Object>,
 ) -> Result<Option<Arc<Object>>, Error> {
-    let written = ctx.recall(key, |m| m.written);
+    let (written, superseded) = ctx.recall(key, |m| (m.written, m.superseded));
     match written {
         Some(written) if StatusDigest::of(object.status.as_ref()) != written => {
+            let version = object.metadata.resource_version.as_deref();
+            if superseded.is_some() && superseded == version.map(|v| crate::digest::of(&v)) {
+                // Each status write of a new object's first reconcile wakes it: the first
+                // wake-up often finds the cache one write behind. No need to read it.
+                debug!(%key, "cached object is one of our status writes behind; the watch brings it");
+                return Ok(None);
+            }
             debug!(%key, "cached object is older than our last status write; reading it");
             let current = api.get_opt(&object.name_any()).await?;
             // From here on the server's copy is the reference (someone else may have written it).

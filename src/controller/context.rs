@@ -52,6 +52,10 @@ pub(super) struct Memory {
     /// of the object: a digest, not a copy, since with thousands of objects a second copy of
     /// every status would be a good part of the operator's memory.
     pub(super) written: Option<StatusDigest>,
+    /// A digest of the `resourceVersion` this process's last status write replaced (the write
+    /// was conditional on it). A cached copy at that version is provably older than our write,
+    /// and the watch is about to bring the newer one, which wakes the object again.
+    pub(super) superseded: Option<u64>,
     /// After a remote failure: no remote call before `until` unless the inputs change.
     pub(super) gate: Option<Gate>,
     /// The credentials epoch of the last successful sync.

@@ -126,6 +126,7 @@ impl<'a> Run<'a> {
         }
         let mut ours = status;
         let mut overtaken = false;
+        let mut superseded = None;
         for _ in 0..MAX_STATUS_ATTEMPTS {
             if ours == self.written {
                 break;
@@ -135,6 +136,7 @@ impl<'a> Run<'a> {
             match report::write_status(self.api, &name, &ours, version).await {
                 Ok(written) => {
                     self.ctx.metrics.kube_write(KubeWrite::Status);
+                    superseded = version.map(|version| crate::digest::of(&version));
                     self.resource_version = written;
                     self.written = ours.clone();
                     break;
@@ -161,7 +163,10 @@ impl<'a> Run<'a> {
         }
         let digest = StatusDigest::of(Some(&ours));
         self.record = ours;
-        self.ctx.remember(&self.key, |m| m.written = Some(digest));
+        self.ctx.remember(&self.key, |m| {
+            m.written = Some(digest);
+            m.superseded = superseded.or(m.superseded);
+        });
         if overtaken {
             return Err(Error::Overtaken);
         }

@@ -1,6 +1,12 @@
 //! Decisions that delete or create something remotely rest on the stored object, never on a
 //! cached copy alone: a cache can lag behind the operator's own status writes.
 
+use futures::StreamExt;
+use kube::api::{Patch, PatchParams, WatchEvent, WatchParams};
+use kube::runtime::controller::Action;
+use serde_json::json;
+use zis_operator::resource::ZisBearerConnection;
+
 use crate::world::{World, spec};
 
 #[tokio::test]
@@ -115,4 +121,68 @@ async fn a_reconcile_from_an_outdated_copy_never_overwrites_the_recorded_connect
         "an intent from the outdated plan was left behind"
     );
     assert_eq!(world.remote_requests_with("POST").await, 1);
+}
+
+#[tokio::test]
+async fn a_copy_one_of_our_own_status_writes_behind_waits_for_the_watch_and_any_other_is_read_again()
+ {
+    let mut world = World::start(true).await;
+    world.put_token("tok", "the-connection-token").await;
+    world.create("conn", spec("tok")).await;
+    let object = world.fresh("conn").await;
+    world.reconcile(&object).await.expect("finalizer added");
+    let before_create = world.fresh("conn").await;
+    world.reconcile(&before_create).await.expect("synced");
+    // The copy between the two status writes of the create (the intent, then the result): what a
+    // watch one write behind holds when the first write wakes the object.
+    let intent = copy_after(&world, &before_create).await;
+    let recorded = intent.status.as_ref().expect("status");
+    assert!(recorded.pending_create.is_some() && recorded.remote.is_none());
+
+    // The spec changes meanwhile: whoever reads the stored object updates the remote domain.
+    world
+        .objects
+        .patch(
+            "conn",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"allowedDomain": "next.example.com"}})),
+        )
+        .await
+        .expect("spec patched");
+    let requests = world.remote_requests().await;
+
+    // Provably older than our last write (which was conditional on it): nothing is read or
+    // done; the watch brings the newer copy, which wakes the object again.
+    world.cache(&intent);
+    let outcome = world.reconcile(&intent).await.expect("waits");
+    assert_eq!(outcome, Action::await_change());
+    assert_eq!(
+        world.remote_requests().await,
+        requests,
+        "it acted on the old copy"
+    );
+
+    // Any other stale copy is read again, and the reconcile acts on the stored object.
+    world.cache(&before_create);
+    world.reconcile(&before_create).await.expect("updated");
+    let remote = world.remote_connections().await;
+    assert_eq!(remote.len(), 1);
+    assert_eq!(remote[0]["allowed_domain"], "next.example.com");
+}
+
+/// The object as stored just after `earlier`: the next version a watch from `earlier` brings.
+async fn copy_after(world: &World, earlier: &ZisBearerConnection) -> ZisBearerConnection {
+    let version = earlier.metadata.resource_version.clone().expect("version");
+    let events = world
+        .objects
+        .watch(&WatchParams::default().timeout(5), &version)
+        .await
+        .expect("watch");
+    futures::pin_mut!(events);
+    while let Some(event) = events.next().await {
+        if let WatchEvent::Modified(object) = event.expect("watch event") {
+            return object;
+        }
+    }
+    panic!("no change after version {version}")
 }
