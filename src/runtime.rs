@@ -20,6 +20,7 @@ use crate::cli::{MetricsAddr, RunArgs, SecretRef};
 use crate::controller::access::{Access, SimpleMode, parse_selector};
 use crate::controller::credentials::Credentials;
 use crate::controller::index::ObjectIndex;
+use crate::controller::lean::WatchedConnection;
 use crate::controller::secret_versions::SecretVersions;
 use crate::controller::{self, Context, Settings, Watched};
 use crate::integrations;
@@ -220,7 +221,8 @@ async fn lead(
     shutdown: Shutdown,
     candidate: Option<&mut Candidate>,
 ) -> Result<(), RunError> {
-    let objects: Api<ZisBearerConnection> = match &args.namespace {
+    // Parsed without managed fields (`lean`).
+    let objects: Api<WatchedConnection> = match &args.namespace {
         Some(namespace) => Api::namespaced(client.clone(), namespace),
         None => Api::all(client.clone()),
     };
@@ -272,8 +274,8 @@ async fn lead(
     let (indexed, deleted_peers) = (index.clone(), peers.clone());
     let object_triggers = watcher(objects, list_config())
         .default_backoff()
-        .modify(controller::trim::keep_what_reconciles_read)
         .map_ok(move |event| {
+            let event = controller::lean::objects(event);
             let cached = controller::cache::cached(&event);
             object_writer.apply_watcher_event(&cached);
             indexed.apply_event(&event);

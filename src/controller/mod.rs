@@ -26,6 +26,7 @@ pub mod dereference;
 pub mod drift;
 pub mod fingerprint;
 pub mod index;
+pub mod lean;
 pub mod outcome;
 pub mod plan;
 pub mod report;
