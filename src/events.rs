@@ -23,6 +23,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
+use serde::de::IgnoredAny;
 use serde_json::json;
 
 pub use kube::runtime::events::{Event, EventType, Reporter};
@@ -171,14 +172,15 @@ impl Recorder {
                     last_observed_time: Some(MicroTime(now)),
                 },
             });
-            match api
+            let request = kube::core::Request::new(api.resource_url())
                 .patch(
                     &previous.name,
                     &PatchParams::default(),
                     &Patch::Merge(&patch),
                 )
-                .await
-            {
+                .map_err(kube::Error::BuildRequest)?;
+            // The answer (the whole event, managed fields included) is skipped unparsed.
+            match self.client.request::<IgnoredAny>(request).await {
                 Ok(_) => {
                     self.wrote();
                     self.remember(
@@ -199,7 +201,11 @@ impl Recorder {
         let created = self.new_event(event, regarding, now);
         let namespace = created.metadata.namespace.clone().unwrap_or_default();
         let api: Api<CoreEvent> = Api::namespaced(self.client.clone(), &namespace);
-        api.create(&PostParams::default(), &created).await?;
+        let body = serde_json::to_vec(&created).map_err(kube::Error::SerdeError)?;
+        let request = kube::core::Request::new(api.resource_url())
+            .create(&PostParams::default(), body)
+            .map_err(kube::Error::BuildRequest)?;
+        self.client.request::<IgnoredAny>(request).await?;
         self.wrote();
         self.remember(
             key,

@@ -20,7 +20,7 @@ use crate::cli::{MetricsAddr, RunArgs, SecretRef};
 use crate::controller::access::{Access, SimpleMode, parse_selector};
 use crate::controller::credentials::Credentials;
 use crate::controller::index::ObjectIndex;
-use crate::controller::lean::WatchedConnection;
+use crate::controller::lean::LeanConnection;
 use crate::controller::secret_versions::SecretVersions;
 use crate::controller::{self, Context, Settings, Watched};
 use crate::integrations;
@@ -222,7 +222,7 @@ async fn lead(
     candidate: Option<&mut Candidate>,
 ) -> Result<(), RunError> {
     // Parsed without managed fields (`lean`).
-    let objects: Api<WatchedConnection> = match &args.namespace {
+    let objects: Api<LeanConnection> = match &args.namespace {
         Some(namespace) => Api::namespaced(client.clone(), namespace),
         None => Api::all(client.clone()),
     };

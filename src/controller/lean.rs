@@ -1,4 +1,5 @@
-//! The watched connection objects, parsed without their managed fields.
+//! Connection objects parsed without their managed fields: as the watch delivers them, and as
+//! the answers to the finalizer's writes.
 //!
 //! Every write to an object (the finalizer, each status write) comes back through the watch as
 //! the whole object, managed fields included: a tree of field names per writer that nothing in
@@ -12,25 +13,38 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube::Resource;
 use kube::runtime::watcher;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::trim;
 use crate::resource::{ZisBearerConnection, ZisBearerConnectionSpec, ZisBearerConnectionStatus};
 
 type Object = ZisBearerConnection;
 
-/// A connection object as the watch delivers it, managed fields skipped while parsing.
+/// A connection object, managed fields skipped while parsing.
 #[derive(Clone, Debug)]
-pub struct WatchedConnection(Object);
+pub struct LeanConnection(Object);
 
-impl WatchedConnection {
+impl LeanConnection {
     pub fn into_object(self) -> Object {
         self.0
     }
 }
 
+impl From<Object> for LeanConnection {
+    fn from(object: Object) -> Self {
+        Self(object)
+    }
+}
+
+/// Written as the object it holds (the finalizer helper needs it serializable).
+impl Serialize for LeanConnection {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
 /// The events of the watch, with the objects they carry.
-pub fn objects(event: watcher::Event<WatchedConnection>) -> watcher::Event<Object> {
+pub fn objects(event: watcher::Event<LeanConnection>) -> watcher::Event<Object> {
     match event {
         watcher::Event::Init => watcher::Event::Init,
         watcher::Event::InitApply(object) => watcher::Event::InitApply(object.into_object()),
@@ -67,7 +81,7 @@ struct Lean {
     status: Option<ZisBearerConnectionStatus>,
 }
 
-impl<'de> Deserialize<'de> for WatchedConnection {
+impl<'de> Deserialize<'de> for LeanConnection {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let Lean {
             metadata: m,
@@ -100,7 +114,7 @@ impl<'de> Deserialize<'de> for WatchedConnection {
     }
 }
 
-impl Resource for WatchedConnection {
+impl Resource for LeanConnection {
     type DynamicType = ();
     type Scope = <Object as Resource>::Scope;
 
@@ -192,7 +206,7 @@ mod tests {
         assert!(trimmed.metadata.managed_fields.is_some());
         trim::keep_what_reconciles_read(&mut trimmed);
 
-        let watched: WatchedConnection = serde_json::from_value(served).expect("watched");
+        let watched: LeanConnection = serde_json::from_value(served).expect("watched");
         let object = watched.into_object();
         assert_eq!(object, trimmed);
         assert_eq!(object.metadata.managed_fields, None);
@@ -206,7 +220,7 @@ mod tests {
 
     #[test]
     fn an_object_without_status_or_optional_metadata_parses() {
-        let watched: WatchedConnection = serde_json::from_value(json!({
+        let watched: LeanConnection = serde_json::from_value(json!({
             "metadata": {"name": "bare", "namespace": "demo"},
             "spec": {"integration": "i", "allowedDomain": "d.example.com",
                      "tokenSecretRef": {"name": "s"}}

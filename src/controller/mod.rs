@@ -44,6 +44,7 @@ use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
 use kube::{Api, ResourceExt};
 use tracing::{debug, warn};
 
+use lean::LeanConnection;
 use outcome::Retry;
 
 pub use context::{Context, Settings, Watched};
@@ -100,6 +101,11 @@ pub async fn reconcile(
     result
 }
 
+/// The object a lean copy holds (not copied: the finalizer helper passes the only reference on).
+fn unwrapped(lean: Arc<LeanConnection>) -> Arc<Object> {
+    Arc::new(Arc::unwrap_or_clone(lean).into_object())
+}
+
 /// How a reconcile ended, for the metrics: a failure reported in the status (its `Ready`
 /// reason) or one that could not be (the [`Error::reason`]), else `Ok`.
 fn reconcile_outcome(
@@ -138,10 +144,13 @@ async fn reconcile_object(object: Arc<Object>, ctx: Arc<Context>) -> Result<Requ
     // being deleted) and once when it removes it (a cleanup that succeeded).
     let has_finalizer = object.finalizers().iter().any(|f| f == FINALIZER);
     let deleting = object.metadata.deletion_timestamp.is_some();
-    let result = finalizer(&api, FINALIZER, object, |event| async {
+    // The finalizer's writes answer with the whole object: parsed without managed fields.
+    let finalizers: Api<LeanConnection> = Api::namespaced(ctx.client.clone(), &namespace);
+    let lean = Arc::new(LeanConnection::from(Arc::unwrap_or_clone(object)));
+    let result = finalizer(&finalizers, FINALIZER, lean, |event| async {
         match event {
-            FinalizerEvent::Apply(object) => apply::apply(object, &api, &ctx).await,
-            FinalizerEvent::Cleanup(object) => cleanup::cleanup(object, &ctx).await,
+            FinalizerEvent::Apply(object) => apply::apply(unwrapped(object), &api, &ctx).await,
+            FinalizerEvent::Cleanup(object) => cleanup::cleanup(unwrapped(object), &ctx).await,
         }
     })
     .await;
