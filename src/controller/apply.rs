@@ -156,8 +156,9 @@ async fn fresh(
         Some(written) if StatusDigest::of(object.status.as_ref()) != written => {
             let version = object.metadata.resource_version.as_deref();
             if superseded.is_some() && superseded == version.map(|v| crate::digest::of(&v)) {
-                // Each status write of a new object's first reconcile wakes it: the first
-                // wake-up often finds the cache one write behind. No need to read it.
+                // Our last status write was conditional on this version, so this copy is older
+                // and the watch brings the newer one next (which wakes the object again). The
+                // two status writes of a new object's first sync make this common.
                 debug!(%key, "cached object is one of our status writes behind; the watch brings it");
                 return Ok(None);
             }
