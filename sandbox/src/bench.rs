@@ -479,13 +479,30 @@ impl<'a> Run<'a> {
         Ok((operator, ready))
     }
 
+    /// Stops `operator` and starts it again at `rpm` requests a minute.
+    async fn restart_at(
+        &mut self,
+        operator: &mut Operator,
+        spent: &mut Spent,
+        rpm: u32,
+        why: &str,
+    ) -> Result<(), BenchError> {
+        progress(&format!(
+            "restarting the operator at {rpm} requests a minute {why}"
+        ));
+        operator.stop().await?;
+        spent.add(operator);
+        self.launch.requests_per_minute = rpm;
+        (*operator, _) = self.start_operator().await?;
+        Ok(())
+    }
+
     async fn phases(&mut self, namespaces: &[String]) -> Result<Report, BenchError> {
         let config = self.config;
         let n = config.objects;
         let resync = config.resync_interval;
         let (mut operator, _) = self.start_operator().await?;
-        let mut cpu_seconds = 0.0;
-        let mut peak_rss_kib = 0;
+        let mut spent = Spent::default();
 
         // Converge.
         let setup_started = Instant::now();
@@ -583,14 +600,8 @@ impl<'a> Run<'a> {
 
         // A tighter budget for what follows: a restart with everything in sync.
         if let Some(rpm) = config.later_operator_rpm {
-            progress(&format!(
-                "restarting the operator at {rpm} requests a minute for the later phases"
-            ));
-            operator.stop().await?;
-            cpu_seconds += operator.cpu_seconds();
-            peak_rss_kib = peak_rss_kib.max(operator.peak_rss_kib());
-            self.launch.requests_per_minute = rpm;
-            (operator, _) = self.start_operator().await?;
+            self.restart_at(&mut operator, &mut spent, rpm, "for the later phases")
+                .await?;
         }
 
         // Steady.
@@ -626,8 +637,7 @@ impl<'a> Run<'a> {
         if config.runs(Phase::Restart) {
             progress("restart: stopping the operator (SIGTERM)");
             operator.stop().await?;
-            cpu_seconds += operator.cpu_seconds();
-            peak_rss_kib = peak_rss_kib.max(operator.peak_rss_kib());
+            spent.add(&operator);
             let zis_start = self.admin.requests().await?;
             let (restarted, ready) = self.start_operator().await?;
             operator = restarted;
@@ -649,14 +659,8 @@ impl<'a> Run<'a> {
         // Delete, at the converging budget again: deleting is one request per connection too.
         if config.later_operator_rpm.is_some() {
             let rpm = config.operator_rpm();
-            progress(&format!(
-                "restarting the operator at {rpm} requests a minute to delete"
-            ));
-            operator.stop().await?;
-            cpu_seconds += operator.cpu_seconds();
-            peak_rss_kib = peak_rss_kib.max(operator.peak_rss_kib());
-            self.launch.requests_per_minute = rpm;
-            (operator, _) = self.start_operator().await?;
+            self.restart_at(&mut operator, &mut spent, rpm, "to delete")
+                .await?;
         }
         progress(&format!("deleting the {n} connections"));
         let zis_start = self.admin.requests().await?;
@@ -691,8 +695,7 @@ impl<'a> Run<'a> {
             delete_zis_requests.delete
         ));
         operator.stop().await?;
-        cpu_seconds += operator.cpu_seconds();
-        peak_rss_kib = peak_rss_kib.max(operator.peak_rss_kib());
+        spent.add(&operator);
         if counts.watch_errors > 0 {
             progress(&format!(
                 "note: the benchmark's own watch failed {} times (and relisted)",
@@ -739,8 +742,8 @@ impl<'a> Run<'a> {
             restart_kube_writes,
             delete_seconds: round3(delete_seconds.as_secs_f64()),
             delete_zis_requests,
-            peak_rss_mib: round1(peak_rss_kib as f64 / 1024.0),
-            cpu_seconds: round3(cpu_seconds),
+            peak_rss_mib: round1(spent.peak_rss_kib as f64 / 1024.0),
+            cpu_seconds: round3(spent.cpu_seconds),
         })
     }
 
@@ -859,6 +862,21 @@ async fn time_rotation(
             100
         };
         tokio::time::sleep(Duration::from_millis(step)).await;
+    }
+}
+
+/// What the operator processes of a run used, added up as each stops.
+#[derive(Debug, Default)]
+struct Spent {
+    cpu_seconds: f64,
+    peak_rss_kib: u64,
+}
+
+impl Spent {
+    /// Adds a stopped operator process.
+    fn add(&mut self, operator: &Operator) {
+        self.cpu_seconds += operator.cpu_seconds();
+        self.peak_rss_kib = self.peak_rss_kib.max(operator.peak_rss_kib());
     }
 }
 

@@ -155,7 +155,7 @@ async fn fresh(
     match written {
         Some(written) if StatusDigest::of(object.status.as_ref()) != written => {
             let version = object.metadata.resource_version.as_deref();
-            if superseded.is_some() && superseded == version.map(|v| crate::digest::of(&v)) {
+            if version.is_some_and(|v| superseded == Some(crate::digest::of(&v))) {
                 // Our last status write was conditional on this version, so this copy is older
                 // and the watch brings the newer one next (which wakes the object again). The
                 // two status writes of a new object's first sync make this common.

@@ -7,11 +7,9 @@
 //! microseconds. What a reconcile sees is the same object either way: the JSON round trip of the
 //! typed object.
 
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 
-use kube::Resource;
 use kube::api::ObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
@@ -208,34 +206,7 @@ impl fmt::Debug for CachedConnection {
     }
 }
 
-impl Resource for CachedConnection {
-    type DynamicType = ();
-    type Scope = <Object as Resource>::Scope;
-
-    fn kind(dt: &()) -> Cow<'_, str> {
-        Object::kind(dt)
-    }
-
-    fn group(dt: &()) -> Cow<'_, str> {
-        Object::group(dt)
-    }
-
-    fn version(dt: &()) -> Cow<'_, str> {
-        Object::version(dt)
-    }
-
-    fn plural(dt: &()) -> Cow<'_, str> {
-        Object::plural(dt)
-    }
-
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
+stands_for_connection!(CachedConnection, self => self.metadata);
 
 #[cfg(test)]
 mod tests {

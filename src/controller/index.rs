@@ -17,6 +17,7 @@ use kube::runtime::watcher;
 use super::context::Context;
 use super::plan::{self, Claim, Identity};
 use super::validate::{self, Target};
+use crate::digest::of as digest;
 use crate::resource::ZisBearerConnection;
 
 type Object = ZisBearerConnection;
@@ -37,10 +38,6 @@ type Shared = Arc<Key>;
 /// relation instead of its strings. The index answers with candidates: a collision only wakes an
 /// object for nothing, and a claim is checked against the claiming object itself.
 type Digest = u64;
-
-fn digest(value: &impl Hash) -> Digest {
-    crate::digest::of(value)
-}
 
 fn secret_digest(namespace: &str, name: &str) -> Digest {
     digest(&(namespace, name))

@@ -7,11 +7,9 @@
 //! of each watch event; here they are skipped unparsed, and the object is what the trimmed one
 //! was (`trim::keep_what_reconciles_read`).
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
-use kube::Resource;
 use kube::runtime::watcher;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -114,34 +112,7 @@ impl<'de> Deserialize<'de> for LeanConnection {
     }
 }
 
-impl Resource for LeanConnection {
-    type DynamicType = ();
-    type Scope = <Object as Resource>::Scope;
-
-    fn kind(dt: &()) -> Cow<'_, str> {
-        Object::kind(dt)
-    }
-
-    fn group(dt: &()) -> Cow<'_, str> {
-        Object::group(dt)
-    }
-
-    fn version(dt: &()) -> Cow<'_, str> {
-        Object::version(dt)
-    }
-
-    fn plural(dt: &()) -> Cow<'_, str> {
-        Object::plural(dt)
-    }
-
-    fn meta(&self) -> &ObjectMeta {
-        self.0.meta()
-    }
-
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        self.0.meta_mut()
-    }
-}
+stands_for_connection!(LeanConnection, self => self.0.metadata);
 
 #[cfg(test)]
 mod tests {

@@ -11,8 +11,45 @@
 //! [`breaker`] (refused credentials per integration), [`credentials`] (the operator's own ZIS
 //! credentials), [`fingerprint`], [`outcome`], [`requested`] (the "reconcile now" annotation),
 //! [`trim`] (what the caches keep), [`cache`] (how the object cache holds an object, compressed),
-//! [`secret_versions`] (the one thing kept of each Secret). This module only dispatches: the
-//! finalizer, the error policy. `crate::runtime` wires it.
+//! [`secret_versions`] (the one thing kept of each Secret), [`lean`] (objects parsed without
+//! managed fields). This module only dispatches: the finalizer, the error policy.
+//! `crate::runtime` wires it.
+
+/// Implements `kube::Resource` for a type that stands for a `ZisBearerConnection` (the cache's
+/// and the lean parse's forms): the same kind, group, version and plural, and the metadata the
+/// type holds at `$meta` of `self`.
+macro_rules! stands_for_connection {
+    ($type:ty, $self:ident => $meta:expr) => {
+        impl kube::Resource for $type {
+            type DynamicType = ();
+            type Scope = <crate::resource::ZisBearerConnection as kube::Resource>::Scope;
+
+            fn kind(dt: &()) -> std::borrow::Cow<'_, str> {
+                crate::resource::ZisBearerConnection::kind(dt)
+            }
+
+            fn group(dt: &()) -> std::borrow::Cow<'_, str> {
+                crate::resource::ZisBearerConnection::group(dt)
+            }
+
+            fn version(dt: &()) -> std::borrow::Cow<'_, str> {
+                crate::resource::ZisBearerConnection::version(dt)
+            }
+
+            fn plural(dt: &()) -> std::borrow::Cow<'_, str> {
+                crate::resource::ZisBearerConnection::plural(dt)
+            }
+
+            fn meta(&$self) -> &kube::api::ObjectMeta {
+                &$meta
+            }
+
+            fn meta_mut(&mut $self) -> &mut kube::api::ObjectMeta {
+                &mut $meta
+            }
+        }
+    };
+}
 
 pub mod access;
 pub mod act;

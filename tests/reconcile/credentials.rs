@@ -30,12 +30,7 @@ async fn reconciles_wait_quietly_until_the_credentials_have_been_read() {
 #[tokio::test]
 async fn a_deletion_waits_quietly_until_the_credentials_have_been_read() {
     let mut world = World::start(true).await;
-    world.put_token("tok", "the-connection-token").await;
-    world.create("conn", spec("tok")).await;
-    let object = world.fresh("conn").await;
-    world.reconcile(&object).await.expect("finalizer added");
-    let object = world.fresh("conn").await;
-    world.reconcile(&object).await.expect("synced");
+    world.synced("conn", "tok").await;
     assert_eq!(world.remote_connections().await.len(), 1);
     let synced = world.fresh("conn").await.status;
 

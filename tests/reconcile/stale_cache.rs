@@ -7,18 +7,13 @@ use kube::runtime::controller::Action;
 use serde_json::json;
 use zis_operator::resource::ZisBearerConnection;
 
-use crate::world::{World, spec};
+use crate::world::World;
 
 #[tokio::test]
 async fn a_deletion_seen_through_a_cache_older_than_the_create_still_deletes_the_remote() {
     let mut world = World::start(true).await;
-    world.put_token("tok", "the-connection-token").await;
-    world.create("conn", spec("tok")).await;
-    let object = world.fresh("conn").await;
-    world.reconcile(&object).await.expect("finalizer added");
     // The copy the cache holds when the create starts: finalizer, no status yet.
-    let before_create = world.fresh("conn").await;
-    world.reconcile(&before_create).await.expect("synced");
+    let before_create = world.synced("conn", "tok").await;
     assert_eq!(world.remote_connections().await.len(), 1);
 
     // The object is deleted, but the watch lags: the cache never saw the status that records
@@ -51,12 +46,7 @@ async fn a_deletion_seen_through_a_cache_older_than_the_create_still_deletes_the
 #[tokio::test]
 async fn a_reconcile_from_an_outdated_copy_never_overwrites_the_recorded_connection() {
     let mut world = World::start(true).await;
-    world.put_token("tok", "the-connection-token").await;
-    world.create("conn", spec("tok")).await;
-    let object = world.fresh("conn").await;
-    world.reconcile(&object).await.expect("finalizer added");
-    let before_create = world.fresh("conn").await;
-    world.reconcile(&before_create).await.expect("synced");
+    let before_create = world.synced("conn", "tok").await;
     let synced = world.fresh("conn").await.status.expect("status");
     assert!(synced.remote.is_some());
 
@@ -127,12 +117,7 @@ async fn a_reconcile_from_an_outdated_copy_never_overwrites_the_recorded_connect
 async fn a_copy_one_of_our_own_status_writes_behind_waits_for_the_watch_and_any_other_is_read_again()
  {
     let mut world = World::start(true).await;
-    world.put_token("tok", "the-connection-token").await;
-    world.create("conn", spec("tok")).await;
-    let object = world.fresh("conn").await;
-    world.reconcile(&object).await.expect("finalizer added");
-    let before_create = world.fresh("conn").await;
-    world.reconcile(&before_create).await.expect("synced");
+    let before_create = world.synced("conn", "tok").await;
     // The copy between the two status writes of the create (the intent, then the result): what a
     // watch one write behind holds when the first write wakes the object.
     let intent = copy_after(&world, &before_create).await;

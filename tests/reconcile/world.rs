@@ -126,6 +126,18 @@ impl World {
             .expect("object created")
     }
 
+    /// Object `name` using a new token Secret `secret`, reconciled until synced (the finalizer,
+    /// then the create): the copy from before the create (finalizer, no status yet).
+    pub async fn synced(&mut self, name: &str, secret: &str) -> ZisBearerConnection {
+        self.put_token(secret, "the-connection-token").await;
+        self.create(name, spec(secret)).await;
+        let object = self.fresh(name).await;
+        self.reconcile(&object).await.expect("finalizer added");
+        let before_create = self.fresh(name).await;
+        self.reconcile(&before_create).await.expect("synced");
+        before_create
+    }
+
     /// The stored object, also put in the controller's cache (a watch that kept up).
     pub async fn fresh(&mut self, name: &str) -> ZisBearerConnection {
         let object = self.objects.get(name).await.expect("object read");
