@@ -111,6 +111,8 @@ pub struct BenchConfig {
     pub resync_interval: Duration,
     /// The operator's `--concurrency`; `None`: its default.
     pub operator_concurrency: Option<u16>,
+    /// CPUs the operator may run on (`taskset -c` syntax, e.g. `1`); `None`: any.
+    pub operator_cpus: Option<String>,
     /// Requests in flight while the benchmark creates and deletes objects.
     pub create_concurrency: usize,
     /// A real API server's kubeconfig (an admin's: the benchmark installs the CRD and creates
@@ -144,6 +146,7 @@ impl BenchConfig {
             latency_ms: 20,
             resync_interval: Duration::from_secs(60),
             operator_concurrency: None,
+            operator_cpus: None,
             create_concurrency: 32,
             kubeconfig: None,
             operator_kubeconfig: None,
@@ -231,6 +234,11 @@ pub struct BenchArgs {
     /// The operator's --concurrency (default: the operator's default).
     #[arg(long)]
     pub concurrency: Option<u16>,
+    /// Run the operator on these CPUs only (`taskset -c` syntax, e.g. `1`; run the benchmark
+    /// itself under `taskset -c 0`), so that its CPU time does not depend on the benchmark's
+    /// own servers sharing its cores.
+    #[arg(long)]
+    pub operator_cpus: Option<String>,
     /// Requests in flight while the benchmark creates or deletes objects.
     #[arg(long, default_value_t = 32)]
     pub create_concurrency: usize,
@@ -281,6 +289,7 @@ pub async fn run_cli(args: BenchArgs) -> Result<(), Box<dyn std::error::Error + 
     config.latency_ms = args.latency_ms;
     config.resync_interval = args.resync_interval;
     config.operator_concurrency = args.concurrency;
+    config.operator_cpus = args.operator_cpus;
     config.create_concurrency = args.create_concurrency;
     config.kubeconfig = args.kubeconfig;
     config.operator_kubeconfig = args.operator_kubeconfig;
@@ -437,6 +446,7 @@ impl<'a> Run<'a> {
                 requests_per_minute: config.operator_rpm(),
                 concurrency: config.operator_concurrency,
                 rust_log: config.operator_log.clone(),
+                cpus: config.operator_cpus.clone(),
             },
             workdir,
             connections,
@@ -714,6 +724,7 @@ impl<'a> Run<'a> {
             latency_ms: config.latency_ms,
             resync_interval_seconds: round3(resync.as_secs_f64()),
             operator_concurrency: config.operator_concurrency,
+            operator_cpus: config.operator_cpus.clone(),
             kube: match config.kubeconfig {
                 None => "sandbox",
                 Some(_) => "kubeconfig",

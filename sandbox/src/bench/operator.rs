@@ -44,6 +44,8 @@ pub(super) struct Launch {
     pub requests_per_minute: u32,
     pub concurrency: Option<u16>,
     pub rust_log: String,
+    /// CPUs the process may run on (`taskset -c` syntax); `None`: any.
+    pub cpus: Option<String>,
 }
 
 /// A running operator process.
@@ -62,7 +64,15 @@ pub(super) struct Operator {
 impl Operator {
     pub fn spawn(launch: &Launch, log_path: &Path) -> Result<Operator, BenchError> {
         let log = std::fs::File::create(log_path)?;
-        let mut command = Command::new(&launch.binary);
+        // `taskset` execs the operator: the process (and its pid) is the operator's.
+        let mut command = match &launch.cpus {
+            Some(cpus) => {
+                let mut taskset = Command::new("taskset");
+                taskset.args(["-c", cpus]).arg(&launch.binary);
+                taskset
+            }
+            None => Command::new(&launch.binary),
+        };
         for name in OPERATOR_ENV {
             command.env_remove(name);
         }
@@ -92,7 +102,15 @@ impl Operator {
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log));
         let child = command.spawn().map_err(|error| {
-            BenchError::Operator(format!("cannot start {}: {error}", launch.binary.display()))
+            let under = if launch.cpus.is_some() {
+                " under taskset"
+            } else {
+                ""
+            };
+            BenchError::Operator(format!(
+                "cannot start {}{under}: {error}",
+                launch.binary.display()
+            ))
         })?;
         Ok(Operator {
             pid: child.id(),

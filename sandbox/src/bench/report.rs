@@ -132,6 +132,8 @@ pub struct Report {
     pub resync_interval_seconds: f64,
     /// The operator's `--concurrency`, when set (else its default).
     pub operator_concurrency: Option<u16>,
+    /// The CPUs the operator was kept to (`--operator-cpus`), when it was.
+    pub operator_cpus: Option<String>,
     /// `sandbox` (the in-process Kubernetes API sandbox) or `kubeconfig` (a real API server).
     pub kube: &'static str,
     /// CPUs this machine offers (`available_parallelism`).
