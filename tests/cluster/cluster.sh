@@ -24,8 +24,29 @@ repo=$(cd "$here/../.." && pwd)
 
 die() { echo "cluster: $*" >&2; exit 1; }
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+# Prints N free loopback ports, distinct, from below the kernel's ephemeral range: a port the
+# kernel handed out (bind to port 0, an outgoing connection of a test running meanwhile) can be
+# taken again before etcd or the apiserver binds it, which made `up` fail now and then.
+free_ports() {
+    python3 - "$1" <<'PY'
+import random, socket, sys
+wanted = int(sys.argv[1])
+with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+    ephemeral_low = int(f.read().split()[0])
+low = 10000 if ephemeral_low > 11000 else 1024
+ports = []
+for candidate in random.sample(range(low, ephemeral_low), min(2000, ephemeral_low - low)):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+    ports.append(candidate)
+    if len(ports) == wanted:
+        print(*ports)
+        sys.exit(0)
+sys.exit("no free port below the ephemeral range")
+PY
 }
 
 port_taken() {
@@ -134,10 +155,11 @@ up() {
     trap 'failed_up' EXIT
     ln -s "$bin/kubectl" "$dir/kubectl"
 
-    api_port=${ZIS_CLUSTER_PORT:-$(free_port)}
+    local ports etcd_port etcd_peer_port kcm_port free_api_port
+    ports=$(free_ports 4) || die "no free loopback ports below the ephemeral range"
+    read -r free_api_port etcd_port etcd_peer_port kcm_port <<<"$ports"
+    api_port=${ZIS_CLUSTER_PORT:-$free_api_port}
     if port_taken "$api_port"; then die "port $api_port is taken (ZIS_CLUSTER_PORT)"; fi
-    local etcd_port etcd_peer_port kcm_port
-    etcd_port=$(free_port); etcd_peer_port=$(free_port); kcm_port=$(free_port)
     certificates
 
     start etcd "$bin/etcd" --name zis-test --data-dir "$dir/etcd-data" \
