@@ -15,7 +15,6 @@
 //! - [`cli`]: command-line flags and environment variables.
 //! - [`logging`]: the log subscriber (and what it never lets through).
 //! - [`runtime`]: process setup of `zis-operator run`.
-//! - [`malloc_tuning`]: glibc's per-thread allocator cache, set before `run` starts (binary only).
 
 pub mod cli;
 pub mod controller;
@@ -24,7 +23,6 @@ pub mod events;
 pub mod integrations;
 pub mod leader;
 pub mod logging;
-pub mod malloc_tuning;
 pub mod metrics;
 pub mod resource;
 pub mod runtime;

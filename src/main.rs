@@ -27,11 +27,6 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Run(args) => {
-            // Only here, never in the library's `runtime::main`: it may execute this program
-            // again, which a test calling the library in-process must not do.
-            zis_operator::malloc_tuning::apply();
-            zis_operator::runtime::main(*args)
-        }
+        Command::Run(args) => zis_operator::runtime::main(*args),
     }
 }
