@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The linear-cost check of docs/benchmark.md: operator CPU to converge at the large size divided
+# by the CPU at the small size, measured in interleaved rounds (single runs vary by up to 30% on
+# the 2-core machine, so only runs taken turn about compare).
+#
+#   benches/linear-cost.sh [--rounds R] [--sizes SMALL,LARGE] [--out DIR] NAME=OPERATOR ...
+#
+# Each NAME=OPERATOR is a variant: an operator binary, or a script that execs one (e.g. with
+# another environment). A round runs SMALL, LARGE, SMALL, each for every variant in turn, with
+# the benchmark on CPU 0 and the operator on CPU 1; every run's JSON goes to DIR (default: a new
+# temporary directory). Prints one line a run, then each variant's medians and their ratio.
+# Needs the release build: cargo build --release --bin zis-sandbox --bin zis-operator
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+sandbox=${CARGO_TARGET_DIR:-$repo/target}/release/zis-sandbox
+
+rounds=4 sizes=1000,10000 out=
+while [ $# -gt 0 ]; do
+    case $1 in
+    --rounds) rounds=$2; shift 2 ;;
+    --sizes) sizes=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+    -*) echo "linear-cost: unknown flag $1" >&2; exit 2 ;;
+    *) break ;;
+    esac
+done
+[ $# -gt 0 ] || { echo "linear-cost: name at least one variant, NAME=OPERATOR" >&2; exit 2; }
+[ -x "$sandbox" ] || { echo "linear-cost: $sandbox not found: cargo build --release --bin zis-sandbox --bin zis-operator" >&2; exit 2; }
+IFS=, read -r small large <<<"$sizes"
+[ -n "$small" ] && [ -n "$large" ] || { echo "linear-cost: --sizes SMALL,LARGE" >&2; exit 2; }
+for variant in "$@"; do
+    [ -x "${variant#*=}" ] || { echo "linear-cost: ${variant#*=} is not executable" >&2; exit 2; }
+done
+out=${out:-$(mktemp -d)}
+mkdir -p "$out"
+results=$out/runs.txt
+: >"$results"
+
+for round in $(seq 1 "$rounds"); do
+    for n in "$small" "$large" "$small"; do
+        for variant in "$@"; do
+            name=${variant%%=*} operator=${variant#*=}
+            json=$out/$name-$n-$round-$(date +%s%N).json
+            taskset -c 0 "$sandbox" bench --objects "$n" --rpm 6000 --resync-interval 10m \
+                --skip steady,rotations,restart --operator-cpus 1 --operator-binary "$operator" \
+                --json-out "$json" >/dev/null 2>"$json.log" ||
+                { echo "linear-cost: the run failed, see $json.log" >&2; exit 1; }
+            line="$name $n $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["converge_cpu_seconds"])' "$json")"
+            echo "round $round: $line" >&2
+            echo "$line" >>"$results"
+        done
+    done
+done
+
+python3 - "$results" "$small" "$large" <<'PY'
+import collections, statistics, sys
+path, small, large = sys.argv[1], sys.argv[2], sys.argv[3]
+runs = collections.defaultdict(list)
+for line in open(path):
+    name, n, cpu = line.split()
+    runs[name, n].append(float(cpu))
+for name in dict.fromkeys(name for name, _ in runs):
+    a, b = statistics.median(runs[name, small]), statistics.median(runs[name, large])
+    print(f"{name}: converge CPU {a:.2f} s at {small}, {b:.2f} s at {large} (medians): ratio {b / a:.2f}")
+PY
