@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The linear-cost check of docs/benchmark.md: operator CPU to converge at the large size divided
-# by the CPU at the small size, measured in interleaved rounds (single runs vary by up to 30% on
+# by the CPU at the small size, measured in interleaved rounds (single runs vary by up to 50% on
 # the 2-core machine, so only runs taken turn about compare).
 #
 #   benches/linear-cost.sh [--rounds R] [--sizes SMALL,LARGE] [--out DIR] NAME=OPERATOR ...
