@@ -224,7 +224,8 @@ async fn settings_are_read_and_changed_at_run_time() {
         json!({"patch_allowed_domain": true, "rate_limit_per_minute": null,
                                 "oauth_max_expires_in": null,
                                 "oauth_max_refresh_token_expires_in": null,
-                                "latency_ms": 0, "error_rate": 0.0, "drop_rate": 0.0,
+                                "latency_ms": 0, "oauth_latency_ms": 0,
+                                "error_rate": 0.0, "drop_rate": 0.0,
                                 "throttle_rate": 0.0, "latency_jitter_ms": 0,
                                 "other_apps_per_minute": 0})
     );

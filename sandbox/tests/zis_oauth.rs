@@ -248,6 +248,41 @@ async fn a_refresh_deletes_the_previous_access_token_of_the_grant() {
     );
 }
 
+#[tokio::test]
+async fn a_slow_token_endpoint_has_deleted_the_previous_access_token_before_it_answers() {
+    let fake = Fake::start().await;
+    let first = fake.refresh(START_REFRESH).await;
+    let old_access = first.text("access_token");
+    let slow = fake
+        .admin("PUT", "settings", Some(json!({"oauth_latency_ms": 400})))
+        .await;
+    assert_eq!(slow.status, StatusCode::OK);
+    let refresh = first.text("refresh_token");
+    let started = std::time::Instant::now();
+    let refreshing = fake.refresh(&refresh);
+    let probing = async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        fake.create(&old_access, "during").await
+    };
+    let (second, during) = tokio::join!(refreshing, probing);
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "the answer came late"
+    );
+    assert_eq!(second.status, StatusCode::OK);
+    assert_eq!(
+        during.status,
+        StatusCode::UNAUTHORIZED,
+        "the old token died when the grant took effect, before its answer"
+    );
+    assert_eq!(
+        fake.create(&second.text("access_token"), "after")
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_refreshes_with_one_token_yield_exactly_one_success() {
     let fake = Fake::start().await;

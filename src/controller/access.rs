@@ -8,12 +8,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
 
 use futures::channel::mpsc::UnboundedSender;
 
 use kube::core::{Selector, SelectorExt};
 
 use super::credentials::{Credentials, CredentialsError};
+use super::token_changes::TokenChanges;
 use crate::secret::SecretString;
 use crate::zis::{ClientConfig, ConfigError, IntegrationClient, ZisClient};
 
@@ -24,6 +26,10 @@ pub struct SimpleMode {
     /// `--namespace-selector`: which namespaces may use it; `None` trusts every namespace.
     pub namespaces: Option<Selector>,
 }
+
+/// How long a reconcile that saw a refusal waits for a renewal in flight to end before it
+/// calls again (a token endpoint answers in well under a second).
+const RENEWAL_PATIENCE: Duration = Duration::from_secs(10);
 
 /// What a `ZisIntegration` makes available to connections.
 #[derive(Clone)]
@@ -130,6 +136,8 @@ pub struct Access {
     managed_epoch: AtomicU64,
     /// Where to ask for a managed integration's token to be renewed when ZIS refuses it.
     renewals: OnceLock<UnboundedSender<String>>,
+    /// Renewals in flight and tokens replaced, to tell a refusal of a replaced token.
+    tokens: TokenChanges,
 }
 
 impl Access {
@@ -141,6 +149,7 @@ impl Access {
             template,
             managed_epoch: AtomicU64::new(0),
             renewals: OnceLock::new(),
+            tokens: TokenChanges::new(),
         }
     }
 
@@ -153,6 +162,7 @@ impl Access {
 
     /// ZIS refused the token of `integration` (401/403): a managed integration renews it.
     pub fn token_refused(&self, integration: &str) {
+        self.tokens.refused(integration);
         if self.is_managed(integration)
             && let Some(renewals) = self.renewals.get()
         {
@@ -195,6 +205,28 @@ impl Access {
     pub fn epoch(&self) -> u64 {
         let simple = self.simple.as_ref().map_or(0, |s| s.credentials.epoch());
         simple + self.managed_epoch.load(Ordering::SeqCst)
+    }
+
+    /// Changes whenever an access token may have been replaced: read it before the calls, to
+    /// ask [`Access::token_replaced_since`] after a refusal.
+    pub fn token_generation(&self) -> u64 {
+        let simple = self.simple.as_ref().map_or(0, |s| s.credentials.epoch());
+        simple + self.tokens.generation()
+    }
+
+    /// A managed integration's token is about to be renewed: Zendesk deletes the current one
+    /// as soon as it issues the next, and calls made with it are refused until the new one is
+    /// served.
+    pub fn renewal_started(&self, integration: &str) {
+        self.tokens.renewal_started(integration);
+    }
+
+    /// Whether a token may have been replaced since `generation` was read (after waiting, a few
+    /// seconds at most, for the renewals in flight to end): a refusal seen meanwhile may be of
+    /// the old token, and the calls are worth making once more with the new one.
+    pub async fn token_replaced_since(&self, generation: u64) -> bool {
+        self.tokens.renewals_settled(RENEWAL_PATIENCE).await;
+        self.token_generation() != generation
     }
 
     /// The key for token fingerprints (from the simple mode's Secret), if any.
@@ -328,6 +360,7 @@ impl Access {
             not_ready,
         };
         all.insert(integration.to_owned(), entry);
+        self.tokens.served(integration, true);
         if changed {
             self.managed_epoch.fetch_add(1, Ordering::SeqCst);
         }
@@ -352,24 +385,26 @@ impl Access {
         released
     }
 
-    /// Makes `managed` serve `integration`. Returns whether anything a connection relies on
-    /// changed (then the epoch is bumped): a renewed token alone is not such a change, unless
-    /// it was renewed because ZIS refused the old one (`renewed_after_refusal`): then the
+    /// Makes `managed` serve `integration` (and ends its renewal in flight, if any). Returns
+    /// whether anything a connection relies on changed (then the epoch is bumped): a renewed
+    /// token alone is not such a change, unless ZIS had refused the old one: then the
     /// connections held back by the integration's breaker try again at once.
-    pub fn serve(&self, integration: &str, managed: Managed, renewed_after_refusal: bool) -> bool {
+    pub fn serve(&self, integration: &str, managed: Managed) -> bool {
         let mut all = self.managed.write().unwrap_or_else(|e| e.into_inner());
-        let changed = match all.get(integration) {
-            Some(Entry::Served(old)) => {
+        let (changed, new_token) = match all.get(integration) {
+            Some(Entry::Served(old)) => (
                 old.object != managed.object
                     || old.zis.base_url() != managed.zis.base_url()
                     || old.token.is_ok() != managed.token.is_ok()
                     || old.token.as_ref().err() != managed.token.as_ref().err()
                     || old.namespaces != managed.namespaces
-                    || old.never_adopt != managed.never_adopt
-                    || renewed_after_refusal
-            }
-            _ => true,
+                    || old.never_adopt != managed.never_adopt,
+                old.token.as_ref().ok() != managed.token.as_ref().ok(),
+            ),
+            _ => (true, true),
         };
+        let refused_before = self.tokens.served(integration, new_token);
+        let changed = changed || refused_before;
         all.insert(integration.to_owned(), Entry::Served(managed));
         if changed {
             self.managed_epoch.fetch_add(1, Ordering::SeqCst);
@@ -382,6 +417,7 @@ impl Access {
     pub fn forget(&self, integration: &str) {
         let mut all = self.managed.write().unwrap_or_else(|e| e.into_inner());
         if all.remove(integration).is_some() {
+            self.tokens.served(integration, true);
             self.managed_epoch.fetch_add(1, Ordering::SeqCst);
         }
     }
@@ -477,10 +513,14 @@ mod tests {
     }
 
     fn served(access: &Access, object: &str, never_adopt: bool) -> Managed {
+        with_token(access, object, never_adopt, "token-for-tests")
+    }
+
+    fn with_token(access: &Access, object: &str, never_adopt: bool, token: &str) -> Managed {
         Managed {
             object: object.to_owned(),
             zis: access.account("http://127.0.0.1:9").expect("client"),
-            token: Ok(SecretString::new("token-for-tests")),
+            token: Ok(SecretString::new(token)),
             namespaces: parse_selector("team=payments").expect("selector"),
             never_adopt,
         }
@@ -505,7 +545,7 @@ mod tests {
         ));
         assert!(access.admits("app", "ns", &labels(&[])).is_ok());
 
-        assert!(access.serve("app", served(&access, "app-object", true), false));
+        assert!(access.serve("app", served(&access, "app-object", true)));
         assert!(access.epoch() > epoch, "serving opens the retry gates");
         assert!(!access.pending("app"));
         assert!(access.client("app").is_ok());
@@ -516,10 +556,59 @@ mod tests {
         ));
         let epoch = access.epoch();
         assert!(
-            !access.serve("app", served(&access, "app-object", true), false),
+            !access.serve("app", with_token(&access, "app-object", true, "renewed")),
             "a renewed token alone changes nothing connections rely on"
         );
         assert_eq!(access.epoch(), epoch);
+    }
+
+    #[test]
+    fn a_new_token_after_a_refusal_opens_the_retry_gates() {
+        let access = registry();
+        access.serve("app", served(&access, "app-object", false));
+        access.token_refused("app");
+        let epoch = access.epoch();
+        assert!(
+            !access.serve("app", served(&access, "app-object", false)),
+            "the refused token again: nothing to retry"
+        );
+        assert!(access.serve("app", with_token(&access, "app-object", false, "renewed")));
+        assert!(access.epoch() > epoch);
+        assert!(
+            !access.serve("app", with_token(&access, "app-object", false, "again")),
+            "the refusal was answered"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_during_a_renewal_is_of_a_replaced_token() {
+        let access = std::sync::Arc::new(registry());
+        access.serve("app", served(&access, "app-object", false));
+        let before = access.token_generation();
+        assert!(
+            !access.token_replaced_since(before).await,
+            "nothing happened"
+        );
+        access.renewal_started("app");
+        let during = access.token_generation();
+        let server = access.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            server.serve("app", with_token(&server, "app-object", false, "renewed"));
+        });
+        let started = tokio::time::Instant::now();
+        assert!(
+            access.token_replaced_since(during).await,
+            "a call made just after the start may still have used the old token"
+        );
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_millis(50),
+            "waited for the new token to be served"
+        );
+        assert!(access.token_replaced_since(before).await);
+        let after = access.token_generation();
+        assert!(!access.token_replaced_since(after).await);
     }
 
     #[test]

@@ -83,6 +83,8 @@ pub(super) async fn apply(
         return run.defer_to(&owner, &target).await;
     }
     let epoch = ctx.access.epoch();
+    // Read before any call, to tell a refusal of a token replaced meanwhile.
+    let tokens = ctx.access.token_generation();
     if unchanged_since_sync(&object, &target, ctx, &run.key, epoch) {
         // The drift watch wakes this object if its connection changes remotely.
         debug!(key = %run.key, "nothing changed since the last sync; no reads");
@@ -124,7 +126,10 @@ pub(super) async fn apply(
         .flatten();
     let outcome = match held {
         Some(waiting) => waiting,
-        None => run.sync(&desired, &target).await?,
+        None => {
+            run.sync_with_current_token(&desired, &target, tokens)
+                .await?
+        }
     };
     run.tell_breaker(&target.integration, epoch, &outcome);
 

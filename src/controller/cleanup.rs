@@ -10,6 +10,7 @@ use kube::{Api, ResourceExt};
 
 use super::Error;
 use super::act::{self, Remote};
+use super::breaker;
 use super::context::{Context, Inputs};
 use super::index::{identities_of, release_to_peers};
 use super::outcome::{self, Failure, Note};
@@ -54,6 +55,8 @@ pub(super) async fn cleanup(cached: Arc<Object>, ctx: &Context) -> Result<Requeu
             // status write, Secret touches) must not cut the retry delay short. A spec change
             // (for example to deletionPolicy Orphan) or new credentials open the gate.
             let epoch = ctx.access.epoch();
+            // Read before any call, to tell a refusal of a token replaced meanwhile.
+            let tokens = ctx.access.token_generation();
             let inputs = Inputs {
                 generation: object.metadata.generation,
                 fingerprint: String::new(),
@@ -69,7 +72,7 @@ pub(super) async fn cleanup(cached: Arc<Object>, ctx: &Context) -> Result<Requeu
                 let integration = doomed.identity.integration.clone();
                 let deleted = match run.deletion_held_by_breaker(&integration, epoch) {
                     Some(waiting) => Err(waiting),
-                    None => act::delete(&remote, &doomed).await,
+                    None => delete_with_current_token(&remote, &doomed, tokens).await,
                 };
                 run.tell_breaker_of_deletion(&integration, epoch, &deleted);
                 match deleted.map_err(Failure::while_deleting) {
@@ -93,4 +96,22 @@ pub(super) async fn cleanup(cached: Arc<Object>, ctx: &Context) -> Result<Requeu
     ctx.forget(&key);
     release_to_peers(ctx, &identities_of(&object), &key);
     Ok(Requeue::await_change())
+}
+
+/// Like [`act::delete`], once more when ZIS refused the access token and a token was replaced
+/// since `tokens` was read: the refusal may be of the old token (see `token_changes`).
+async fn delete_with_current_token(
+    remote: &Remote<'_>,
+    doomed: &plan::Doomed,
+    tokens: u64,
+) -> Result<bool, Failure> {
+    let deleted = act::delete(remote, doomed).await;
+    match &deleted {
+        Err(failure)
+            if breaker::is_refusal(failure) && remote.access.token_replaced_since(tokens).await =>
+        {
+            act::delete(remote, doomed).await
+        }
+        _ => deleted,
+    }
 }

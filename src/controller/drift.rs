@@ -113,6 +113,7 @@ async fn pass(ctx: &Context, pages: &mut HashMap<String, usize>) {
             debug!(%integration, "credentials refused; not listing");
             continue;
         }
+        let tokens = ctx.access.token_generation();
         let Ok(client) = ctx.access.client(&integration) else {
             continue;
         };
@@ -127,6 +128,14 @@ async fn pass(ctx: &Context, pages: &mut HashMap<String, usize>) {
             Ok((listed, count)) => {
                 pages.insert(integration.clone(), count);
                 suspects(objects, &integration, &listed, pass_started)
+            }
+            // A token replaced meanwhile may be why (Zendesk deletes the old one as soon as it
+            // issues the next): the next pass lists with the new one.
+            Err(ZisError::Unauthorized | ZisError::Forbidden { .. })
+                if ctx.access.token_replaced_since(tokens).await =>
+            {
+                debug!(%integration, "listing refused while the access token was replaced");
+                continue;
             }
             // The credentials are refused: every connection of the integration looks for itself,
             // so that the first refusal trips the integration's breaker and all say why.

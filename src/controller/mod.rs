@@ -8,8 +8,9 @@
 //!
 //! Around them: [`context`] (what reconciles share and remember), [`index`] (who uses which
 //! Secret and connection name), [`drift`] (the drift watch that lists the remote side),
-//! [`breaker`] (refused credentials per integration), [`credentials`] (the operator's own ZIS
-//! credentials), [`fingerprint`], [`outcome`], [`requested`] (the "reconcile now" annotation),
+//! [`breaker`] (refused credentials per integration), [`token_changes`] (tokens being replaced),
+//! [`credentials`] (the operator's own ZIS credentials), [`fingerprint`], [`outcome`],
+//! [`requested`] (the "reconcile now" annotation),
 //! [`trim`] (what the caches keep), [`cache`] (how the object cache holds an object, compressed),
 //! [`secret_versions`] (the one thing kept of each Secret), [`lean`] (objects parsed without
 //! managed fields). This module only dispatches: the finalizer, the error policy.
@@ -70,6 +71,7 @@ pub mod report;
 pub mod requested;
 mod run;
 pub mod secret_versions;
+pub mod token_changes;
 pub mod trim;
 pub mod validate;
 

@@ -72,6 +72,16 @@ pub enum SyncOutcome {
     CheckFailed(Failure),
 }
 
+impl SyncOutcome {
+    /// Why it failed, if it did.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            SyncOutcome::InSync { .. } => None,
+            SyncOutcome::Failed(failure) | SyncOutcome::CheckFailed(failure) => Some(failure),
+        }
+    }
+}
+
 /// Why a reconcile could not finish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {

@@ -308,6 +308,24 @@ impl<'a> Run<'a> {
         }))
     }
 
+    /// Like [`Run::sync`], once more when ZIS refused the access token and a token was replaced
+    /// since `tokens` was read: the refusal may be of the old token (Zendesk deletes it as soon
+    /// as it issues the next), so it says nothing yet about the credentials.
+    pub(super) async fn sync_with_current_token(
+        &mut self,
+        desired: &Desired<'_>,
+        target: &Target,
+        tokens: u64,
+    ) -> Result<SyncOutcome, Error> {
+        let outcome = self.sync(desired, target).await?;
+        let refused = outcome.failure().is_some_and(breaker::is_refusal);
+        if !refused || !self.ctx.access.token_replaced_since(tokens).await {
+            return Ok(outcome);
+        }
+        debug!(key = %self.key, "ZIS refused an access token replaced meanwhile; trying the new one");
+        self.sync(desired, target).await
+    }
+
     /// When the breaker of `target`'s integration is open: what to report instead of calling ZIS
     /// (the connection waits for the credentials, quietly).
     pub(super) fn held_by_breaker(

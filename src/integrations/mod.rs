@@ -185,12 +185,7 @@ async fn serve(
         namespaces: checked.namespaces.clone(),
         never_adopt: checked.never_adopt,
     };
-    let renewed_after_refusal =
-        ctx.remember(&name, |m| std::mem::take(&mut m.renewed_after_refusal));
-    if ctx
-        .access
-        .serve(&checked.key, managed, renewed_after_refusal)
-    {
+    if ctx.access.serve(&checked.key, managed) {
         info!(%name, integration = %checked.key, reason = outcome.reason, "integration changed for its connections");
         ctx.wake_connections(&checked.key);
     }

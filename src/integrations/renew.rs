@@ -46,9 +46,6 @@ pub struct Memory {
     refused: Option<(Option<String>, CredentialsGrant, Problem)>,
     /// ZIS refused the current token (401): renew once even if it is not due.
     pub(super) renewal_requested: bool,
-    /// The token served was renewed because of a refusal: connections waiting on the breaker
-    /// retry at once.
-    pub(super) renewed_after_refusal: bool,
 }
 
 /// An access token in use.
@@ -170,6 +167,8 @@ pub async fn token(
         )));
     };
     let client_id = client_id.expose().to_owned();
+    // From here until the outcome is served, calls with the current token may be refused.
+    ctx.access.renewal_started(&checked.key);
     let asked = match (credentials.grant, refresh_token) {
         (CredentialsGrant::RefreshToken, Some(refresh)) => {
             oauth
@@ -250,7 +249,6 @@ fn still_good(
         let due = held.renew_at.is_some_and(|at| Instant::now() >= at);
         let refused = m.renewal_requested && held.obtained.elapsed() >= REFUSAL_RENEWAL_MIN_AGE;
         if !same_source || due || refused {
-            m.renewed_after_refusal = refused;
             m.renewal_requested = false;
             return None;
         }

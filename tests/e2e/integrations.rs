@@ -195,6 +195,64 @@ async fn refreshed_tokens_keep_connections_synced_and_each_refresh_token_is_stor
 }
 
 #[tokio::test]
+async fn calls_refused_while_the_access_token_is_renewed_are_made_again_with_the_new_one() {
+    let Some(mut env) = setup("int-gap").start().await else {
+        return;
+    };
+    short_lived_access_tokens(&env).await;
+    // Zendesk deletes the old access token when it grants the next; here the grant reaches the
+    // operator 1.5 s later, so every renewal leaves a gap in which the old token is refused.
+    env.admin.settings(json!({"oauth_latency_ms": 1500})).await;
+    authorize(&env).await;
+    let integration = create_oauth_integration(&env).await;
+    env.wait_integration(&integration, "True", "Ready").await;
+    let names = ["gap-a", "gap-b"];
+    let mut tokens = Vec::new();
+    for name in names {
+        let token = random_token("conn-token");
+        env.put_token(&format!("{name}-token"), &token).await;
+        env.create_ok(name, connection_spec(&format!("{name}-token")))
+            .await;
+        tokens.push(token);
+    }
+    for name in names {
+        env.wait_ready(name).await;
+    }
+
+    // Rotations every half second through three renewals: some land in the gaps. None may
+    // leave a connection waiting for new credentials: the operator's own are fine.
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(3 * (SHORT_LIFE_SECONDS + 2)) {
+        for (name, token) in names.iter().zip(tokens.iter_mut()) {
+            *token = random_token("conn-token");
+            env.put_token(&format!("{name}-token"), token).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for name in names {
+            let object = env.get_ok(name).await;
+            if let Some(ready) = super::harness::condition(&object, "Ready")
+                && ready["reason"] == "Unauthorized"
+            {
+                env.fail(&format!("{name} waits for new credentials: {ready}"))
+                    .await;
+            }
+        }
+    }
+    for (name, token) in names.iter().zip(&tokens) {
+        wait_remote_token(&mut env, name, token).await;
+    }
+    let refused = env
+        .admin
+        .requests()
+        .await
+        .count(|r| !r.endpoint.contains("oauth") && r.status == 401);
+    assert!(
+        refused > 0,
+        "no call fell into a renewal's gap: the scenario tested nothing"
+    );
+}
+
+#[tokio::test]
 async fn a_refused_refresh_token_asks_a_person_to_reauthorize_and_connections_wait_for_it() {
     let Some(mut env) = setup("int-reauth").start().await else {
         return;

@@ -73,8 +73,9 @@
 //! - `GET /_fake/clock`, `POST /_fake/clock` `{"advance_seconds"}` -> `{"offset_seconds"}`: token
 //!   lifetimes (all access tokens, refresh tokens) run on this clock.
 //! - Settings `oauth_max_expires_in`, `oauth_max_refresh_token_expires_in` (seconds or null) cut
-//!   the lifetimes `POST /oauth/tokens` grants. Reset also restores the starting OAuth clients
-//!   and refresh tokens and the clock.
+//!   the lifetimes `POST /oauth/tokens` grants; `oauth_latency_ms` delays its answers (after the
+//!   grant took effect). Reset also restores the starting OAuth clients and refresh tokens and
+//!   the clock.
 //!
 //! The ZIS API itself (under `/api/services/zis/integrations/{integration}/connections/`):
 //! - `bearer_token`, `api_key`, `basic_auth`: `POST {type}` (201), `GET {type}/{name}` (200),

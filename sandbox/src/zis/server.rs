@@ -160,7 +160,10 @@ async fn answer(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
     };
 
     // Latency models a slow network: the effect has happened, the answer is late.
-    let latency_ms = faults::latency(settings.latency_ms, settings.latency_jitter_ms);
+    let mut latency_ms = faults::latency(settings.latency_ms, settings.latency_jitter_ms);
+    if route == ApiRoute::OAuthTokens {
+        latency_ms += settings.oauth_latency_ms;
+    }
     if latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(latency_ms)).await;
     }

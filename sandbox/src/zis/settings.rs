@@ -16,6 +16,9 @@ pub struct Settings {
     pub rate_limit_per_minute: Option<u32>,
     /// Delay added to every API answer after the request took effect, before the answer is sent.
     pub latency_ms: u64,
+    /// Delay added, on top of `latency_ms`, to the answers of the token endpoint: a token granted
+    /// (and the one it replaces deleted) reaches its client this much later.
+    pub oauth_latency_ms: u64,
     /// Access tokens issued by `POST /oauth/tokens` live at most this many seconds, whatever was
     /// asked (the answer's `expires_in` says so); `None`: as asked.
     pub oauth_max_expires_in: Option<u64>,
@@ -43,6 +46,7 @@ impl Default for Settings {
             patch_allowed_domain: true,
             rate_limit_per_minute: None,
             latency_ms: 0,
+            oauth_latency_ms: 0,
             oauth_max_expires_in: None,
             oauth_max_refresh_token_expires_in: None,
             error_rate: 0.0,
@@ -115,6 +119,11 @@ impl Settings {
                         .as_u64()
                         .ok_or_else(|| invalid(field, "an unsigned integer"))?;
                 }
+                "oauth_latency_ms" => {
+                    next.oauth_latency_ms = value
+                        .as_u64()
+                        .ok_or_else(|| invalid(field, "an unsigned integer"))?;
+                }
                 "oauth_max_expires_in" | "oauth_max_refresh_token_expires_in" => {
                     let cap = match value {
                         Value::Null => None,
@@ -177,10 +186,11 @@ mod tests {
         let settings = Settings::default();
         let next = settings
             .patched(&object(
-                json!({"latency_ms": 5, "rate_limit_per_minute": 600}),
+                json!({"latency_ms": 5, "rate_limit_per_minute": 600, "oauth_latency_ms": 7}),
             ))
             .unwrap();
         assert_eq!(next.latency_ms, 5);
+        assert_eq!(next.oauth_latency_ms, 7);
         assert_eq!(next.rate_limit_per_minute, Some(600));
         assert!(next.patch_allowed_domain);
         let unlimited = next
