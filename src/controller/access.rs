@@ -162,10 +162,11 @@ impl Access {
 
     /// ZIS refused the token of `integration` (401/403): a managed integration renews it.
     pub fn token_refused(&self, integration: &str) {
+        if !self.is_managed(integration) {
+            return;
+        }
         self.tokens.refused(integration);
-        if self.is_managed(integration)
-            && let Some(renewals) = self.renewals.get()
-        {
+        if let Some(renewals) = self.renewals.get() {
             // A closed channel means the operator is shutting down.
             let _ = renewals.unbounded_send(integration.to_owned());
         }
@@ -221,8 +222,8 @@ impl Access {
         self.tokens.renewal_started(integration);
     }
 
-    /// Whether a token may have been replaced since `generation` was read (after waiting, a few
-    /// seconds at most, for the renewals in flight to end): a refusal seen meanwhile may be of
+    /// Whether a token may have been replaced since `generation` was read (after waiting,
+    /// [`RENEWAL_PATIENCE`] at most, for the renewals in flight to end): a refusal seen meanwhile may be of
     /// the old token, and the calls are worth making once more with the new one.
     pub async fn token_replaced_since(&self, generation: u64) -> bool {
         self.tokens.renewals_settled(RENEWAL_PATIENCE).await;
