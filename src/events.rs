@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use k8s_openapi::api::core::v1::{Event as CoreEvent, EventSeries, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::Api;
+use kube::Resource;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde::de::IgnoredAny;
 use serde_json::json;
@@ -65,6 +65,11 @@ fn event_namespace(regarding: &ObjectReference) -> String {
         .namespace
         .clone()
         .unwrap_or_else(|| "default".to_owned())
+}
+
+/// The path of the core events of `namespace` (no `Api` handle needed for one request).
+fn events_url(namespace: &str) -> String {
+    CoreEvent::url_path(&(), Some(namespace))
 }
 
 fn type_name(type_: EventType) -> &'static str {
@@ -163,7 +168,6 @@ impl Recorder {
         if let Some(previous) = previous {
             let count = previous.count.saturating_add(1);
             let namespace = event_namespace(regarding);
-            let api: Api<CoreEvent> = Api::namespaced(self.client.clone(), &namespace);
             let patch = json!({
                 "count": count,
                 "lastTimestamp": Time(now),
@@ -172,7 +176,7 @@ impl Recorder {
                     last_observed_time: Some(MicroTime(now)),
                 },
             });
-            let request = kube::core::Request::new(api.resource_url())
+            let request = kube::core::Request::new(events_url(&namespace))
                 .patch(
                     &previous.name,
                     &PatchParams::default(),
@@ -199,10 +203,9 @@ impl Recorder {
             }
         }
         let created = self.new_event(event, regarding, now);
-        let namespace = created.metadata.namespace.clone().unwrap_or_default();
-        let api: Api<CoreEvent> = Api::namespaced(self.client.clone(), &namespace);
+        let namespace = created.metadata.namespace.as_deref().unwrap_or_default();
         let body = serde_json::to_vec(&created).map_err(kube::Error::SerdeError)?;
-        let request = kube::core::Request::new(api.resource_url())
+        let request = kube::core::Request::new(events_url(namespace))
             .create(&PostParams::default(), body)
             .map_err(kube::Error::BuildRequest)?;
         self.client.request::<IgnoredAny>(request).await?;

@@ -27,7 +27,7 @@ pub(super) async fn cleanup(cached: Arc<Object>, ctx: &Context) -> Result<Requeu
     // What to delete is decided from the stored object, never from the cache alone: the cache
     // may not have seen the status write that recorded a create made a moment ago, and deciding
     // from it would release the finalizer and leak that connection.
-    let Some(object) = api.get_opt(&cached.name_any()).await? else {
+    let Some(object) = super::lean::get(&ctx.client, &namespace, &cached.name_any()).await? else {
         return Ok(Requeue::await_change());
     };
     let mut run = Run::new(&object, &api, ctx, key.clone());

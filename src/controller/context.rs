@@ -70,9 +70,7 @@ impl StatusDigest {
     pub(super) fn of(status: Option<&ZisBearerConnectionStatus>) -> Self {
         // Serializing a status cannot fail (no map with non-string keys); a failure would only
         // make the digest differ, costing one extra read.
-        Self(crate::digest::of(
-            &serde_json::to_vec(&status).unwrap_or_default(),
-        ))
+        Self(crate::digest::of_json(&status).unwrap_or_default())
     }
 }
 

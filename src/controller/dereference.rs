@@ -1,14 +1,33 @@
-//! Reads what a reconcile needs from the cluster: the object's token Secret (one GET, only the
-//! token key is kept). Secrets are watched metadata-only elsewhere, so this GET is the only time
+//! Reads what a reconcile needs from the cluster: the object's token Secret (one GET, only its
+//! version and the token key are kept). Secrets are watched metadata-only elsewhere, so this GET is the only time
 //! the operator holds a token Secret's data.
 //!
 //! Errors of Secret reads never carry what the API server sent: a parse error's text can quote
 //! the value it choked on, and that value may be the token.
 
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::Api;
+use kube::Resource;
+use kube::api::GetParams;
+use serde::Deserialize;
 
 use super::validate::{RawToken, SecretContents};
+
+/// A Secret as this read needs it: its version and data. Everything else (managed fields,
+/// annotations, labels) is skipped unparsed: this runs at every sync of every object.
+#[derive(Deserialize)]
+struct TokenSecret {
+    metadata: Version,
+    data: Option<BTreeMap<String, ByteString>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Version {
+    resource_version: Option<String>,
+}
 
 /// Why a Secret could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -47,25 +66,27 @@ pub async fn token_secret(
     name: &str,
     key: &str,
 ) -> Result<SecretContents, SecretReadError> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let found = api
-        .get_opt(name)
-        .await
-        .map_err(|source| SecretReadError::Api {
-            namespace: namespace.to_owned(),
-            name: name.to_owned(),
-            source,
-        })?;
-    let Some(mut secret) = found else {
-        return Ok(SecretContents::Missing);
+    let failed = |source| SecretReadError::Api {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        source,
+    };
+    let request = kube::core::Request::new(Secret::url_path(&(), Some(namespace)))
+        .get(name, &GetParams::default())
+        .map_err(|e| failed(kube::Error::BuildRequest(e)))?;
+    let secret = match client.request::<TokenSecret>(request).await {
+        Ok(secret) => secret,
+        Err(kube::Error::Api(status)) if status.code == 404 => {
+            return Ok(SecretContents::Missing);
+        }
+        Err(source) => return Err(failed(source)),
     };
     let value = secret
         .data
-        .as_mut()
-        .and_then(|data| data.remove(key))
+        .and_then(|mut data| data.remove(key))
         .map(|bytes| RawToken(bytes.0));
     Ok(SecretContents::Found {
-        resource_version: secret.metadata.resource_version.take(),
+        resource_version: secret.metadata.resource_version,
         value,
     })
 }
@@ -73,6 +94,27 @@ pub async fn token_secret(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_is_read_for_its_version_and_data_only() {
+        let served = serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {
+                "name": "payments-token", "namespace": "shop", "resourceVersion": "42",
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"},
+                "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:data": {"f:token": {}}}}]
+            },
+            "data": {"token": "dG9rZW4=", "other": "eA=="},
+            "type": "Opaque"
+        });
+        let secret: TokenSecret = serde_json::from_value(served).expect("parses");
+        assert_eq!(secret.metadata.resource_version.as_deref(), Some("42"));
+        let data = secret.data.expect("data");
+        assert_eq!(data["token"].0, b"token");
+        let empty: TokenSecret =
+            serde_json::from_value(serde_json::json!({"metadata": {}})).expect("parses");
+        assert!(empty.data.is_none() && empty.metadata.resource_version.is_none());
+    }
 
     #[test]
     fn a_secret_that_cannot_be_parsed_is_reported_without_its_content() {

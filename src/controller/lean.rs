@@ -41,6 +41,24 @@ impl Serialize for LeanConnection {
     }
 }
 
+/// The object `name` in `namespace` as stored now, parsed like a watch event; `None` when it is
+/// gone.
+pub async fn get(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Object>, kube::Error> {
+    use kube::Resource;
+    let request = kube::core::Request::new(Object::url_path(&(), Some(namespace)))
+        .get(name, &kube::api::GetParams::default())
+        .map_err(kube::Error::BuildRequest)?;
+    match client.request::<LeanConnection>(request).await {
+        Ok(object) => Ok(Some(object.into_object())),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
 /// The events of the watch, with the objects they carry.
 pub fn objects(event: watcher::Event<LeanConnection>) -> watcher::Event<Object> {
     match event {

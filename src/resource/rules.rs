@@ -122,6 +122,10 @@ pub fn regex_matches(pattern: &str, value: &str) -> bool {
     static CACHE: LazyLock<Mutex<HashMap<String, Option<regex::Regex>>>> =
         LazyLock::new(Default::default);
     let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    // Looked up before inserting: an entry would allocate the key at every call.
+    if let Some(compiled) = cache.get(pattern) {
+        return compiled.as_ref().is_some_and(|re| re.is_match(value));
+    }
     cache
         .entry(pattern.to_owned())
         .or_insert_with(|| regex::Regex::new(pattern).ok())
