@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Resource;
-use kube::api::GetParams;
 use serde::Deserialize;
 
+use super::lean::get_parsed;
 use super::validate::{RawToken, SecretContents};
 
 /// A Secret as this read needs it: its version and data. Everything else (managed fields,
@@ -71,15 +71,10 @@ pub async fn token_secret(
         name: name.to_owned(),
         source,
     };
-    let request = kube::core::Request::new(Secret::url_path(&(), Some(namespace)))
-        .get(name, &GetParams::default())
-        .map_err(|e| failed(kube::Error::BuildRequest(e)))?;
-    let secret = match client.request::<TokenSecret>(request).await {
-        Ok(secret) => secret,
-        Err(kube::Error::Api(status)) if status.code == 404 => {
-            return Ok(SecretContents::Missing);
-        }
-        Err(source) => return Err(failed(source)),
+    let url = Secret::url_path(&(), Some(namespace));
+    let found: Option<TokenSecret> = get_parsed(client, url, name).await.map_err(failed)?;
+    let Some(secret) = found else {
+        return Ok(SecretContents::Missing);
     };
     let value = secret
         .data

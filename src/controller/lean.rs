@@ -1,5 +1,6 @@
-//! Connection objects parsed without their managed fields: as the watch delivers them, and as
-//! the answers to the finalizer's writes.
+//! Connection objects parsed without their managed fields: as the watch delivers them, as the
+//! answers to the finalizer's writes, and as read again before a deletion (with [`get_parsed`],
+//! which the token Secret's read shares).
 //!
 //! Every write to an object (the finalizer, each status write) comes back through the watch as
 //! the whole object, managed fields included: a tree of field names per writer that nothing in
@@ -49,11 +50,23 @@ pub async fn get(
     name: &str,
 ) -> Result<Option<Object>, kube::Error> {
     use kube::Resource;
-    let request = kube::core::Request::new(Object::url_path(&(), Some(namespace)))
+    let url = Object::url_path(&(), Some(namespace));
+    let object: Option<LeanConnection> = get_parsed(client, url, name).await?;
+    Ok(object.map(LeanConnection::into_object))
+}
+
+/// `GET {url}/{name}` parsed as `T` (a type that reads only what its caller needs and skips the
+/// rest unparsed); `None` on 404.
+pub async fn get_parsed<T: serde::de::DeserializeOwned>(
+    client: &kube::Client,
+    url: String,
+    name: &str,
+) -> Result<Option<T>, kube::Error> {
+    let request = kube::core::Request::new(url)
         .get(name, &kube::api::GetParams::default())
         .map_err(kube::Error::BuildRequest)?;
-    match client.request::<LeanConnection>(request).await {
-        Ok(object) => Ok(Some(object.into_object())),
+    match client.request::<T>(request).await {
+        Ok(parsed) => Ok(Some(parsed)),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
         Err(error) => Err(error),
     }
