@@ -8,7 +8,9 @@
 # Each NAME=OPERATOR is a variant: an operator binary, or a script that execs one (e.g. with
 # another environment). A round runs SMALL, LARGE, SMALL, each for every variant in turn, with
 # the benchmark on CPU 0 and the operator on CPU 1; every run's JSON goes to DIR (default: a new
-# temporary directory). Prints one line a run, then each variant's medians and their ratio.
+# temporary directory). Prints one line a run, then each variant's ratio by round (the large run
+# against the mean of the small runs either side of it) with their median, and the ratio of the
+# medians of all its runs (which a load that drifts over the batch skews).
 # Needs the release build: cargo build --release --bin zis-sandbox --bin zis-operator
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,7 +48,7 @@ for round in $(seq 1 "$rounds"); do
                 --skip steady,rotations,restart --operator-cpus 1 --operator-binary "$operator" \
                 --json-out "$json" >/dev/null 2>"$json.log" ||
                 { echo "linear-cost: the run failed, see $json.log" >&2; exit 1; }
-            line="$name $n $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["converge_cpu_seconds"])' "$json")"
+            line="$round $name $n $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["converge_cpu_seconds"])' "$json")"
             echo "round $round: $line" >&2
             echo "$line" >>"$results"
         done
@@ -56,11 +58,24 @@ done
 python3 - "$results" "$small" "$large" <<'PY'
 import collections, statistics, sys
 path, small, large = sys.argv[1], sys.argv[2], sys.argv[3]
+# (variant, size) -> CPU seconds by run; (variant, round) -> [small, large, small]
 runs = collections.defaultdict(list)
+rounds = collections.defaultdict(dict)
 for line in open(path):
-    name, n, cpu = line.split()
+    round_, name, n, cpu = line.split()
     runs[name, n].append(float(cpu))
+    rounds[name, round_].setdefault(n, []).append(float(cpu))
 for name in dict.fromkeys(name for name, _ in runs):
+    # A round's ratio: its large run against the mean of the small runs either side of it, taken
+    # minutes apart at most, so that the machine's load (other guests) drifting over a batch
+    # weighs on both sides of the ratio alike.
+    ratios = [
+        sizes[large][0] / statistics.mean(sizes[small])
+        for (variant, _), sizes in rounds.items()
+        if variant == name and large in sizes and small in sizes
+    ]
     a, b = statistics.median(runs[name, small]), statistics.median(runs[name, large])
-    print(f"{name}: converge CPU {a:.2f} s at {small}, {b:.2f} s at {large} (medians): ratio {b / a:.2f}")
+    by_round = ", ".join(f"{r:.2f}" for r in ratios)
+    print(f"{name}: ratio by round {by_round}: median {statistics.median(ratios):.2f}")
+    print(f"{name}: converge CPU {a:.2f} s at {small}, {b:.2f} s at {large} (medians of all runs): ratio {b / a:.2f}")
 PY
