@@ -48,9 +48,9 @@ for round in $(seq 1 "$rounds"); do
                 --skip steady,rotations,restart --operator-cpus 1 --operator-binary "$operator" \
                 --json-out "$json" >/dev/null 2>"$json.log" ||
                 { echo "linear-cost: the run failed, see $json.log" >&2; exit 1; }
-            line="$round $name $n $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["converge_cpu_seconds"])' "$json")"
+            line="$name $n $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["converge_cpu_seconds"])' "$json")"
             echo "round $round: $line" >&2
-            echo "$line" >>"$results"
+            echo "$round $line" >>"$results"
         done
     done
 done
@@ -58,7 +58,7 @@ done
 python3 - "$results" "$small" "$large" <<'PY'
 import collections, statistics, sys
 path, small, large = sys.argv[1], sys.argv[2], sys.argv[3]
-# (variant, size) -> CPU seconds by run; (variant, round) -> [small, large, small]
+# (variant, size) -> CPU seconds of its runs; (variant, round) -> {size: CPU seconds of its runs}
 runs = collections.defaultdict(list)
 rounds = collections.defaultdict(dict)
 for line in open(path):
