@@ -89,7 +89,7 @@ pub fn main(args: RunArgs) -> ExitCode {
         .enable_all()
         .build()
         .map_err(RunError::from)
-        .and_then(|runtime| runtime.block_on(run(args)));
+        .and_then(|runtime| runtime.block_on(on_a_worker(run(args))));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -97,6 +97,17 @@ pub fn main(args: RunArgs) -> ExitCode {
             eprintln!("zis-operator: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Runs `future` as a task of the runtime rather than on the thread that blocks on it: every
+/// request of the controller goes through tasks on the workers (the HTTP connections), and a
+/// future polled outside them hands each one over between threads (a futex wake and a context
+/// switch each way). A panic in the task is resumed here, as if it had happened in place.
+async fn on_a_worker<T: Send + 'static>(future: impl Future<Output = T> + Send + 'static) -> T {
+    match tokio::spawn(future).await {
+        Ok(output) => output,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
     }
 }
 
@@ -725,6 +736,31 @@ mod tests {
     use clap::Parser;
 
     type Event = Result<watcher::Event<Secret>, watcher::Error>;
+
+    fn multi_thread_runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+    }
+
+    #[test]
+    fn the_operator_runs_on_a_worker_not_on_the_thread_that_blocks_on_it() {
+        let blocking = std::thread::current().id();
+        let ran_on =
+            multi_thread_runtime().block_on(on_a_worker(async { std::thread::current().id() }));
+        assert_ne!(ran_on, blocking);
+    }
+
+    #[test]
+    fn a_panic_on_the_worker_is_resumed_where_the_runtime_was_entered() {
+        let runtime = multi_thread_runtime();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            runtime.block_on(on_a_worker(async { panic!("the operator failed") }))
+        }))
+        .expect_err("the panic reaches the caller");
+        assert_eq!(caught.downcast_ref::<&str>(), Some(&"the operator failed"));
+    }
 
     #[test]
     fn a_missing_zendesk_account_names_both_flags_and_their_environment_variables() {
