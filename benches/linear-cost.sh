@@ -8,9 +8,10 @@
 # Each NAME=OPERATOR is a variant: an operator binary, or a script that execs one (e.g. with
 # another environment). A round runs SMALL, LARGE, SMALL, each for every variant in turn, with
 # the benchmark on CPU 0 and the operator on CPU 1; every run's JSON goes to DIR (default: a new
-# temporary directory). Prints one line a run, then each variant's ratio by round (the large run
-# against the mean of the small runs either side of it) with their median, and the ratio of the
-# medians of all its runs (which a load that drifts over the batch skews).
+# temporary directory). Prints one line a run (CPU, user, system), then each variant's ratio by
+# round (the large run against the mean of the small runs either side of it) with their median,
+# the same for the user and the system parts alone, and the ratio of the medians of all its runs
+# (which a load that drifts over the batch skews).
 # Needs the release build: cargo build --release --bin zis-sandbox --bin zis-operator
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,7 +23,7 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift 2 ;;
     --sizes) sizes=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
     -*) echo "linear-cost: unknown flag $1" >&2; exit 2 ;;
     *) break ;;
     esac
@@ -48,7 +49,8 @@ for round in $(seq 1 "$rounds"); do
                 --skip steady,rotations,restart --operator-cpus 1 --operator-binary "$operator" \
                 --json-out "$json" >/dev/null 2>"$json.log" ||
                 { echo "linear-cost: the run failed, see $json.log" >&2; exit 1; }
-            line="$name $n $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["converge_cpu_seconds"])' "$json")"
+            # CPU, then its user and system parts
+            line="$name $n $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(*(r["converge_cpu" + k + "seconds"] for k in ("_", "_user_", "_system_")))' "$json")"
             echo "round $round: $line" >&2
             echo "$round $line" >>"$results"
         done
@@ -58,24 +60,29 @@ done
 python3 - "$results" "$small" "$large" <<'PY'
 import collections, statistics, sys
 path, small, large = sys.argv[1], sys.argv[2], sys.argv[3]
-# (variant, size) -> CPU seconds of its runs; (variant, round) -> {size: CPU seconds of its runs}
+# (variant, size) -> CPU seconds of its runs; (variant, round) -> {size: (CPU, user, system) of
+# its runs}
 runs = collections.defaultdict(list)
 rounds = collections.defaultdict(dict)
 for line in open(path):
-    round_, name, n, cpu = line.split()
-    runs[name, n].append(float(cpu))
-    rounds[name, round_].setdefault(n, []).append(float(cpu))
+    round_, name, n, *cpu = line.split()
+    runs[name, n].append(float(cpu[0]))
+    rounds[name, round_].setdefault(n, []).append([float(c) for c in cpu])
 for name in dict.fromkeys(name for name, _ in runs):
     # A round's ratio: its large run against the mean of the small runs either side of it, taken
     # minutes apart at most, so that the machine's load (other guests) drifting over a batch
-    # weighs on both sides of the ratio alike.
-    ratios = [
-        sizes[large][0] / statistics.mean(sizes[small])
-        for (variant, _), sizes in rounds.items()
-        if variant == name and large in sizes and small in sizes
-    ]
+    # weighs on both sides of the ratio alike. Also for the user and the system parts alone
+    # (runs.txt files older than the split hold the total only).
+    for part, label in enumerate(("", " (user)", " (system)")):
+        ratios = [
+            sizes[large][0][part] / statistics.mean(run[part] for run in sizes[small])
+            for (variant, _), sizes in rounds.items()
+            if variant == name and large in sizes and small in sizes
+            and all(len(run) > part for run in sizes[large] + sizes[small])
+        ]
+        if ratios:
+            by_round = ", ".join(f"{r:.2f}" for r in ratios)
+            print(f"{name}: ratio{label} by round {by_round}: median {statistics.median(ratios):.2f}")
     a, b = statistics.median(runs[name, small]), statistics.median(runs[name, large])
-    by_round = ", ".join(f"{r:.2f}" for r in ratios)
-    print(f"{name}: ratio by round {by_round}: median {statistics.median(ratios):.2f}")
     print(f"{name}: converge CPU {a:.2f} s at {small}, {b:.2f} s at {large} (medians of all runs): ratio {b / a:.2f}")
 PY

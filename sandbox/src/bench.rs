@@ -548,7 +548,7 @@ impl<'a> Run<'a> {
         ));
 
         operator.sample();
-        let cpu_before = operator.cpu_seconds();
+        let cpu_before = operator.cpu_time();
         let zis_before = self.admin.requests().await?;
         let writes_before = operator.kube_writes(&self.http).await?;
         let specs = self
@@ -598,7 +598,8 @@ impl<'a> Run<'a> {
         let ready_seconds = since(started, counts.last_ready_at);
         let first_reconcile_max_seconds = since(started, counts.last_first_status_at);
         operator.sample();
-        let converge_cpu_seconds = operator.cpu_seconds() - cpu_before;
+        let converge_cpu = operator.cpu_time().since(cpu_before);
+        let converge_cpu_seconds = converge_cpu.total();
         let zis_converged = self.admin.requests().await?;
         let writes_converged = operator.kube_writes(&self.http).await?;
         let zis_requests = zis_converged.since(&zis_before);
@@ -740,6 +741,8 @@ impl<'a> Run<'a> {
             zis_429: zis_end.throttled,
             kube_writes,
             converge_cpu_seconds: round3(converge_cpu_seconds),
+            converge_cpu_user_seconds: round3(converge_cpu.user),
+            converge_cpu_system_seconds: round3(converge_cpu.system),
             steady_zis_requests,
             steady_kube_writes,
             rotation_p50_ms: percentile(&rotation.samples_ms, 0.5).map(round1),

@@ -56,8 +56,8 @@ pub(super) struct Operator {
     started: Instant,
     metrics_url: Option<String>,
     clock_ticks: f64,
-    /// CPU seconds at the last reading (kept once the process is gone).
-    cpu_seconds: f64,
+    /// CPU time at the last reading (kept once the process is gone).
+    cpu: CpuTime,
     peak_rss_kib: u64,
 }
 
@@ -119,7 +119,7 @@ impl Operator {
             started: Instant::now(),
             metrics_url: None,
             clock_ticks: clock_ticks_per_second(),
-            cpu_seconds: 0.0,
+            cpu: CpuTime::default(),
             peak_rss_kib: 0,
         })
     }
@@ -182,7 +182,7 @@ impl Operator {
     /// Reads CPU time and peak memory now (both only grow).
     pub fn sample(&mut self) {
         if let Some((_, cpu)) = read_stat(self.pid, self.clock_ticks) {
-            self.cpu_seconds = self.cpu_seconds.max(cpu);
+            self.cpu = self.cpu.latest(cpu);
         }
         if let Some(hwm) = read_peak_rss_kib(self.pid) {
             self.peak_rss_kib = self.peak_rss_kib.max(hwm);
@@ -190,7 +190,11 @@ impl Operator {
     }
 
     pub fn cpu_seconds(&self) -> f64 {
-        self.cpu_seconds
+        self.cpu.total()
+    }
+
+    pub fn cpu_time(&self) -> CpuTime {
+        self.cpu
     }
 
     pub fn peak_rss_kib(&self) -> u64 {
@@ -208,7 +212,7 @@ impl Operator {
         signal(self.pid, "-TERM");
         let deadline = Instant::now() + STOP_TIMEOUT;
         while let Some((state, cpu)) = read_stat(self.pid, self.clock_ticks) {
-            self.cpu_seconds = self.cpu_seconds.max(cpu);
+            self.cpu = self.cpu.latest(cpu);
             if state == 'Z' || state == 'X' {
                 break;
             }
@@ -281,12 +285,41 @@ fn metrics_addr(log: &str) -> Option<String> {
 }
 
 /// The process state letter and its user + system CPU seconds, from `/proc/PID/stat`.
-fn read_stat(pid: u32, clock_ticks: f64) -> Option<(char, f64)> {
+/// User and system CPU time of a process, in seconds.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub(super) struct CpuTime {
+    pub user: f64,
+    pub system: f64,
+}
+
+impl CpuTime {
+    pub fn total(self) -> f64 {
+        self.user + self.system
+    }
+
+    /// What was spent since `earlier`.
+    pub fn since(self, earlier: CpuTime) -> CpuTime {
+        CpuTime {
+            user: self.user - earlier.user,
+            system: self.system - earlier.system,
+        }
+    }
+
+    /// The later of two readings of one process (both only grow).
+    fn latest(self, reading: CpuTime) -> CpuTime {
+        CpuTime {
+            user: self.user.max(reading.user),
+            system: self.system.max(reading.system),
+        }
+    }
+}
+
+fn read_stat(pid: u32, clock_ticks: f64) -> Option<(char, CpuTime)> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_stat(&text, clock_ticks)
 }
 
-fn parse_stat(text: &str, clock_ticks: f64) -> Option<(char, f64)> {
+fn parse_stat(text: &str, clock_ticks: f64) -> Option<(char, CpuTime)> {
     // The command name (field 2) is in parentheses and may hold spaces: count from after it.
     let rest = &text[text.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -294,7 +327,11 @@ fn parse_stat(text: &str, clock_ticks: f64) -> Option<(char, f64)> {
     // Fields 14 and 15 of proc(5): utime and stime, in clock ticks.
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((state, (utime + stime) / clock_ticks))
+    let cpu = CpuTime {
+        user: utime / clock_ticks,
+        system: stime / clock_ticks,
+    };
+    Some((state, cpu))
 }
 
 /// `VmHWM` (peak resident set size) of `/proc/PID/status`, in KiB.
@@ -331,7 +368,12 @@ mod tests {
     fn cpu_time_is_read_after_the_command_name_even_with_spaces_in_it() {
         let stat = "4242 (zis operator) S 1 4242 4242 0 -1 4194560 2000 0 0 0 250 50 0 0 20 0 \
                     9 0 12345 100000000 5000 18446744073709551615";
-        assert_eq!(parse_stat(stat, 100.0), Some(('S', 3.0)));
+        let cpu = CpuTime {
+            user: 2.5,
+            system: 0.5,
+        };
+        assert_eq!(parse_stat(stat, 100.0), Some(('S', cpu)));
+        assert_eq!(cpu.total(), 3.0);
         assert_eq!(parse_stat("garbage", 100.0), None);
     }
 
@@ -366,7 +408,7 @@ mod tests {
             assert!(Instant::now() < deadline, "sh did not end");
             std::thread::sleep(Duration::from_millis(10));
         };
-        assert!(cpu > 0.0, "an exited busy loop shows no CPU time");
+        assert!(cpu.total() > 0.0, "an exited busy loop shows no CPU time");
         child.wait().expect("reaped");
         assert!(read_stat(child.id(), ticks).is_none());
     }
@@ -376,7 +418,7 @@ mod tests {
         let pid = std::process::id();
         let (state, cpu) = read_stat(pid, clock_ticks_per_second()).expect("own stat");
         assert!(state.is_ascii_alphabetic());
-        assert!(cpu >= 0.0);
+        assert!(cpu.user >= 0.0 && cpu.system >= 0.0);
         assert!(read_peak_rss_kib(pid).expect("own status") > 0);
     }
 }

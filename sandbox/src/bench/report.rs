@@ -158,8 +158,10 @@ pub struct Report {
     pub zis_429: u64,
     /// Kubernetes writes while converging.
     pub kube_writes: KubeWrites,
-    /// The operator's CPU time while converging.
+    /// The operator's CPU time while converging, and its user and system (kernel) parts.
     pub converge_cpu_seconds: f64,
+    pub converge_cpu_user_seconds: f64,
+    pub converge_cpu_system_seconds: f64,
 
     // One resync interval with nothing changing.
     pub steady_zis_requests: Option<ZisRequests>,
