@@ -284,7 +284,6 @@ fn metrics_addr(log: &str) -> Option<String> {
     Some(addr.split_whitespace().next()?.to_owned())
 }
 
-/// The process state letter and its user + system CPU seconds, from `/proc/PID/stat`.
 /// User and system CPU time of a process, in seconds.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub(super) struct CpuTime {
@@ -314,6 +313,7 @@ impl CpuTime {
     }
 }
 
+/// The process state letter and its CPU time, from `/proc/PID/stat`.
 fn read_stat(pid: u32, clock_ticks: f64) -> Option<(char, CpuTime)> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_stat(&text, clock_ticks)
