@@ -11,7 +11,7 @@
 # temporary directory). Prints one line a run (CPU, user, system), then each variant's ratio by
 # round (the large run against the mean of the small runs either side of it) with their median,
 # the same for the user and the system parts alone, and the ratio of the medians of all its runs
-# (which a load that drifts over the batch skews).
+# (which a load that drifts over the batch skews), and the CPU an object by tenth of each run.
 # Needs the release build: cargo build --release --bin zis-sandbox --bin zis-operator
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,6 +39,7 @@ out=${out:-$(mktemp -d)}
 mkdir -p "$out"
 results=$out/runs.txt
 : >"$results"
+: >"$out/tenths.txt"
 
 for round in $(seq 1 "$rounds"); do
     for n in "$small" "$large" "$small"; do
@@ -53,6 +54,9 @@ for round in $(seq 1 "$rounds"); do
             line="$name $n $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(*(r["converge_cpu" + k + "seconds"] for k in ("_", "_user_", "_system_")))' "$json")"
             echo "round $round: $line" >&2
             echo "$round $line" >>"$results"
+            # CPU an object by tenth of the objects Ready (older benchmarks: none)
+            python3 -c 'import json,sys; print(sys.argv[2], *json.load(open(sys.argv[1])).get("converge_cpu_ms_per_object_by_tenth", []))' \
+                "$json" "$name $n" >>"$out/tenths.txt"
         done
     done
 done
@@ -85,4 +89,19 @@ for name in dict.fromkeys(name for name, _ in runs):
             print(f"{name}: ratio{label} by round {by_round}: median {statistics.median(ratios):.2f}")
     a, b = statistics.median(runs[name, small]), statistics.median(runs[name, large])
     print(f"{name}: converge CPU {a:.2f} s at {small}, {b:.2f} s at {large} (medians of all runs): ratio {b / a:.2f}")
+PY
+
+# Within each run, the CPU an object in each tenth of the objects to become Ready: the medians
+# over the runs of each size, tenth by tenth. Flat (and alike at both sizes) when an object costs
+# the same with thousands converged as with few, whatever the machine did between runs.
+python3 - "$out/tenths.txt" <<'PY'
+import collections, statistics, sys
+tenths = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    name, n, *values = line.split()
+    if len(values) == 10:
+        tenths[name, n].append([float(v) for v in values])
+for (name, n), runs in tenths.items():
+    medians = " ".join(f"{statistics.median(column):.2f}" for column in zip(*runs))
+    print(f"{name}: CPU ms an object at {n}, by tenth (medians of {len(runs)} runs): {medians}")
 PY

@@ -47,7 +47,7 @@ use admin::Admin;
 use objects::{ConnectionSpec, SecretSpec};
 use operator::{Launch, Operator};
 use report::{percentile, round1, round3};
-use tracker::Tracker;
+use tracker::{Counts, Tracker};
 
 use crate::kube::{DEFAULT_HISTORY, KubeSandbox};
 use crate::zis::{FakeZis, FakeZisConfig, FakeZisOptions};
@@ -349,6 +349,38 @@ enum KubeSide {
 }
 
 impl<'a> Run<'a> {
+    /// Waits until all `n` objects are present and Ready, reading the operator's CPU time each
+    /// time another tenth of them is: see [`cpu_ms_per_object`].
+    async fn wait_ready_by_tenths(
+        &self,
+        operator: &mut Operator,
+        n: usize,
+        timeout: Duration,
+        cpu_before: operator::CpuTime,
+    ) -> (Result<Counts, Counts>, Vec<f64>) {
+        let deadline = Instant::now() + timeout;
+        let mut samples = vec![(0, cpu_before)];
+        let mut reached = self.tracker.counts();
+        for tenth in 1..=10 {
+            let threshold = (n * tenth).div_ceil(10);
+            let left = deadline.saturating_duration_since(Instant::now());
+            let last = tenth == 10;
+            let counts = self
+                .tracker
+                .wait_until(left, poll_every(n), |c| {
+                    c.ready >= threshold && (!last || c.present == n)
+                })
+                .await;
+            reached = match counts {
+                Ok(counts) => counts,
+                Err(counts) => return (Err(counts), cpu_ms_per_object(&samples)),
+            };
+            operator.sample();
+            samples.push((reached.ready, operator.cpu_time()));
+        }
+        (Ok(reached), cpu_ms_per_object(&samples))
+    }
+
     async fn execute(config: &'a BenchConfig, workdir: &'a Path) -> Result<Report, BenchError> {
         let n = config.objects;
         let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
@@ -573,9 +605,8 @@ impl<'a> Run<'a> {
         let timeout = config.ready_timeout.unwrap_or_else(|| {
             Duration::from_secs(120) + Duration::from_secs_f64(5.0 * config.rate_floor_seconds())
         });
-        let counts = self
-            .tracker
-            .wait_until(timeout, poll_every(n), |c| c.present == n && c.ready == n)
+        let (counts, by_tenth) = self
+            .wait_ready_by_tenths(&mut operator, n, timeout, cpu_before)
             .await;
         let counts = match counts {
             Ok(counts) => counts,
@@ -607,6 +638,9 @@ impl<'a> Run<'a> {
         progress(&format!(
             "all {n} Ready after {ready_seconds:.2} s: {} ZIS requests ({} creates, {} 429), {} kube writes, {converge_cpu_seconds:.2} CPU s",
             zis_requests.total, zis_requests.create, zis_requests.throttled, kube_writes.total
+        ));
+        progress(&format!(
+            "operator CPU ms an object, by tenth of the objects Ready: {by_tenth:?}"
         ));
 
         // A tighter budget for what follows: a restart with everything in sync.
@@ -743,6 +777,7 @@ impl<'a> Run<'a> {
             converge_cpu_seconds: round3(converge_cpu_seconds),
             converge_cpu_user_seconds: round3(converge_cpu.user),
             converge_cpu_system_seconds: round3(converge_cpu.system),
+            converge_cpu_ms_per_object_by_tenth: by_tenth,
             steady_zis_requests,
             steady_kube_writes,
             rotation_p50_ms: percentile(&rotation.samples_ms, 0.5).map(round1),
@@ -910,6 +945,25 @@ fn since(start: Instant, end: Option<Instant>) -> f64 {
     })
 }
 
+/// The CPU (ms) an object between consecutive `(objects Ready, CPU time)` readings: within one
+/// run, so free of the machine's drift between runs, it shows whether an object costs more once
+/// thousands are converged. A reading with no more objects Ready than the one before (two
+/// tenths reached within one look) adds to the next.
+fn cpu_ms_per_object(samples: &[(usize, operator::CpuTime)]) -> Vec<f64> {
+    let mut per_object = Vec::new();
+    let Some(mut before) = samples.first().copied() else {
+        return per_object;
+    };
+    for &(ready, cpu) in &samples[1..] {
+        if ready > before.0 {
+            let objects = (ready - before.0) as f64;
+            per_object.push(round3(cpu.since(before.1).total() * 1000.0 / objects));
+            before = (ready, cpu);
+        }
+    }
+    per_object
+}
+
 /// How often to look at the watched objects: often for a few, less for many (every look walks
 /// them all).
 fn poll_every(objects: usize) -> Duration {
@@ -999,6 +1053,22 @@ impl Drop for Workdir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_an_object_is_read_between_tenths_and_a_tenth_reached_in_the_same_look_is_merged() {
+        let cpu = |user: f64, system: f64| operator::CpuTime { user, system };
+        let samples = [
+            (0, cpu(1.0, 0.5)),
+            (100, cpu(1.1, 0.6)),
+            // Two tenths Ready within one look: the second reading adds nothing...
+            (300, cpu(1.3, 0.8)),
+            (300, cpu(1.3, 0.8)),
+            // ...and the CPU until the next one is spread over the objects since the last.
+            (400, cpu(1.35, 0.85)),
+        ];
+        assert_eq!(cpu_ms_per_object(&samples), vec![2.0, 2.0, 1.0]);
+        assert!(cpu_ms_per_object(&samples[..1]).is_empty());
+    }
 
     #[test]
     fn the_rate_floor_is_one_create_per_connection_at_the_sustained_rate() {

@@ -162,6 +162,10 @@ pub struct Report {
     pub converge_cpu_seconds: f64,
     pub converge_cpu_user_seconds: f64,
     pub converge_cpu_system_seconds: f64,
+    /// The operator's CPU per object (ms) in each tenth of the objects to become Ready (tenths
+    /// Ready within one look of the benchmark are merged): flat when an object costs the same
+    /// with thousands converged as with few.
+    pub converge_cpu_ms_per_object_by_tenth: Vec<f64>,
 
     // One resync interval with nothing changing.
     pub steady_zis_requests: Option<ZisRequests>,
