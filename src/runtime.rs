@@ -21,6 +21,7 @@ use crate::controller::access::{Access, SimpleMode, parse_selector};
 use crate::controller::credentials::Credentials;
 use crate::controller::index::ObjectIndex;
 use crate::controller::lean::LeanConnection;
+use crate::controller::own_writes::OwnWrites;
 use crate::controller::secret_versions::SecretVersions;
 use crate::controller::{self, Context, Settings, Watched};
 use crate::integrations;
@@ -282,7 +283,9 @@ async fn lead(
     let (store, mut object_writer) = reflector::store();
     let (peers, peer_triggers) = futures::channel::mpsc::unbounded();
     let index = Arc::new(ObjectIndex::new());
+    let own_writes = Arc::new(OwnWrites::new());
     let (indexed, deleted_peers) = (index.clone(), peers.clone());
+    let (written, echoes) = (own_writes.clone(), own_writes.clone());
     let object_triggers = watcher(objects, list_config())
         .default_backoff()
         .map_ok(move |event| {
@@ -290,17 +293,26 @@ async fn lead(
             let cached = controller::cache::cached(&event);
             object_writer.apply_watcher_event(&cached);
             indexed.apply_event(&event);
-            // After the cache dropped it: objects waiting for a name it held find it gone.
-            if let watcher::Event::Delete(deleted) = &event {
-                for peer in controller::peers_waiting_for(&indexed, deleted) {
-                    // A closed channel means the controller is shutting down.
-                    let _ = deleted_peers.unbounded_send(peer);
+            match &event {
+                // After the cache dropped it: objects waiting for a name it held find it gone.
+                watcher::Event::Delete(deleted) => {
+                    written.forget(&controller::index::key_of(deleted));
+                    for peer in controller::peers_waiting_for(&indexed, deleted) {
+                        // A closed channel means the controller is shutting down.
+                        let _ = deleted_peers.unbounded_send(peer);
+                    }
                 }
+                watcher::Event::Init => written.forget_all(),
+                _ => {}
             }
             cached
         })
         .inspect(readiness.watch())
-        .applied_objects();
+        .applied_objects()
+        // After the cache took it: the echo of our own status write wakes no reconcile.
+        .try_filter(move |cached| {
+            futures::future::ready(!echoes.is_unwaited_echo(&cached.key(), cached.version()))
+        });
     let controller = Controller::for_stream(object_triggers, store.clone());
     let counted = store.clone();
     metrics
@@ -395,6 +407,7 @@ async fn lead(
                 secrets: secret_versions,
                 namespaces: namespace_metadata,
                 peers,
+                own_writes,
             },
             metrics.clone(),
         )

@@ -583,6 +583,7 @@ impl<'a> Run<'a> {
         let cpu_before = operator.cpu_time();
         let zis_before = self.admin.requests().await?;
         let writes_before = operator.kube_writes(&self.http).await?;
+        let reconciles_before = operator.reconciles(&self.http).await?;
         let specs = self
             .connections
             .iter()
@@ -633,10 +634,14 @@ impl<'a> Run<'a> {
         let converge_cpu_seconds = converge_cpu.total();
         let zis_converged = self.admin.requests().await?;
         let writes_converged = operator.kube_writes(&self.http).await?;
+        let converge_reconciles = operator
+            .reconciles(&self.http)
+            .await?
+            .saturating_sub(reconciles_before);
         let zis_requests = zis_converged.since(&zis_before);
         let kube_writes = writes_converged.since(&writes_before);
         progress(&format!(
-            "all {n} Ready after {ready_seconds:.2} s: {} ZIS requests ({} creates, {} 429), {} kube writes, {converge_cpu_seconds:.2} CPU s",
+            "all {n} Ready after {ready_seconds:.2} s: {} ZIS requests ({} creates, {} 429), {} kube writes, {converge_reconciles} reconciles, {converge_cpu_seconds:.2} CPU s",
             zis_requests.total, zis_requests.create, zis_requests.throttled, kube_writes.total
         ));
         progress(&format!(
@@ -774,6 +779,7 @@ impl<'a> Run<'a> {
             zis_requests,
             zis_429: zis_end.throttled,
             kube_writes,
+            converge_reconciles,
             converge_cpu_seconds: round3(converge_cpu_seconds),
             converge_cpu_user_seconds: round3(converge_cpu.user),
             converge_cpu_system_seconds: round3(converge_cpu.system),

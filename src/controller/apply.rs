@@ -22,6 +22,7 @@ use super::act::Desired;
 use super::context::{Context, Inputs, StatusDigest};
 use super::index::senior_claimant;
 use super::outcome::Failure;
+use super::own_writes::version_digest;
 use super::report::{self, Verdict};
 use super::run::Run;
 use super::validate::{self, Target};
@@ -160,10 +161,11 @@ async fn fresh(
     match written {
         Some(written) if StatusDigest::of(object.status.as_ref()) != written => {
             let version = object.metadata.resource_version.as_deref();
-            if version.is_some_and(|v| superseded == Some(crate::digest::of(&v))) {
-                // Our last status write was conditional on this version, so this copy is older
-                // and the watch brings the newer one next (which wakes the object again). The
-                // two status writes of a new object's first sync make this common.
+            if version.is_some_and(|v| superseded == Some(version_digest(v)))
+                && ctx.own_writes.wait_for_echo(key)
+            {
+                // Our last status write was conditional on this version, so this copy is older,
+                // and the watch brings the newer one next, which then wakes the object again.
                 debug!(%key, "cached object is one of our status writes behind; the watch brings it");
                 return Ok(None);
             }

@@ -63,6 +63,8 @@ pub struct CachedConnection {
     ready: Option<(&'static str, Box<str>)>,
     /// The integration whose listing confirms this object (see [`Self::listed_under`]).
     listed_under: Option<Box<str>>,
+    /// A digest of the `resourceVersion`, to tell the echoes of our own writes (`own_writes`).
+    version: u64,
 }
 
 impl CachedConnection {
@@ -84,11 +86,17 @@ impl CachedConnection {
             .and_then(|status| status.remote.as_ref())
             .filter(|_| !object.spec.suspend)
             .map(|remote| remote.integration.as_str().into());
+        let version = meta
+            .resource_version
+            .as_deref()
+            .map(super::own_writes::version_digest)
+            .unwrap_or_default();
         Self {
             metadata,
             listed_under,
             compressed: compress(object),
             ready,
+            version,
         }
     }
 
@@ -117,6 +125,11 @@ impl CachedConnection {
     /// the drift watch lists that integration on its behalf (no decode needed to find out).
     pub fn listed_under(&self) -> Option<&str> {
         self.listed_under.as_deref()
+    }
+
+    /// A digest of the object's `resourceVersion` (see `own_writes::version_digest`).
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     /// The object's key, name and namespace only.

@@ -19,6 +19,7 @@ use super::breaker::Breakers;
 use super::cache::CachedConnection;
 use super::index::ObjectIndex;
 use super::outcome::{Retry, SLOW_RETRY};
+use super::own_writes::OwnWrites;
 use super::secret_versions::SecretVersions;
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
@@ -54,7 +55,7 @@ pub(super) struct Memory {
     pub(super) written: Option<StatusDigest>,
     /// A digest of the `resourceVersion` this process's last status write replaced (the write
     /// was conditional on it). A cached copy at that version is provably older than our write,
-    /// and the watch is about to bring the newer one, which wakes the object again.
+    /// and the watch is about to bring the newer one (see `own_writes`).
     pub(super) superseded: Option<u64>,
     /// After a remote failure: no remote call before `until` unless the inputs change.
     pub(super) gate: Option<Gate>,
@@ -107,6 +108,8 @@ pub struct Context {
     pub settings: Settings,
     /// Asks for other objects to be reconciled (a released connection name).
     pub peers: UnboundedSender<ObjectRef<Object>>,
+    /// The versions our status writes made, whose echoes the object watch lets pass or not.
+    pub own_writes: Arc<OwnWrites>,
     /// Where reconcile outcomes are counted.
     pub metrics: Arc<Metrics>,
     /// Per integration: whether ZIS refuses the operator's credentials (see `breaker`).
@@ -130,6 +133,8 @@ pub struct Watched {
     pub namespaces: Store<PartialObjectMeta<Namespace>>,
     /// Where reconciles of other objects are asked for.
     pub peers: UnboundedSender<ObjectRef<Object>>,
+    /// Shared with the object watch, which wakes no reconcile for the echo of our own write.
+    pub own_writes: Arc<OwnWrites>,
 }
 
 impl Context {
@@ -151,6 +156,7 @@ impl Context {
             namespaces: watched.namespaces,
             settings,
             peers: watched.peers,
+            own_writes: watched.own_writes,
             metrics,
             breakers: Breakers::new(),
             leadership: Arc::new(Leadership::unconditional()),

@@ -10,7 +10,8 @@
 //! Secret and connection name), [`drift`] (the drift watch that lists the remote side),
 //! [`breaker`] (refused credentials per integration), [`token_changes`] (tokens being replaced),
 //! [`credentials`] (the operator's own ZIS credentials), [`fingerprint`], [`outcome`],
-//! [`requested`] (the "reconcile now" annotation),
+//! [`requested`] (the "reconcile now" annotation), [`own_writes`] (the watch's echoes of our status
+//! writes, which wake no reconcile),
 //! [`trim`] (what the caches keep), [`cache`] (how the object cache holds an object, compressed),
 //! [`secret_versions`] (the one thing kept of each Secret), [`lean`] (objects parsed without
 //! managed fields). This module only dispatches: the finalizer, the error policy.
@@ -66,6 +67,7 @@ pub mod fingerprint;
 pub mod index;
 pub mod lean;
 pub mod outcome;
+pub mod own_writes;
 pub mod plan;
 pub mod report;
 pub mod requested;

@@ -17,6 +17,7 @@ use super::context::Inputs;
 use super::context::{Context, StatusDigest};
 use super::index::release_to_peers;
 use super::outcome::{Failure, Note, Retry, SyncOutcome};
+use super::own_writes::version_digest;
 use super::plan::Claim;
 use super::plan::{self, Action, Identity, Observation, Recorded};
 use super::report::{self, Verdict};
@@ -136,7 +137,10 @@ impl<'a> Run<'a> {
             match report::write_status(self.api, &name, &ours, version).await {
                 Ok(written) => {
                     self.ctx.metrics.kube_write(KubeWrite::Status);
-                    superseded = version.map(|version| crate::digest::of(&version));
+                    if let Some(written) = &written {
+                        self.ctx.own_writes.wrote(&self.key, written);
+                    }
+                    superseded = version.map(version_digest);
                     self.resource_version = written;
                     self.written = ours.clone();
                     break;

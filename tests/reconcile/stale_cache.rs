@@ -5,6 +5,8 @@ use futures::StreamExt;
 use kube::api::{Patch, PatchParams, WatchEvent, WatchParams};
 use kube::runtime::controller::Action;
 use serde_json::json;
+use zis_operator::controller;
+use zis_operator::controller::own_writes::version_digest;
 use zis_operator::resource::ZisBearerConnection;
 
 use crate::world::World;
@@ -153,6 +155,47 @@ async fn a_copy_one_of_our_own_status_writes_behind_waits_for_the_watch_and_any_
     let remote = world.remote_connections().await;
     assert_eq!(remote.len(), 1);
     assert_eq!(remote[0]["allowed_domain"], "next.example.com");
+}
+
+#[tokio::test]
+async fn a_copy_one_of_our_own_status_writes_behind_is_read_again_once_the_echo_came() {
+    let mut world = World::start(true).await;
+    let before_create = world.synced("conn", "tok").await;
+    let intent = copy_after(&world, &before_create).await;
+    // The watch brought the echo of the last status write and, it being ours, woke nobody: a
+    // reconcile still holding the copy before it would wait for a wake-up that never comes.
+    let synced = world.objects.get("conn").await.expect("object");
+    let version = synced
+        .metadata
+        .resource_version
+        .as_deref()
+        .expect("version");
+    let key = controller::index::key_of(&synced);
+    assert!(
+        world
+            .ctx
+            .own_writes
+            .is_unwaited_echo(&key, version_digest(version)),
+        "the reconcile's last status write made this version"
+    );
+    world
+        .objects
+        .patch(
+            "conn",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"allowedDomain": "next.example.com"}})),
+        )
+        .await
+        .expect("spec patched");
+
+    world.cache(&intent);
+    world.reconcile(&intent).await.expect("updated");
+    let remote = world.remote_connections().await;
+    assert_eq!(remote.len(), 1);
+    assert_eq!(
+        remote[0]["allowed_domain"], "next.example.com",
+        "the stale copy was not read again"
+    );
 }
 
 /// The object as stored just after `earlier`: the next version a watch from `earlier` brings.

@@ -17,6 +17,7 @@ use zis_operator::controller::access::Access;
 use zis_operator::controller::cache::CachedConnection;
 use zis_operator::controller::credentials::Credentials;
 use zis_operator::controller::index::ObjectIndex;
+use zis_operator::controller::own_writes::OwnWrites;
 use zis_operator::controller::secret_versions::SecretVersions;
 use zis_operator::controller::{self, Context, Settings, Watched};
 use zis_operator::events::{Recorder, Reporter};
@@ -52,6 +53,7 @@ impl World {
             secrets: self.ctx.secrets.clone(),
             namespaces: self.ctx.namespaces.clone(),
             peers: self.ctx.peers.clone(),
+            own_writes: Arc::new(OwnWrites::new()),
         };
         self.ctx = context(&self.client, &self.fake_url, false, watched);
     }
@@ -82,6 +84,7 @@ impl World {
             secrets: Arc::new(SecretVersions::new()),
             namespaces: reflector::store().0,
             peers,
+            own_writes: Arc::new(OwnWrites::new()),
         };
         let ctx = context(&client, &fake.url(), credentials_read, watched);
         World {

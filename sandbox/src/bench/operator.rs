@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::BenchError;
-use super::report::KubeWrites;
+use super::report::{KubeWrites, reconciles_from_metrics};
 
 /// The environment variables the operator reads: removed from the child's environment so the
 /// caller's shell never changes what is measured.
@@ -166,17 +166,26 @@ impl Operator {
 
     /// The operator's Kubernetes write counters (from `/metrics`), read now.
     pub async fn kube_writes(&self, http: &reqwest::Client) -> Result<KubeWrites, BenchError> {
+        Ok(KubeWrites::from_metrics(&self.metrics(http).await?))
+    }
+
+    /// How many reconciles the operator has run (whatever their outcome), read now.
+    pub async fn reconciles(&self, http: &reqwest::Client) -> Result<u64, BenchError> {
+        Ok(reconciles_from_metrics(&self.metrics(http).await?))
+    }
+
+    /// The operator's `/metrics`, as text.
+    async fn metrics(&self, http: &reqwest::Client) -> Result<String, BenchError> {
         let url = self.metrics_url.as_ref().ok_or_else(|| {
             BenchError::Operator("the operator's metrics address is not known yet".into())
         })?;
-        let text = http
+        Ok(http
             .get(format!("{url}/metrics"))
             .send()
             .await?
             .error_for_status()?
             .text()
-            .await?;
-        Ok(KubeWrites::from_metrics(&text))
+            .await?)
     }
 
     /// Reads CPU time and peak memory now (both only grow).

@@ -111,6 +111,18 @@ impl KubeWrites {
     }
 }
 
+/// How many reconciles the operator has run, whatever their outcome: the sum of
+/// `zis_operator_reconciles_total{result}` in a Prometheus text rendering of its `/metrics`.
+pub(super) fn reconciles_from_metrics(text: &str) -> u64 {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("zis_operator_reconciles_total{"))
+        .filter_map(|rest| rest.split_once('}'))
+        .filter_map(|(_, value)| value.trim().parse::<f64>().ok())
+        // Counters are whole numbers rendered as floats or integers.
+        .map(|value| value.max(0.0).round() as u64)
+        .sum()
+}
+
 /// The result of `zis-sandbox bench`, printed as one JSON object. Durations in seconds unless
 /// the name says `_ms`; `null` for a phase that was skipped. `docs/benchmark.md` explains every
 /// key.
@@ -158,6 +170,9 @@ pub struct Report {
     pub zis_429: u64,
     /// Kubernetes writes while converging.
     pub kube_writes: KubeWrites,
+    /// Reconciles the operator ran while converging (an object's first sync takes two: the
+    /// finalizer, then the create; the echoes of its status writes wake none).
+    pub converge_reconciles: u64,
     /// The operator's CPU time while converging, and its user and system (kernel) parts.
     pub converge_cpu_seconds: f64,
     pub converge_cpu_user_seconds: f64,
@@ -280,6 +295,17 @@ mod tests {
                 total: 22
             }
         );
+    }
+
+    #[test]
+    fn reconciles_of_every_outcome_are_summed() {
+        let text = "# TYPE zis_operator_reconciles_total counter\n\
+                    zis_operator_reconciles_total{result=\"ok\"} 99\n\
+                    zis_operator_reconciles_total{result=\"error\"} 4\n\
+                    zis_operator_reconcile_failures_total{reason=\"Conflict\"} 4\n\
+                    zis_operator_kube_writes_total{kind=\"status\"} 12\n";
+        assert_eq!(reconciles_from_metrics(text), 103);
+        assert_eq!(reconciles_from_metrics(""), 0);
     }
 
     #[test]
