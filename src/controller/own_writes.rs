@@ -17,8 +17,8 @@ use crate::resource::ZisBearerConnection;
 
 type Object = ZisBearerConnection;
 
-/// Most versions kept for an object whose echoes have not come: a watch that restarts sends the
-/// latest version only, and the older ones would wait for ever.
+/// Most versions kept for one object: an echo that outran the answer to its write is noted after
+/// it passed, and only a later echo (or the object's deletion, or a relist) forgets it.
 const MOST_UNSEEN: usize = 4;
 
 /// The digest of a `resourceVersion`, as the object cache and this record keep it.
