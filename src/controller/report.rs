@@ -8,8 +8,7 @@ use chrono::{SecondsFormat, Utc};
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::outcome::{Failure, Note};
 use super::validate::Target;
@@ -260,10 +259,10 @@ pub async fn write_status(
     resource_version: Option<&str>,
 ) -> Result<Option<String>, kube::Error> {
     // Every field is sent (absent ones as null) so that a merge patch also clears them.
-    let patch = json!({
-        "metadata": {"resourceVersion": resource_version},
-        "status": status,
-    });
+    let patch = StatusPatch {
+        metadata: VersionPrecondition { resource_version },
+        status,
+    };
     let request = kube::core::Request::new(api.resource_url())
         .patch_subresource(
             "status",
@@ -274,6 +273,22 @@ pub async fn write_status(
         .map_err(kube::Error::BuildRequest)?;
     let written: Written = api.clone().into_client().request(request).await?;
     Ok(written.metadata.resource_version)
+}
+
+/// The body of a status write, serialized as it is (not through a `serde_json::Value`, which
+/// would allocate every field of every status once more).
+#[derive(Serialize)]
+struct StatusPatch<'a> {
+    metadata: VersionPrecondition<'a>,
+    status: &'a ZisBearerConnectionStatus,
+}
+
+/// `metadata.resourceVersion` in a patch: the write fails with 409 unless the object is still
+/// at that version (`null`: unconditional).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VersionPrecondition<'a> {
+    resource_version: Option<&'a str>,
 }
 
 /// What the answer to a status write is read for: the object's new `resourceVersion`. The rest of
@@ -423,6 +438,31 @@ mod tests {
         let cut = truncate(&long, MAX_NOTE_BYTES);
         assert!(cut.len() <= MAX_NOTE_BYTES && cut.len() >= MAX_NOTE_BYTES - 1);
         assert!(cut.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn a_status_write_sends_every_field_and_its_version_precondition() {
+        let status = next_status(&Default::default(), &synced(), Some(3), "T1");
+        let body = |version| {
+            let patch = StatusPatch {
+                metadata: VersionPrecondition {
+                    resource_version: version,
+                },
+                status: &status,
+            };
+            serde_json::to_value(&patch).expect("serializes")
+        };
+        let expected = |version: serde_json::Value| {
+            serde_json::json!({
+                "metadata": {"resourceVersion": version},
+                "status": serde_json::to_value(&status).expect("serializes"),
+            })
+        };
+        assert_eq!(body(Some("41")), expected("41".into()));
+        // No version known: unconditional, and said so rather than left out.
+        assert_eq!(body(None), expected(serde_json::Value::Null));
+        let sent = body(None);
+        assert!(sent["status"]["conditions"].is_array(), "{sent}");
     }
 
     #[test]
