@@ -279,7 +279,8 @@ async fn lead(
 
     let readiness = Readiness::new(if integrations_enabled { 4 } else { 3 }, metrics.clone());
     // The object watch is built here rather than by `Controller::new` to see its first full list
-    // (readiness), to index the objects, and to cache them compactly (`cache`).
+    // (readiness), to index the objects, to cache them compactly (`cache`), and to keep the
+    // echoes of the operator's own status writes from waking reconciles (`own_writes`).
     let (store, mut object_writer) = reflector::store();
     let (peers, peer_triggers) = futures::channel::mpsc::unbounded();
     let index = Arc::new(ObjectIndex::new());
