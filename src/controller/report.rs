@@ -461,7 +461,13 @@ mod tests {
         assert_eq!(body(Some("41")), expected("41".into()));
         // No version known: unconditional, and said so rather than left out.
         assert_eq!(body(None), expected(serde_json::Value::Null));
+        // An absent field goes as null, so that the merge patch clears it at the server.
         let sent = body(None);
+        assert_eq!(
+            sent["status"].get("pendingCreate"),
+            Some(&serde_json::Value::Null),
+            "{sent}"
+        );
         assert!(sent["status"]["conditions"].is_array(), "{sent}");
     }
 
