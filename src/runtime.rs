@@ -347,7 +347,7 @@ async fn lead(
     // Credentials Secrets of integrations: their changes go to the integrations' controller.
     let (integration_secrets, integration_secret_changes) = futures::channel::mpsc::unbounded();
     let secret_versions = Arc::new(SecretVersions::new());
-    let versions = secret_versions.clone();
+    let (versions, listed) = (secret_versions.clone(), secret_versions.clone());
     let secret_triggers = watcher(secrets, list_config())
         .default_backoff()
         .modify(controller::trim::keep_identity_only)
@@ -357,16 +357,18 @@ async fn lead(
             }
         })
         .inspect(readiness.watch())
-        .touched_objects()
         .filter_map(|event| logged_watch_error(event, "secret"))
-        .inspect(move |meta| {
-            if integrations_enabled {
+        .inspect(move |event| {
+            if let (true, Some(meta)) = (integrations_enabled, touched_secret(event)) {
                 let changed = (meta.namespace().unwrap_or_default(), meta.name_any());
                 // A closed channel means the integrations' controller has stopped.
                 let _ = integration_secrets.unbounded_send(changed);
             }
         })
-        .flat_map(move |meta| stream::iter(controller::objects_using_secret(&secret_index, &meta)))
+        .flat_map(move |event| {
+            let users = controller::objects_for_secret_event(&secret_index, &listed, &event);
+            stream::iter(users)
+        })
         .map(controller::cache::cache_key);
 
     let reporter = Reporter {
@@ -474,6 +476,18 @@ async fn logged_watch_error<K>(event: Result<K, watcher::Error>, watch: &'static
             warn!(%error, "{watch} watch failed; retrying");
         })
         .ok()
+}
+
+/// The Secret a watch event applies or deletes, if any.
+fn touched_secret(
+    event: &watcher::Event<PartialObjectMeta<Secret>>,
+) -> Option<&PartialObjectMeta<Secret>> {
+    match event {
+        watcher::Event::Apply(secret)
+        | watcher::Event::InitApply(secret)
+        | watcher::Event::Delete(secret) => Some(secret),
+        watcher::Event::Init | watcher::Event::InitDone => None,
+    }
 }
 
 /// Aborts a background task when dropped.

@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
+use k8s_openapi::api::core::v1::Secret;
 use kube::Resource;
 use kube::ResourceExt;
 use kube::api::PartialObjectMeta;
@@ -16,6 +17,7 @@ use kube::runtime::watcher;
 
 use super::context::Context;
 use super::plan::{self, Claim, Identity};
+use super::secret_versions::SecretVersions;
 use super::validate::{self, Target};
 use crate::digest::of as digest;
 use crate::resource::ZisBearerConnection;
@@ -119,6 +121,17 @@ impl ObjectIndex {
     pub fn users_of_secret(&self, namespace: &str, name: &str) -> Vec<Key> {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         keys(state.secret_users.get(&secret_digest(namespace, name)))
+    }
+
+    /// The objects whose token Secret's digest is one `pick` chooses.
+    fn users_of_secrets_where(&self, mut pick: impl FnMut(Digest) -> bool) -> Vec<Key> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state
+            .secret_users
+            .iter()
+            .filter(|(secret, _)| pick(**secret))
+            .flat_map(|(_, users)| users.iter().map(|key| Key::clone(key)))
+            .collect()
     }
 
     /// The objects of `namespace`.
@@ -325,6 +338,33 @@ pub fn objects_using_secret<S: Resource>(
     index.users_of_secret(namespace, name)
 }
 
+/// The objects a Secret watch event concerns (ask after `SecretVersions` followed the event).
+pub fn objects_for_secret_event(
+    index: &ObjectIndex,
+    versions: &SecretVersions,
+    event: &watcher::Event<PartialObjectMeta<Secret>>,
+) -> Vec<Key> {
+    match event {
+        watcher::Event::Apply(secret)
+        | watcher::Event::InitApply(secret)
+        | watcher::Event::Delete(secret) => objects_using_secret(index, secret),
+        watcher::Event::InitDone => objects_missing_their_secret(index, versions),
+        watcher::Event::Init => Vec::new(),
+    }
+}
+
+/// Once the Secret watch has listed (at start, or again after a gap): the objects whose token
+/// Secret the listing lacks. A Secret deleted before the first listing or while the watch was
+/// down sends no delete event; without this, an object synced from a fresh read just before
+/// would go on as if its Secret were there until the next resync.
+fn objects_missing_their_secret(index: &ObjectIndex, versions: &SecretVersions) -> Vec<Key> {
+    let mut listed = HashSet::new();
+    versions.for_each_secret(|namespace, name| {
+        listed.insert(secret_digest(namespace, name));
+    });
+    index.users_of_secrets_where(|secret| !listed.contains(&secret))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,6 +422,66 @@ mod tests {
         names.sort();
         assert_eq!(names, ["a", "b"]);
         assert!(objects_using_secret(&index, &secret_meta("ns3", "tok")).is_empty());
+    }
+
+    fn names(keys: Vec<Key>) -> Vec<String> {
+        let mut names: Vec<String> = keys.into_iter().map(|key| key.name).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_listing_of_secrets_wakes_the_objects_whose_secret_it_lacks() {
+        let index = ObjectIndex::new();
+        for object in [
+            object("ns1", "kept-user", "kept"),
+            object("ns1", "gone-user", "gone"),
+            object("ns2", "other-namespace", "kept"),
+        ] {
+            index.apply_event(&watcher::Event::Apply(object));
+        }
+        let versions = SecretVersions::new();
+        let secret = |namespace: &str, name: &str| {
+            let mut meta = secret_meta(namespace, name);
+            meta.metadata.resource_version = Some("1".into());
+            meta
+        };
+        let follow = |event: watcher::Event<PartialObjectMeta<Secret>>| {
+            versions.apply_event(&event);
+            names(objects_for_secret_event(&index, &versions, &event))
+        };
+        // The first listing: `gone` was deleted before it, and ns2 has no `kept`.
+        assert!(follow(watcher::Event::Init).is_empty());
+        assert_eq!(
+            follow(watcher::Event::InitApply(secret("ns1", "kept"))),
+            ["kept-user"]
+        );
+        assert_eq!(
+            follow(watcher::Event::InitApply(secret("ns1", "unused"))),
+            [] as [&str; 0]
+        );
+        assert_eq!(
+            follow(watcher::Event::InitDone),
+            ["gone-user", "other-namespace"]
+        );
+        // Both appear, then `kept` is deleted while the watch is down: the relist says so.
+        assert_eq!(
+            follow(watcher::Event::Apply(secret("ns1", "gone"))),
+            ["gone-user"]
+        );
+        assert_eq!(
+            follow(watcher::Event::Apply(secret("ns2", "kept"))),
+            ["other-namespace"]
+        );
+        follow(watcher::Event::Init);
+        follow(watcher::Event::InitApply(secret("ns1", "gone")));
+        follow(watcher::Event::InitApply(secret("ns2", "kept")));
+        assert_eq!(follow(watcher::Event::InitDone), ["kept-user"]);
+        // A delete seen by the watch wakes the users as before.
+        assert_eq!(
+            follow(watcher::Event::Delete(secret("ns1", "gone"))),
+            ["gone-user"]
+        );
     }
 
     #[test]

@@ -52,6 +52,16 @@ impl SecretVersions {
         }
     }
 
+    /// Calls `each` with the namespace and name of every Secret known.
+    pub fn for_each_secret(&self, mut each: impl FnMut(&str, &str)) {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        for (namespace, names) in &state.current {
+            for name in names.keys() {
+                each(namespace, name);
+            }
+        }
+    }
+
     /// The cached `resourceVersion` of the Secret `namespace/name`, if it is known.
     pub fn get(&self, namespace: &str, name: &str) -> Option<String> {
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
