@@ -359,7 +359,7 @@ async fn lead(
         .inspect(readiness.watch())
         .filter_map(|event| logged_watch_error(event, "secret"))
         .inspect(move |event| {
-            if let (true, Some(meta)) = (integrations_enabled, touched_secret(event)) {
+            if let (true, Some(meta)) = (integrations_enabled, controller::touched_secret(event)) {
                 let changed = (meta.namespace().unwrap_or_default(), meta.name_any());
                 // A closed channel means the integrations' controller has stopped.
                 let _ = integration_secrets.unbounded_send(changed);
@@ -476,18 +476,6 @@ async fn logged_watch_error<K>(event: Result<K, watcher::Error>, watch: &'static
             warn!(%error, "{watch} watch failed; retrying");
         })
         .ok()
-}
-
-/// The Secret a watch event applies or deletes, if any.
-fn touched_secret(
-    event: &watcher::Event<PartialObjectMeta<Secret>>,
-) -> Option<&PartialObjectMeta<Secret>> {
-    match event {
-        watcher::Event::Apply(secret)
-        | watcher::Event::InitApply(secret)
-        | watcher::Event::Delete(secret) => Some(secret),
-        watcher::Event::Init | watcher::Event::InitDone => None,
-    }
 }
 
 /// Aborts a background task when dropped.

@@ -345,11 +345,22 @@ pub fn objects_for_secret_event(
     event: &watcher::Event<PartialObjectMeta<Secret>>,
 ) -> Vec<Key> {
     match event {
+        watcher::Event::InitDone => objects_missing_their_secret(index, versions),
+        event => touched_secret(event)
+            .map(|secret| objects_using_secret(index, secret))
+            .unwrap_or_default(),
+    }
+}
+
+/// The Secret a watch event applies or deletes, if any.
+pub fn touched_secret(
+    event: &watcher::Event<PartialObjectMeta<Secret>>,
+) -> Option<&PartialObjectMeta<Secret>> {
+    match event {
         watcher::Event::Apply(secret)
         | watcher::Event::InitApply(secret)
-        | watcher::Event::Delete(secret) => objects_using_secret(index, secret),
-        watcher::Event::InitDone => objects_missing_their_secret(index, versions),
-        watcher::Event::Init => Vec::new(),
+        | watcher::Event::Delete(secret) => Some(secret),
+        watcher::Event::Init | watcher::Event::InitDone => None,
     }
 }
 
