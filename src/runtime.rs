@@ -24,7 +24,7 @@ use crate::controller::lean::LeanConnection;
 use crate::controller::own_writes::OwnWrites;
 use crate::controller::secret_versions::SecretVersions;
 use crate::controller::{self, Context, Settings, Watched};
-use crate::integrations;
+use crate::integrations::{self, SecretSeen};
 use crate::leader::{self, Candidate, Leadership};
 use crate::metrics::server::{MetricsServer, ServerError};
 use crate::metrics::{self, KubeWrite, Metrics, Role};
@@ -359,10 +359,16 @@ async fn lead(
         .inspect(readiness.watch())
         .filter_map(|event| logged_watch_error(event, "secret"))
         .inspect(move |event| {
-            if let (true, Some(meta)) = (integrations_enabled, controller::touched_secret(event)) {
-                let changed = (meta.namespace().unwrap_or_default(), meta.name_any());
+            let seen = match (event, controller::touched_secret(event)) {
+                (_, Some(meta)) => {
+                    SecretSeen::Changed(meta.namespace().unwrap_or_default(), meta.name_any())
+                }
+                (watcher::Event::InitDone, None) => SecretSeen::Listed,
+                _ => return,
+            };
+            if integrations_enabled {
                 // A closed channel means the integrations' controller has stopped.
-                let _ = integration_secrets.unbounded_send(changed);
+                let _ = integration_secrets.unbounded_send(seen);
             }
         })
         .flat_map(move |event| {

@@ -259,8 +259,34 @@ pub fn error_policy(
     Requeue::requeue(Duration::from_secs(5))
 }
 
+/// What the Secret watch tells the integrations' controller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSeen {
+    /// The Secret (namespace, name) changed or went.
+    Changed(String, String),
+    /// Every Secret was listed (at start, or again after a gap): a credentials Secret deleted
+    /// before or meanwhile sent no event of its own.
+    Listed,
+}
+
+/// The `ZisIntegration`s to reconcile for what the Secret watch saw: after a listing every one
+/// (each reads its Secret again; there are few integrations and few listings).
+pub fn concerned_by(
+    integrations: &Store<ZisIntegration>,
+    seen: &SecretSeen,
+) -> Vec<ObjectRef<ZisIntegration>> {
+    match seen {
+        SecretSeen::Changed(namespace, name) => using_secret(integrations, namespace, name),
+        SecretSeen::Listed => integrations
+            .state()
+            .iter()
+            .map(|i| ObjectRef::from_obj(&**i))
+            .collect(),
+    }
+}
+
 /// The `ZisIntegration`s whose credentials Secret is `namespace/name`.
-pub fn using_secret(
+fn using_secret(
     integrations: &Store<ZisIntegration>,
     namespace: &str,
     name: &str,
@@ -274,4 +300,53 @@ pub fn using_secret(
         })
         .map(|i| ObjectRef::from_obj(&**i))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::runtime::reflector;
+    use kube::runtime::watcher::Event;
+
+    use super::*;
+
+    fn integration(name: &str, secret: &str) -> ZisIntegration {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "zis-operator.dev/v1alpha1",
+            "kind": "ZisIntegration",
+            "metadata": {"name": name},
+            "spec": {
+                "integration": name,
+                "subdomain": "acme",
+                "credentials": {"secretRef": {"namespace": "zis-system", "name": secret}},
+                "namespaceSelector": {}
+            }
+        }))
+        .expect("a valid ZisIntegration")
+    }
+
+    fn names(refs: Vec<ObjectRef<ZisIntegration>>) -> Vec<String> {
+        let mut names: Vec<String> = refs.into_iter().map(|r| r.name).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_changed_secret_concerns_its_integrations_and_a_listing_concerns_all() {
+        let (store, mut writer) = reflector::store();
+        writer.apply_watcher_event(&Event::Apply(integration("one", "one-oauth")));
+        writer.apply_watcher_event(&Event::Apply(integration("two", "two-oauth")));
+        let changed = |namespace: &str, name: &str| {
+            names(concerned_by(
+                &store,
+                &SecretSeen::Changed(namespace.into(), name.into()),
+            ))
+        };
+        assert_eq!(changed("zis-system", "two-oauth"), ["two"]);
+        assert!(changed("other", "two-oauth").is_empty());
+        assert!(changed("zis-system", "unrelated").is_empty());
+        assert_eq!(
+            names(concerned_by(&store, &SecretSeen::Listed)),
+            ["one", "two"]
+        );
+    }
 }

@@ -13,7 +13,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use tracing::{debug, info, warn};
 
-use super::{IntegrationContext, error_policy, reconcile, using_secret, watched};
+use super::{IntegrationContext, SecretSeen, concerned_by, error_policy, reconcile, watched};
 use crate::controller::access::Access;
 use crate::controller::dereference::describe_kube_error;
 use crate::controller::index::ObjectIndex;
@@ -76,7 +76,7 @@ pub struct Parts {
 }
 
 /// Runs the controller on the `ZisIntegration`s `config` selects until `shutdown`. `listed` sees every watch event (readiness);
-/// `secret_changes` names each Secret (namespace, name) that changed or went.
+/// `secret_changes` says which Secrets changed or went.
 pub async fn run<L, S, D>(
     parts: Parts,
     config: watcher::Config,
@@ -85,7 +85,7 @@ pub async fn run<L, S, D>(
     shutdown: D,
 ) where
     L: FnMut(&Result<watcher::Event<ZisIntegration>, watcher::Error>) + Send + 'static,
-    S: Stream<Item = (String, String)> + Send + 'static,
+    S: Stream<Item = SecretSeen> + Send + 'static,
     D: std::future::Future<Output = ()> + Send + Sync + 'static,
 {
     let (store, writer) = reflector::store();
@@ -119,9 +119,7 @@ pub async fn run<L, S, D>(
         .applied_objects();
     let by_secret = {
         let store = store.clone();
-        secret_changes.flat_map(move |(namespace, name)| {
-            stream::iter(using_secret(&store, &namespace, &name))
-        })
+        secret_changes.flat_map(move |seen| stream::iter(concerned_by(&store, &seen)))
     };
     let by_refusal = {
         let ctx = ctx.clone();
