@@ -359,6 +359,9 @@ async fn lead(
         .inspect(readiness.watch())
         .filter_map(|event| logged_watch_error(event, "secret"))
         .inspect(move |event| {
+            if !integrations_enabled {
+                return;
+            }
             let seen = match (event, controller::touched_secret(event)) {
                 (_, Some(meta)) => {
                     SecretSeen::Changed(meta.namespace().unwrap_or_default(), meta.name_any())
@@ -366,10 +369,8 @@ async fn lead(
                 (watcher::Event::InitDone, None) => SecretSeen::Listed,
                 _ => return,
             };
-            if integrations_enabled {
-                // A closed channel means the integrations' controller has stopped.
-                let _ = integration_secrets.unbounded_send(seen);
-            }
+            // A closed channel means the integrations' controller has stopped.
+            let _ = integration_secrets.unbounded_send(seen);
         })
         .flat_map(move |event| {
             let users = controller::objects_for_secret_event(&secret_index, &listed, &event);

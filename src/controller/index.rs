@@ -328,7 +328,7 @@ pub(super) fn identities_of(object: &Object) -> Vec<Identity> {
 }
 
 /// The objects whose token Secret is `secret` (metadata from the Secret watch).
-pub fn objects_using_secret<S: Resource>(
+fn objects_using_secret<S: Resource>(
     index: &ObjectIndex,
     secret: &PartialObjectMeta<S>,
 ) -> Vec<Key> {
