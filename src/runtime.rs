@@ -362,12 +362,12 @@ async fn lead(
             if !integrations_enabled {
                 return;
             }
-            let seen = match (event, controller::touched_secret(event)) {
-                (_, Some(meta)) => {
+            let seen = match controller::touched_secret(event) {
+                Some(meta) => {
                     SecretSeen::Changed(meta.namespace().unwrap_or_default(), meta.name_any())
                 }
-                (watcher::Event::InitDone, None) => SecretSeen::Listed,
-                _ => return,
+                None if matches!(event, watcher::Event::InitDone) => SecretSeen::Listed,
+                None => return,
             };
             // A closed channel means the integrations' controller has stopped.
             let _ = integration_secrets.unbounded_send(seen);

@@ -415,24 +415,13 @@ mod tests {
         .into_response_partial()
     }
 
-    #[test]
-    fn a_secret_event_maps_to_the_objects_of_its_namespace_that_use_it() {
+    /// An index that has seen `objects` applied.
+    fn index_of(objects: impl IntoIterator<Item = Object>) -> ObjectIndex {
         let index = ObjectIndex::new();
-        for object in [
-            object("ns1", "a", "tok"),
-            object("ns1", "b", "tok"),
-            object("ns1", "c", "other"),
-            object("ns2", "d", "tok"),
-        ] {
+        for object in objects {
             index.apply_event(&watcher::Event::Apply(object));
         }
-        let mut names: Vec<String> = objects_using_secret(&index, &secret_meta("ns1", "tok"))
-            .into_iter()
-            .map(|r| r.name)
-            .collect();
-        names.sort();
-        assert_eq!(names, ["a", "b"]);
-        assert!(objects_using_secret(&index, &secret_meta("ns3", "tok")).is_empty());
+        index
     }
 
     fn names(keys: Vec<Key>) -> Vec<String> {
@@ -442,15 +431,25 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_event_maps_to_the_objects_of_its_namespace_that_use_it() {
+        let index = index_of([
+            object("ns1", "a", "tok"),
+            object("ns1", "b", "tok"),
+            object("ns1", "c", "other"),
+            object("ns2", "d", "tok"),
+        ]);
+        let names = names(objects_using_secret(&index, &secret_meta("ns1", "tok")));
+        assert_eq!(names, ["a", "b"]);
+        assert!(objects_using_secret(&index, &secret_meta("ns3", "tok")).is_empty());
+    }
+
+    #[test]
     fn a_listing_of_secrets_wakes_the_objects_whose_secret_it_lacks() {
-        let index = ObjectIndex::new();
-        for object in [
+        let index = index_of([
             object("ns1", "kept-user", "kept"),
             object("ns1", "gone-user", "gone"),
             object("ns2", "other-namespace", "kept"),
-        ] {
-            index.apply_event(&watcher::Event::Apply(object));
-        }
+        ]);
         let versions = SecretVersions::new();
         let secret = |namespace: &str, name: &str| {
             let mut meta = secret_meta(namespace, name);
