@@ -359,18 +359,11 @@ async fn lead(
         .inspect(readiness.watch())
         .filter_map(|event| logged_watch_error(event, "secret"))
         .inspect(move |event| {
-            if !integrations_enabled {
-                return;
+            // Nothing built for the integrations' controller when it is off.
+            if integrations_enabled && let Some(seen) = SecretSeen::of(event) {
+                // A closed channel means the integrations' controller has stopped.
+                let _ = integration_secrets.unbounded_send(seen);
             }
-            let seen = match controller::touched_secret(event) {
-                Some(meta) => {
-                    SecretSeen::Changed(meta.namespace().unwrap_or_default(), meta.name_any())
-                }
-                None if matches!(event, watcher::Event::InitDone) => SecretSeen::Listed,
-                None => return,
-            };
-            // A closed channel means the integrations' controller has stopped.
-            let _ = integration_secrets.unbounded_send(seen);
         })
         .flat_map(move |event| {
             let users = controller::objects_for_secret_event(&secret_index, &listed, &event);

@@ -353,7 +353,7 @@ pub fn objects_for_secret_event(
 }
 
 /// The Secret a watch event applies or deletes, if any.
-pub fn touched_secret(
+fn touched_secret(
     event: &watcher::Event<PartialObjectMeta<Secret>>,
 ) -> Option<&PartialObjectMeta<Secret>> {
     match event {

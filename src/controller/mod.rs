@@ -89,7 +89,7 @@ use lean::LeanConnection;
 use outcome::Retry;
 
 pub use context::{Context, Settings, Watched};
-pub use index::{objects_for_secret_event, peers_waiting_for, touched_secret};
+pub use index::{objects_for_secret_event, peers_waiting_for};
 
 use crate::metrics::{KubeWrite, ReconcileOutcome};
 use crate::resource::{FINALIZER, ZisBearerConnection};

@@ -21,8 +21,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::channel::mpsc::UnboundedSender;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::PartialObjectMeta;
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use tracing::{debug, info, warn};
 
@@ -269,6 +272,22 @@ pub enum SecretSeen {
     Listed,
 }
 
+impl SecretSeen {
+    /// What a Secret watch event tells the integrations, if anything.
+    pub fn of(event: &watcher::Event<PartialObjectMeta<Secret>>) -> Option<Self> {
+        match event {
+            watcher::Event::Apply(secret)
+            | watcher::Event::InitApply(secret)
+            | watcher::Event::Delete(secret) => Some(Self::Changed(
+                secret.namespace().unwrap_or_default(),
+                secret.name_any(),
+            )),
+            watcher::Event::InitDone => Some(Self::Listed),
+            watcher::Event::Init => None,
+        }
+    }
+}
+
 /// The `ZisIntegration`s to reconcile for what the Secret watch saw: after a listing every one
 /// (each reads its Secret again; there are few integrations and few listings).
 pub fn concerned_by(
@@ -328,6 +347,24 @@ mod tests {
         let mut names: Vec<String> = refs.into_iter().map(|r| r.name).collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn a_secret_event_is_a_change_of_that_secret_and_the_end_of_a_listing_is_a_listing() {
+        let secret: PartialObjectMeta<Secret> = PartialObjectMeta {
+            metadata: kube::api::ObjectMeta {
+                namespace: Some("zis-system".into()),
+                name: Some("one-oauth".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let changed = Some(SecretSeen::Changed("zis-system".into(), "one-oauth".into()));
+        assert_eq!(SecretSeen::of(&Event::Apply(secret.clone())), changed);
+        assert_eq!(SecretSeen::of(&Event::InitApply(secret.clone())), changed);
+        assert_eq!(SecretSeen::of(&Event::Delete(secret)), changed);
+        assert_eq!(SecretSeen::of(&Event::InitDone), Some(SecretSeen::Listed));
+        assert_eq!(SecretSeen::of(&Event::Init), None);
     }
 
     #[test]
